@@ -1,0 +1,53 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/fleetgate/fleetgate/snapshot"
+	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
+)
+
+// Sink is where an agent writes snapshots: a node's etcd in APISIX's layout, APISIX's
+// standalone file, or (in tests and benchmarks) memory. Each sink is its own package under
+// dataplane-agent/sink.
+type Sink interface {
+	// Applied returns the digest the sink holds now, read from the sink itself, or "" when it
+	// holds nothing fleetgate wrote. A restarted agent says this digest in its Hello.
+	Applied(ctx context.Context) (string, error)
+	// Apply makes the sink hold exactly s and records s.Digest as applied. It writes only what
+	// changed. A failure may leave the sink partly written; the next Apply converges from
+	// whatever state was reached.
+	Apply(ctx context.Context, s *snapshot.Snapshot) error
+}
+
+// DriftWatcher is implemented by sinks that can see changes they did not make.
+type DriftWatcher interface {
+	// WatchDrift calls report for every change in the sink that the sink itself did not make,
+	// until ctx is done. It returns ctx.Err() on cancellation.
+	WatchDrift(ctx context.Context, report func(Drift)) error
+}
+
+// HealthChecker is implemented by sinks that can tell whether they are reachable.
+type HealthChecker interface {
+	// Health returns nil when the sink can be read and written.
+	Health(ctx context.Context) error
+}
+
+// UnmanagedCounter is implemented by sinks that can see resources fleetgate does not own.
+type UnmanagedCounter interface {
+	// Unmanaged returns the number of resources under the sink's prefix that the agent did
+	// not write and leaves alone.
+	Unmanaged() int
+}
+
+// Drift is one change in a sink that the agent did not make.
+type Drift struct {
+	// Key is the sink's name for what changed: an etcd key, or a file path.
+	Key    string
+	Change fleetgatev1.DriftChange
+	// Kind and ID name the resource, when the key maps to one.
+	Kind snapshot.Kind
+	ID   string
+	At   time.Time
+}
