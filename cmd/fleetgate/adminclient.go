@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
+)
+
+// adminFlags are the connection flags every operator verb takes.
+type adminFlags struct {
+	server    string
+	tokenFile string
+	caFile    string
+	certFile  string
+	keyFile   string
+	output    string
+	timeout   time.Duration
+}
+
+// addAdminFlags registers the connection and output flags on an operator verb.
+func addAdminFlags(cmd *cobra.Command) *adminFlags {
+	f := &adminFlags{}
+	fs := cmd.Flags()
+	fs.StringVar(&f.server, "server", envOr("FLEETGATE_SERVER", "localhost:18000"), "control plane gRPC address (env FLEETGATE_SERVER)")
+	fs.StringVar(&f.tokenFile, "token-file", os.Getenv("FLEETGATE_TOKEN_FILE"), "file holding the admin bearer token (env FLEETGATE_TOKEN_FILE; or put the token itself in FLEETGATE_TOKEN)")
+	fs.StringVar(&f.caFile, "ca-file", os.Getenv("FLEETGATE_CA_FILE"), "CA bundle to verify the control plane's TLS certificate; without it the connection is plaintext")
+	fs.StringVar(&f.certFile, "cert-file", "", "client certificate for mutual TLS")
+	fs.StringVar(&f.keyFile, "key-file", "", "client key for mutual TLS")
+	fs.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the control plane")
+	return f
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// dial connects to the control plane's admin API.
+func (f *adminFlags) dial() (*grpc.ClientConn, error) {
+	creds := insecure.NewCredentials()
+	if f.caFile != "" {
+		pem, err := os.ReadFile(f.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("read --ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", f.caFile)
+		}
+		cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		if f.certFile != "" || f.keyFile != "" {
+			cert, err := tls.LoadX509KeyPair(f.certFile, f.keyFile)
+			if err != nil {
+				return nil, fmt.Errorf("load --cert-file/--key-file: %w", err)
+			}
+			cfg.Certificates = []tls.Certificate{cert}
+		}
+		creds = credentials.NewTLS(cfg)
+	}
+	conn, err := grpc.NewClient(f.server, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return nil, fmt.Errorf("connect to control plane %s: %w", f.server, err)
+	}
+	return conn, nil
+}
+
+// token returns the bearer token from --token-file or FLEETGATE_TOKEN ("" if none).
+func (f *adminFlags) token() (string, error) {
+	if f.tokenFile != "" {
+		b, err := os.ReadFile(f.tokenFile)
+		if err != nil {
+			return "", fmt.Errorf("read --token-file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return os.Getenv("FLEETGATE_TOKEN"), nil
+}
+
+// context returns a context with the timeout and the bearer token attached.
+func (f *adminFlags) context(parent context.Context, stream bool) (context.Context, context.CancelFunc, error) {
+	tok, err := f.token()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := parent, context.CancelFunc(func() {})
+	if !stream {
+		ctx, cancel = context.WithTimeout(parent, f.timeout)
+	}
+	if tok != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok)
+	}
+	return ctx, cancel, nil
+}
+
+// runAdmin dials the control plane and calls fn with a FleetAdmin client and a context that
+// carries the timeout and token. Errors name the server so an operator knows what failed.
+func (f *adminFlags) runAdmin(cmd *cobra.Command, fn func(ctx context.Context, c fleetgatev1.FleetAdminClient) error) error {
+	return f.runAdminCtx(cmd, false, fn)
+}
+
+// runAdminStream is runAdmin without a timeout, for streaming calls (status --watch).
+func (f *adminFlags) runAdminStream(cmd *cobra.Command, fn func(ctx context.Context, c fleetgatev1.FleetAdminClient) error) error {
+	return f.runAdminCtx(cmd, true, fn)
+}
+
+func (f *adminFlags) runAdminCtx(cmd *cobra.Command, stream bool, fn func(ctx context.Context, c fleetgatev1.FleetAdminClient) error) error {
+	if f.output != "table" && f.output != "json" && f.output != "yaml" {
+		return fmt.Errorf("-o %q: want table or json", f.output)
+	}
+	conn, err := f.dial()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel, err := f.context(cmd.Context(), stream)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if err := fn(ctx, fleetgatev1.NewFleetAdminClient(conn)); err != nil {
+		return fmt.Errorf("control plane %s: %w", f.server, err)
+	}
+	return nil
+}
+
+// printJSON writes m as indented JSON with stable formatting (protojson varies its
+// whitespace on purpose, so it is re-indented with encoding/json).
+func printJSON(w io.Writer, m proto.Message) error {
+	raw, err := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false}.Marshal(m)
+	if err != nil {
+		return err
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return err
+	}
+	out, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(out))
+	return err
+}
