@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/fleetgate/fleetgate/snapshot"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
+	"github.com/fleetgate/fleetgate/snapshot"
 )
 
 // Sink is where an agent writes snapshots: a node's etcd in APISIX's layout, APISIX's

@@ -3,8 +3,8 @@ package discovery
 import (
 	"context"
 
-	"github.com/fleetgate/fleetgate/snapshot"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
+	"github.com/fleetgate/fleetgate/snapshot"
 )
 
 // Fleet is what the stream handler needs of the fleet state: what each node should run, and
