@@ -1,0 +1,534 @@
+// Package config reads the control plane's YAML config file.
+//
+// Parsing is strict: an unknown key, a value of the wrong type, a bad duration or a group that
+// names an unknown source is an error that names the file and line, so a typo is found at start
+// rather than at 3 a.m. Durations are Go duration strings ("30s", "5m").
+//
+// A minimal file:
+//
+//	sources:
+//	  - name: gitops
+//	    url: https://git.example.com/platform/gateway-config.git
+//	groups:
+//	  - name: production
+//	    source: gitops
+//	    paths: [base, production]
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults applied to fields left unset.
+const (
+	DefaultDataDir         = "./fleetgate-data"
+	DefaultGRPCListen      = ":18000"
+	DefaultHTTPListen      = ":18080"
+	DefaultHistory         = 50
+	DefaultMaxMessageBytes = 64 << 20
+	DefaultInterval        = 30 * time.Second
+	DefaultRef             = "main"
+)
+
+// Config is the whole control plane config file.
+type Config struct {
+	// DataDir holds the embedded etcd (<data_dir>/etcd) and the Git caches
+	// (<data_dir>/git/<source>). Default ./fleetgate-data.
+	DataDir string `yaml:"data_dir"`
+	// Listen holds the listen addresses.
+	Listen Listen `yaml:"listen"`
+	// Store selects the etcd store. Default: an embedded etcd server in the data directory.
+	Store Store `yaml:"store"`
+	// History is the number of versions kept per group; pinned and applied versions are never
+	// pruned. Default 50.
+	History int `yaml:"history"`
+	// MaxMessageBytes is the gRPC max message size, both ways. Default 64 MiB.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// TLS enables TLS on the gRPC port. Default: absent, plaintext.
+	TLS *TLS `yaml:"tls"`
+	// Admin configures access to the admin API.
+	Admin Admin `yaml:"admin"`
+	// Sources are the Git repositories followed.
+	Sources []Source `yaml:"sources"`
+	// Groups are the gateway groups, each bound to a source and paths in it.
+	Groups []Group `yaml:"groups"`
+
+	// File is the path the config was read from ("" when parsed from bytes).
+	File string `yaml:"-"`
+}
+
+// Listen holds the control plane's listen addresses.
+type Listen struct {
+	// GRPC serves agents (ConfigDiscovery) and the admin API (FleetAdmin). Default ":18000".
+	GRPC string `yaml:"grpc"`
+	// HTTP serves /healthz, /readyz, /metrics and /webhooks/<source>. Default ":18080".
+	HTTP string `yaml:"http"`
+}
+
+// Store selects where fleetgate keeps its state.
+type Store struct {
+	// Endpoints of an external etcd cluster. Default empty: an embedded etcd server in
+	// <data_dir>/etcd. The CLI flag --store-endpoints overrides it.
+	Endpoints []string `yaml:"endpoints"`
+	// TLS for the external etcd cluster. Default absent: plaintext.
+	TLS *ClientTLS `yaml:"tls"`
+	// Username for etcd authentication. Default "": no authentication.
+	Username string `yaml:"username"`
+	// PasswordFile holds the etcd password. Default "".
+	PasswordFile string `yaml:"password_file"`
+}
+
+// ClientTLS is the TLS config of a client connection.
+type ClientTLS struct {
+	// CAFile verifies the server certificate. Default "": the system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the client certificate for mutual TLS. Default "": none.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// TLS is the server TLS config of the gRPC port.
+type TLS struct {
+	// CertFile and KeyFile are the server certificate and key (required).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile, when set, requires client certificates signed by it (mutual TLS); an
+	// agent's certificate CN or a DNS SAN must equal its node id. Default "": no client certs.
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Admin configures the admin API.
+type Admin struct {
+	// Tokens are the accepted bearer tokens. Default empty: no authentication, every caller
+	// is admin (logged loudly at start).
+	Tokens []Token `yaml:"tokens"`
+}
+
+// Role is what an admin API caller may do.
+type Role string
+
+// The roles, each including the ones before it.
+const (
+	RoleViewer   Role = "viewer"
+	RoleOperator Role = "operator"
+	RoleAdmin    Role = "admin"
+)
+
+// Token is one bearer token and its holder.
+type Token struct {
+	// Name is who holds the token; it is written to the audit log. Required.
+	Name string `yaml:"name"`
+	// Role is viewer, operator or admin. Required.
+	Role Role `yaml:"role"`
+	// TokenFile holds the token (surrounding whitespace trimmed). One of token_file and
+	// token_env is required.
+	TokenFile string `yaml:"token_file"`
+	// TokenEnv names an environment variable holding the token.
+	TokenEnv string `yaml:"token_env"`
+}
+
+// Secret reads the token from its file or environment variable.
+func (t Token) Secret() (string, error) {
+	if t.TokenFile != "" {
+		b, err := os.ReadFile(t.TokenFile)
+		if err != nil {
+			return "", fmt.Errorf("admin token %q: %w", t.Name, err)
+		}
+		s := strings.TrimSpace(string(b))
+		if s == "" {
+			return "", fmt.Errorf("admin token %q: file %s is empty", t.Name, t.TokenFile)
+		}
+		return s, nil
+	}
+	s := strings.TrimSpace(os.Getenv(t.TokenEnv))
+	if s == "" {
+		return "", fmt.Errorf("admin token %q: environment variable %s is empty or unset", t.Name, t.TokenEnv)
+	}
+	return s, nil
+}
+
+// Source is one followed Git repository.
+type Source struct {
+	// Name identifies the source in groups, status and /webhooks/<name>. Required.
+	Name string `yaml:"name"`
+	// URL is the repository (https://, ssh://, user@host:path, or a local path). Required.
+	URL string `yaml:"url"`
+	// Ref is the branch, tag or commit followed. Default "main".
+	Ref string `yaml:"ref"`
+	// Interval is the poll interval. Default 30s.
+	Interval Duration `yaml:"interval"`
+	// Depth limits the fetch depth. Default 0: full history.
+	Depth int `yaml:"depth"`
+	// Auth holds the credentials. Default: anonymous.
+	Auth Auth `yaml:"auth"`
+	// SigningKeysFile holds armored OpenPGP public keys; when set, the commit being built must
+	// be signed by one of them. Default "": signatures not required.
+	SigningKeysFile string `yaml:"signing_keys_file"`
+	// Webhook enables POST /webhooks/<name> to trigger a fetch. Default absent: polling only.
+	Webhook *Webhook `yaml:"webhook"`
+}
+
+// Auth are the credentials of a source.
+type Auth struct {
+	// Username for HTTPS basic auth. Default "".
+	Username string `yaml:"username"`
+	// PasswordFile or PasswordEnv hold the HTTPS password or token. Default "".
+	PasswordFile string `yaml:"password_file"`
+	PasswordEnv  string `yaml:"password_env"`
+	// SSHKeyFile is the private key for ssh URLs. Default "".
+	SSHKeyFile string `yaml:"ssh_key_file"`
+	// SSHPassphraseFile holds the key's passphrase. Default "".
+	SSHPassphraseFile string `yaml:"ssh_passphrase_file"`
+	// KnownHostsFile verifies the SSH host key. Default "": ~/.ssh/known_hosts.
+	KnownHostsFile string `yaml:"known_hosts_file"`
+	// InsecureSkipHostKeyCheck disables host key checks. Default false; never in production.
+	InsecureSkipHostKeyCheck bool `yaml:"insecure_skip_host_key_check"`
+}
+
+// Webhook configures a source's webhook receiver.
+type Webhook struct {
+	// Type is github (X-Hub-Signature-256), gitlab (X-Gitlab-Token) or hmac. Required.
+	Type string `yaml:"type"`
+	// SecretFile or SecretEnv hold the shared secret. One is required.
+	SecretFile string `yaml:"secret_file"`
+	SecretEnv  string `yaml:"secret_env"`
+	// Header is the signature header of type hmac. Default "": gitsource's default.
+	Header string `yaml:"header"`
+}
+
+// Secret reads the webhook secret from its file or environment variable.
+func (w Webhook) Secret() ([]byte, error) {
+	if w.SecretFile != "" {
+		b, err := os.ReadFile(w.SecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("webhook secret: %w", err)
+		}
+		return bytes.TrimSpace(b), nil
+	}
+	s := strings.TrimSpace(os.Getenv(w.SecretEnv))
+	if s == "" {
+		return nil, fmt.Errorf("webhook secret: environment variable %s is empty or unset", w.SecretEnv)
+	}
+	return []byte(s), nil
+}
+
+// Group is a set of gateway nodes that run the same config.
+type Group struct {
+	// Name identifies the group; agents name it in their Hello. Required, [A-Za-z0-9._-]{1,64}.
+	Name string `yaml:"name"`
+	// Source names the source the group follows. Required.
+	Source string `yaml:"source"`
+	// Paths are directories of the source, layered in order. Required.
+	Paths []string `yaml:"paths"`
+	// Variables replace ${{VAR}} at build time. Default empty.
+	Variables map[string]string `yaml:"variables"`
+	// CustomPlugins are plugin names allowed besides APISIX's own. Default empty.
+	CustomPlugins []string `yaml:"custom_plugins"`
+}
+
+// Duration is a time.Duration written as a Go duration string.
+type Duration struct{ time.Duration }
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return &lineError{n.Line, fmt.Sprintf("want a duration like \"30s\", got %s", n.Value)}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return &lineError{n.Line, fmt.Sprintf("bad duration %q: want a Go duration like \"30s\" or \"5m\"", s)}
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+type lineError struct {
+	line int
+	msg  string
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
+
+// Error is a config file that cannot be used: every problem found, each as "file:line: what".
+type Error struct {
+	Problems []string
+}
+
+func (e *Error) Error() string {
+	if len(e.Problems) == 1 {
+		return "config: " + e.Problems[0]
+	}
+	return fmt.Sprintf("config: %d problems:\n  %s", len(e.Problems), strings.Join(e.Problems, "\n  "))
+}
+
+// Load reads and checks the config file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var (
+	nameRe    = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	yamlLine  = regexp.MustCompile(`^\s*line (\d+): (.*)$`)
+	webhookTy = map[string]bool{"github": true, "gitlab": true, "hmac": true}
+)
+
+// Parse checks data as a config file named file (used in messages) and applies defaults.
+func Parse(file string, data []byte) (*Config, error) {
+	if file == "" {
+		file = "config"
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, &Error{Problems: yamlProblems(file, err)}
+	}
+	c := &Config{File: file}
+	if len(root.Content) == 0 {
+		return nil, &Error{Problems: []string{file + ": empty config file: at least one source and one group are needed"}}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return nil, &Error{Problems: yamlProblems(file, err)}
+	}
+	c.File = file
+	c.applyDefaults()
+	if probs := c.check(file, root.Content[0]); len(probs) > 0 {
+		return nil, &Error{Problems: probs}
+	}
+	return c, nil
+}
+
+func yamlProblems(file string, err error) []string {
+	var te *yaml.TypeError
+	var le *lineError
+	var msgs []string
+	switch {
+	case errors.As(err, &te):
+		msgs = te.Errors
+	case errors.As(err, &le):
+		return []string{fmt.Sprintf("%s:%d: %s", file, le.line, le.msg)}
+	default:
+		msgs = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	out := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		if g := yamlLine.FindStringSubmatch(m); g != nil {
+			out = append(out, fmt.Sprintf("%s:%s: %s", file, g[1], strings.Replace(g[2], " in type config.", " in ", 1)))
+		} else {
+			out = append(out, file+": "+m)
+		}
+	}
+	return out
+}
+
+func (c *Config) applyDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.Listen.GRPC == "" {
+		c.Listen.GRPC = DefaultGRPCListen
+	}
+	if c.Listen.HTTP == "" {
+		c.Listen.HTTP = DefaultHTTPListen
+	}
+	if c.History == 0 {
+		c.History = DefaultHistory
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		if s.Ref == "" {
+			s.Ref = DefaultRef
+		}
+		if s.Interval.Duration == 0 {
+			s.Interval.Duration = DefaultInterval
+		}
+	}
+}
+
+// GitCacheDir is where the Git cache of source lives.
+func (c *Config) GitCacheDir(source string) string {
+	return filepath.Join(c.DataDir, "git", source)
+}
+
+// EtcdDir is where the embedded etcd keeps its data.
+func (c *Config) EtcdDir() string { return filepath.Join(c.DataDir, "etcd") }
+
+// Source returns the source named name.
+func (c *Config) Source(name string) (Source, bool) {
+	for _, s := range c.Sources {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Source{}, false
+}
+
+// check validates values; root is the document's top mapping, used to find lines.
+func (c *Config) check(file string, root *yaml.Node) []string {
+	var probs []string
+	add := func(n *yaml.Node, format string, args ...any) {
+		line := 0
+		if n != nil {
+			line = n.Line
+		}
+		probs = append(probs, fmt.Sprintf("%s:%d: %s", file, line, fmt.Sprintf(format, args...)))
+	}
+	if c.History < 0 {
+		add(lookup(root, "history"), "history must be at least 1, got %d", c.History)
+	}
+	if c.MaxMessageBytes < 1<<20 {
+		add(lookup(root, "max_message_bytes"), "max_message_bytes must be at least 1048576 (1 MiB), got %d", c.MaxMessageBytes)
+	}
+	if c.TLS != nil && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
+		add(lookup(root, "tls"), "tls needs both cert_file and key_file")
+	}
+	if st := c.Store.TLS; st != nil && (st.CertFile == "") != (st.KeyFile == "") {
+		add(lookup(root, "store", "tls"), "store.tls needs both cert_file and key_file, or neither")
+	}
+	tokenNames := map[string]bool{}
+	for i, t := range c.Admin.Tokens {
+		n := lookup(root, "admin", "tokens", i)
+		switch {
+		case t.Name == "":
+			add(n, "admin.tokens[%d]: name is required (it is written to the audit log)", i)
+		case tokenNames[t.Name]:
+			add(n, "admin.tokens[%d]: name %q used twice", i, t.Name)
+		}
+		tokenNames[t.Name] = true
+		switch t.Role {
+		case RoleViewer, RoleOperator, RoleAdmin:
+		default:
+			add(orNode(lookup(root, "admin", "tokens", i, "role"), n), "admin.tokens[%d]: role %q: want viewer, operator or admin", i, t.Role)
+		}
+		if (t.TokenFile == "") == (t.TokenEnv == "") {
+			add(n, "admin.tokens[%d]: set exactly one of token_file and token_env", i)
+		}
+	}
+	if len(c.Sources) == 0 {
+		add(root, "no sources: at least one source is needed")
+	}
+	sources := map[string]bool{}
+	for i, s := range c.Sources {
+		n := lookup(root, "sources", i)
+		switch {
+		case !nameRe.MatchString(s.Name):
+			add(orNode(lookup(root, "sources", i, "name"), n), "sources[%d]: name %q must be 1-64 chars of [A-Za-z0-9._-]", i, s.Name)
+		case sources[s.Name]:
+			add(lookup(root, "sources", i, "name"), "sources[%d]: name %q used twice", i, s.Name)
+		}
+		sources[s.Name] = true
+		if s.URL == "" {
+			add(n, "source %q: url is required", s.Name)
+		}
+		if s.Depth < 0 {
+			add(lookup(root, "sources", i, "depth"), "source %q: depth must be 0 (full) or positive", s.Name)
+		}
+		if w := s.Webhook; w != nil {
+			wn := lookup(root, "sources", i, "webhook")
+			if !webhookTy[w.Type] {
+				add(wn, "source %q: webhook type %q: want github, gitlab or hmac", s.Name, w.Type)
+			}
+			if (w.SecretFile == "") == (w.SecretEnv == "") {
+				add(wn, "source %q: webhook needs exactly one of secret_file and secret_env", s.Name)
+			}
+		}
+		if s.Auth.PasswordFile != "" && s.Auth.PasswordEnv != "" {
+			add(lookup(root, "sources", i, "auth"), "source %q: set at most one of password_file and password_env", s.Name)
+		}
+	}
+	if len(c.Groups) == 0 {
+		add(root, "no groups: at least one group is needed")
+	}
+	groups := map[string]bool{}
+	for i, g := range c.Groups {
+		n := lookup(root, "groups", i)
+		switch {
+		case !nameRe.MatchString(g.Name):
+			add(orNode(lookup(root, "groups", i, "name"), n), "groups[%d]: name %q must be 1-64 chars of [A-Za-z0-9._-]", i, g.Name)
+		case groups[g.Name]:
+			add(lookup(root, "groups", i, "name"), "groups[%d]: name %q used twice", i, g.Name)
+		}
+		groups[g.Name] = true
+		if !sources[g.Source] {
+			known := make([]string, 0, len(c.Sources))
+			for _, s := range c.Sources {
+				known = append(known, s.Name)
+			}
+			add(orNode(lookup(root, "groups", i, "source"), n), "group %q: unknown source %q (sources: %s)", g.Name, g.Source, strings.Join(known, ", "))
+		}
+		if len(g.Paths) == 0 {
+			add(n, "group %q: paths is required (use [.] for the repository root)", g.Name)
+		}
+		for j, p := range g.Paths {
+			if p == "" || filepath.IsAbs(p) || strings.HasPrefix(filepath.Clean(p), "..") {
+				add(orNode(lookup(root, "groups", i, "paths", j), n), "group %q: path %q must be relative to the repository root and inside it", g.Name, p)
+			}
+		}
+	}
+	return probs
+}
+
+func orNode(a, b *yaml.Node) *yaml.Node {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// lookup follows keys (string for mapping keys, int for sequence indexes) from n and returns
+// the node found, or nil.
+func lookup(n *yaml.Node, path ...any) *yaml.Node {
+	for _, p := range path {
+		if n == nil {
+			return nil
+		}
+		switch k := p.(type) {
+		case string:
+			if n.Kind != yaml.MappingNode {
+				return nil
+			}
+			var next *yaml.Node
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == k {
+					next = n.Content[i+1]
+					if next.Kind == yaml.ScalarNode {
+						// point at the value, which is on the key's line
+						break
+					}
+					break
+				}
+			}
+			n = next
+		case int:
+			if n.Kind != yaml.SequenceNode || k >= len(n.Content) {
+				return nil
+			}
+			n = n.Content[k]
+		}
+	}
+	return n
+}
