@@ -1,0 +1,228 @@
+package snapshot
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// BundledPlugins lists the plugins bundled with Apache APISIX 3.x (HTTP and stream). A
+// plugin name outside this list is an error unless the group allows it as a custom plugin.
+var BundledPlugins = []string{
+	"ai", "ai-aliyun-content-moderation", "ai-aws-content-moderation", "ai-prompt-decorator",
+	"ai-prompt-guard", "ai-prompt-template", "ai-proxy", "ai-proxy-multi", "ai-rag",
+	"ai-rate-limiting", "ai-request-rewrite", "api-breaker", "attach-consumer-label",
+	"authz-casbin", "authz-casdoor", "authz-keycloak", "aws-lambda", "azure-functions",
+	"basic-auth", "batch-requests", "body-transformer", "brotli", "cas-auth", "chaitin-waf",
+	"clickhouse-logger", "client-control", "consumer-restriction", "cors", "csrf", "datadog",
+	"degraphql", "dubbo-proxy", "echo", "elasticsearch-logger", "error-log-logger",
+	"example-plugin", "ext-plugin-post-req", "ext-plugin-post-resp", "ext-plugin-pre-req",
+	"fault-injection", "file-logger", "forward-auth", "gm", "google-cloud-logging",
+	"grpc-transcode", "grpc-web", "gzip", "hmac-auth", "http-dubbo", "http-logger", "inspect",
+	"ip-restriction", "jwe-decrypt", "jwt-auth", "kafka-logger", "kafka-proxy", "key-auth",
+	"lago", "ldap-auth", "limit-conn", "limit-count", "limit-req", "log-rotate", "loggly",
+	"loki-logger", "mocking", "mqtt-proxy", "multi-auth", "node-status", "ocsp-stapling",
+	"opa", "openfunction", "openid-connect", "opentelemetry", "openwhisk", "prometheus",
+	"proxy-cache", "proxy-control", "proxy-mirror", "proxy-rewrite", "public-api",
+	"real-ip", "redirect", "referer-restriction", "request-id", "request-validation",
+	"response-rewrite", "rocketmq-logger", "server-info", "serverless-post-function",
+	"serverless-pre-function", "skywalking", "skywalking-logger", "sls-logger",
+	"splunk-hec-logging", "syslog", "tcp-logger", "tencent-cloud-cls", "traffic-split",
+	"ua-restriction", "udp-logger", "uri-blocker", "wolf-rbac", "workflow", "zipkin",
+}
+
+var bundled = func() map[string]bool {
+	m := make(map[string]bool, len(BundledPlugins))
+	for _, p := range BundledPlugins {
+		m[p] = true
+	}
+	return m
+}()
+
+// authPlugins are the plugins a consumer credential may carry (APISIX: type "auth" with a
+// consumer schema).
+var authPlugins = map[string]bool{
+	"key-auth": true, "basic-auth": true, "jwt-auth": true, "hmac-auth": true,
+	"ldap-auth": true, "wolf-rbac": true, "jwe-decrypt": true,
+}
+
+// pluginAliases maps names from other gateways (and common guesses) to APISIX plugins, with
+// a word on what each does.
+var pluginAliases = map[string][]string{
+	"rate-limit":            {"limit-req", "limit-count"},
+	"ratelimit":             {"limit-req", "limit-count"},
+	"rate-limiting":         {"limit-count", "limit-req"},
+	"rate-limiter":          {"limit-req", "limit-count"},
+	"throttle":              {"limit-req", "limit-count"},
+	"throttling":            {"limit-req", "limit-count"},
+	"connection-limit":      {"limit-conn"},
+	"jwt":                   {"jwt-auth"},
+	"basic":                 {"basic-auth"},
+	"apikey":                {"key-auth"},
+	"api-key":               {"key-auth"},
+	"key":                   {"key-auth"},
+	"hmac":                  {"hmac-auth"},
+	"oidc":                  {"openid-connect"},
+	"oauth2":                {"openid-connect", "authz-keycloak"},
+	"acl":                   {"consumer-restriction"},
+	"request-transformer":   {"proxy-rewrite"},
+	"response-transformer":  {"response-rewrite"},
+	"rewrite":               {"proxy-rewrite"},
+	"circuit-breaker":       {"api-breaker"},
+	"correlation-id":        {"request-id"},
+	"request-size-limiting": {"client-control"},
+	"bot-detection":         {"ua-restriction"},
+	"compression":           {"gzip", "brotli"},
+	"ip-whitelist":          {"ip-restriction"},
+	"ip-allowlist":          {"ip-restriction"},
+	"metrics":               {"prometheus"},
+	"tracing":               {"opentelemetry", "zipkin", "skywalking"},
+	"mirror":                {"proxy-mirror"},
+	"cache":                 {"proxy-cache"},
+	"canary":                {"traffic-split"},
+}
+
+var pluginPurpose = map[string]string{
+	"limit-req":            "limit-req limits the request rate (leaky bucket: rate, burst, key)",
+	"limit-count":          "limit-count caps requests per time window (count, time_window)",
+	"limit-conn":           "limit-conn caps concurrent requests (conn, burst, default_conn_delay)",
+	"proxy-rewrite":        "proxy-rewrite changes the upstream request (uri, host, headers)",
+	"response-rewrite":     "response-rewrite changes the response (status_code, body, headers)",
+	"openid-connect":       "openid-connect is APISIX's OIDC / OAuth 2.0 plugin",
+	"consumer-restriction": "consumer-restriction allows or denies consumers",
+	"api-breaker":          "api-breaker is APISIX's circuit breaker",
+}
+
+// pluginSuggestions returns likely APISIX plugins for an unknown name.
+func pluginSuggestions(name string) []string {
+	n := strings.ToLower(name)
+	if s, ok := pluginAliases[n]; ok {
+		return s
+	}
+	if bundled[n] {
+		return []string{n} // wrong case
+	}
+	return suggest(n, BundledPlugins, 2)
+}
+
+// suggest returns the candidates within maxDist edits of s (nearest first, at most three),
+// or those that contain s or that s contains when nothing is that near.
+func suggest(s string, candidates []string, maxDist int) []string {
+	type cand struct {
+		c string
+		d int
+	}
+	var out []cand
+	for _, c := range candidates {
+		if d := levenshtein(s, c, maxDist); d <= maxDist {
+			out = append(out, cand{c, d})
+		}
+	}
+	if len(out) == 0 && len(s) >= 4 {
+		for _, c := range candidates {
+			if strings.Contains(c, s) || strings.Contains(s, c) && len(c) >= 4 {
+				out = append(out, cand{c, 99})
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].d < out[j].d })
+	if len(out) > 3 {
+		out = out[:3]
+	}
+	res := make([]string, len(out))
+	for i, c := range out {
+		res[i] = c.c
+	}
+	return res
+}
+
+// levenshtein returns the edit distance of a and b, or max+1 once it exceeds max.
+func levenshtein(a, b string, max int) int {
+	if d := len(a) - len(b); d > max || -d > max {
+		return max + 1
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		best := cur[0]
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			best = min(best, cur[j])
+		}
+		if best > max {
+			return max + 1
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// pluginPlace says where a plugins object is attached; consumers and credentials use the
+// consumer-side schema of auth plugins.
+type pluginPlace int
+
+const (
+	placeRoute pluginPlace = iota
+	placeConsumer
+	placeCredential
+)
+
+// checkPlugins validates a plugins object: known names (or allowed custom ones), and the
+// schemas fleetgate knows.
+func (c *vctx) checkPlugins(v *value, path string, place pluginPlace) {
+	if v == nil || v.kind != vObj {
+		return
+	}
+	for i := range v.obj {
+		m := &v.obj[i]
+		name := m.key
+		p := join(path, name)
+		if !bundled[name] && !c.b.custom[name] {
+			sug := pluginSuggestions(name)
+			msg := fmt.Sprintf("plugin %q is not an APISIX plugin", name)
+			if len(sug) > 0 {
+				var what []string
+				for _, s := range sug {
+					if w, ok := pluginPurpose[s]; ok {
+						what = append(what, w)
+					}
+				}
+				msg += " (did you mean " + quoteOr(sug) + "?"
+				if len(what) > 0 {
+					msg += " " + strings.Join(what, "; ")
+				}
+				msg += ")"
+			}
+			c.atPos(int(m.line), int(m.col), "", msg,
+				fmt.Sprintf("if %q is a custom plugin of yours, allow it for the group (custom_plugins, or --custom-plugin %s)", name, name))
+			continue
+		}
+		conf := m.val
+		if conf.kind != vObj {
+			c.at(conf, p, fmt.Sprintf("plugin configuration must be an object, got %s", describe(conf)), fmt.Sprintf("write %s: {} for the defaults", name))
+			continue
+		}
+		if place == placeCredential && !authPlugins[name] {
+			c.atPos(int(m.line), int(m.col), p, fmt.Sprintf("plugin %q cannot be a credential", name), "credentials carry one authentication plugin: key-auth, basic-auth, jwt-auth, hmac-auth, ldap-auth, ...")
+			continue
+		}
+		s := pluginSchemas[name]
+		if place != placeRoute {
+			if cs, ok := consumerPluginSchemas[name]; ok {
+				s = cs
+			}
+		}
+		if s == nil {
+			continue
+		}
+		c.check(s, conf, p)
+	}
+}

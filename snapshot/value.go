@@ -1,0 +1,390 @@
+package snapshot
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// vkind is the JSON type of a parsed value.
+type vkind uint8
+
+const (
+	vNull vkind = iota
+	vBool
+	vNum
+	vStr
+	vObj
+	vArr
+)
+
+func (k vkind) String() string {
+	switch k {
+	case vNull:
+		return "null"
+	case vBool:
+		return "boolean"
+	case vNum:
+		return "number"
+	case vStr:
+		return "string"
+	case vObj:
+		return "object"
+	case vArr:
+		return "array"
+	}
+	return "?"
+}
+
+// value is one parsed JSON value with the position it came from. Values are immutable once
+// converted: aliases share them.
+type value struct {
+	kind  vkind
+	b     bool
+	isInt bool
+	num   float64
+	str   string
+	obj   []member
+	arr   []*value
+	line  int32
+	col   int32
+	// plain is set on strings that came from plain (unquoted) YAML scalars.
+	plain bool
+}
+
+type member struct {
+	key  string
+	line int32
+	col  int32
+	val  *value
+}
+
+// get returns the member value named key, or nil.
+func (v *value) get(key string) *value {
+	if v == nil || v.kind != vObj {
+		return nil
+	}
+	for i := range v.obj {
+		if v.obj[i].key == key {
+			return v.obj[i].val
+		}
+	}
+	return nil
+}
+
+// member returns the member named key, or nil.
+func (v *value) member(key string) *member {
+	if v == nil || v.kind != vObj {
+		return nil
+	}
+	for i := range v.obj {
+		if v.obj[i].key == key {
+			return &v.obj[i]
+		}
+	}
+	return nil
+}
+
+func (v *value) has(key string) bool { return v.get(key) != nil }
+
+// strOf returns v's string value and whether v is a string.
+func (v *value) strOf() (string, bool) {
+	if v == nil || v.kind != vStr {
+		return "", false
+	}
+	return v.str, true
+}
+
+// converter turns yaml.v3 nodes of one file into values, enforcing the limits that keep
+// hostile input bounded: depth, list length, and the logical node count (aliases count with
+// their full expansion, but share memory).
+type converter struct {
+	file     string
+	vars     map[string]string
+	maxDepth int
+	maxItems int
+	budget   int // logical nodes left
+	probs    []Problem
+	memo     map[*yaml.Node]*memoEntry
+}
+
+type memoEntry struct {
+	v      *value
+	count  int
+	height int
+	busy   bool
+}
+
+// fatal is a limit violation that aborts the file.
+type fatal struct{ p Problem }
+
+func (c *converter) problem(line, col int, msg, hint string) {
+	c.probs = append(c.probs, Problem{File: c.file, Line: line, Column: col, Message: msg, Hint: hint})
+}
+
+func (c *converter) fatalAt(n *yaml.Node, msg, hint string) *fatal {
+	return &fatal{Problem{File: c.file, Line: n.Line, Column: n.Column, Message: msg, Hint: hint}}
+}
+
+// conv converts n at depth; it returns the value, its logical node count and its height.
+func (c *converter) conv(n *yaml.Node, depth int) (*value, int, int, *fatal) {
+	if depth > c.maxDepth {
+		return nil, 0, 0, c.fatalAt(n, fmt.Sprintf("nesting deeper than %d levels", c.maxDepth),
+			"APISIX resources are never this deep; check for a runaway structure")
+	}
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return nil, 0, 0, c.fatalAt(n, "alias to an unknown anchor", "")
+		}
+		m, ok := c.memo[n.Alias]
+		if !ok || m.busy {
+			return nil, 0, 0, c.fatalAt(n, fmt.Sprintf("alias *%s refers to its own anchor", n.Value), "recursive YAML aliases cannot be expanded to JSON")
+		}
+		if depth+m.height > c.maxDepth {
+			return nil, 0, 0, c.fatalAt(n, fmt.Sprintf("alias *%s expands deeper than %d levels", n.Value, c.maxDepth), "")
+		}
+		c.budget -= m.count
+		if c.budget < 0 {
+			return nil, 0, 0, c.fatalAt(n, "aliases expand to too many values (YAML alias bomb?)", "expand the anchors by hand or split the file")
+		}
+		return m.v, m.count, m.height, nil
+	}
+	var me *memoEntry
+	if n.Anchor != "" {
+		me = &memoEntry{busy: true}
+		c.memo[n] = me
+	}
+	c.budget--
+	if c.budget < 0 {
+		return nil, 0, 0, c.fatalAt(n, "file holds too many values", "split the config into several files")
+	}
+	v := &value{line: int32(n.Line), col: int32(n.Column)}
+	count, height := 1, 0
+	switch n.Kind {
+	case yaml.ScalarNode:
+		c.scalar(n, v)
+	case yaml.SequenceNode:
+		if len(n.Content) > c.maxItems {
+			return nil, 0, 0, c.fatalAt(n, fmt.Sprintf("list of %d items is longer than the limit of %d", len(n.Content), c.maxItems), "split it across several files, or raise the limit (Options.MaxItems)")
+		}
+		v.kind = vArr
+		v.arr = make([]*value, 0, len(n.Content))
+		for _, e := range n.Content {
+			ev, ec, eh, f := c.conv(e, depth+1)
+			if f != nil {
+				return nil, 0, 0, f
+			}
+			v.arr = append(v.arr, ev)
+			count += ec
+			height = max(height, eh+1)
+		}
+	case yaml.MappingNode:
+		if len(n.Content)/2 > c.maxItems {
+			return nil, 0, 0, c.fatalAt(n, fmt.Sprintf("mapping of %d keys is larger than the limit of %d", len(n.Content)/2, c.maxItems), "")
+		}
+		v.kind = vObj
+		v.obj = make([]member, 0, len(n.Content)/2)
+		var merges []*value
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			kn, vn := n.Content[i], n.Content[i+1]
+			ev, ec, eh, f := c.conv(vn, depth+1)
+			if f != nil {
+				return nil, 0, 0, f
+			}
+			count += ec
+			height = max(height, eh+1)
+			if kn.Kind == yaml.ScalarNode && kn.ShortTag() == "!!merge" {
+				merges = append(merges, ev)
+				continue
+			}
+			if kn.Kind != yaml.ScalarNode {
+				c.problem(kn.Line, kn.Column, "mapping key is not a string", "use plain string keys")
+				continue
+			}
+			key := kn.Value
+			if dup := v.member(key); dup != nil {
+				c.problem(kn.Line, kn.Column, fmt.Sprintf("duplicate key %q (first at line %d)", key, dup.line), "remove one of them")
+				continue
+			}
+			v.obj = append(v.obj, member{key: key, line: int32(kn.Line), col: int32(kn.Column), val: ev})
+		}
+		for _, mv := range merges {
+			c.merge(v, mv, n)
+		}
+	default:
+		v.kind = vNull
+	}
+	if me != nil {
+		me.v, me.count, me.height, me.busy = v, count, height, false
+	}
+	return v, count, height, nil
+}
+
+// merge applies a YAML merge key ("<<: *anchor"): members of src not already in dst.
+func (c *converter) merge(dst, src *value, n *yaml.Node) {
+	switch src.kind {
+	case vObj:
+		for _, m := range src.obj {
+			if dst.member(m.key) == nil {
+				dst.obj = append(dst.obj, m)
+			}
+		}
+	case vArr:
+		for _, e := range src.arr {
+			c.merge(dst, e, n)
+		}
+	default:
+		c.problem(n.Line, n.Column, "merge key \"<<\" needs a mapping or a list of mappings", "")
+	}
+}
+
+func (c *converter) scalar(n *yaml.Node, v *value) {
+	s := n.Value
+	quoted := n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0
+	switch n.ShortTag() {
+	case "!!null", "!!bool", "!!int", "!!float":
+		resolveScalar(c, n, s, v)
+		return
+	}
+	out := c.substitute(n, s)
+	t := strings.TrimSpace(s)
+	if !quoted && out != s && strings.HasPrefix(t, "${{") && strings.HasSuffix(t, "}}") && strings.Count(t, "${{") == 1 {
+		// A plain scalar that is only a variable is typed again after substitution, as
+		// APISIX's textual substitution would type it: port: ${{PORT}} gives a number.
+		resolveScalar(c, n, out, v)
+		return
+	}
+	v.kind, v.str, v.plain = vStr, out, !quoted
+}
+
+// resolveScalar types a plain scalar by the YAML 1.2 core schema.
+func resolveScalar(c *converter, n *yaml.Node, s string, v *value) {
+	switch s {
+	case "", "~", "null", "Null", "NULL":
+		v.kind = vNull
+		return
+	case "true", "True", "TRUE":
+		v.kind, v.b = vBool, true
+		return
+	case "false", "False", "FALSE":
+		v.kind, v.b = vBool, false
+		return
+	}
+	if f, isInt, ok := parseNumber(s); ok {
+		if math.IsInf(f, 0) || math.IsNaN(f) {
+			c.problem(n.Line, n.Column, fmt.Sprintf("number %s has no JSON form", s), "quote it if it is meant as a string")
+			v.kind, v.str = vStr, s
+			return
+		}
+		v.kind, v.num, v.isInt = vNum, f, isInt
+		return
+	}
+	v.kind, v.str, v.plain = vStr, s, true
+}
+
+// parseNumber parses a YAML 1.2 core-schema int or float.
+func parseNumber(s string) (float64, bool, bool) {
+	if s == "" {
+		return 0, false, false
+	}
+	c := s[0]
+	if !(c >= '0' && c <= '9') && c != '-' && c != '+' && c != '.' {
+		return 0, false, false
+	}
+	t := strings.ReplaceAll(s, "_", "")
+	body, neg := t, false
+	if body != "" && (body[0] == '-' || body[0] == '+') {
+		neg = body[0] == '-'
+		body = body[1:]
+	}
+	base := 10
+	switch {
+	case strings.HasPrefix(body, "0x"):
+		base, body = 16, body[2:]
+	case strings.HasPrefix(body, "0o"):
+		base, body = 8, body[2:]
+	case strings.HasPrefix(body, "0b"):
+		base, body = 2, body[2:]
+	}
+	if body != "" {
+		if u, err := strconv.ParseUint(body, base, 64); err == nil {
+			f := float64(u)
+			if neg {
+				f = -f
+			}
+			return f, true, true
+		}
+	}
+	if base != 10 {
+		return 0, false, false
+	}
+	switch strings.ToLower(t) {
+	case ".inf", "+.inf":
+		return math.Inf(1), false, true
+	case "-.inf":
+		return math.Inf(-1), false, true
+	case ".nan":
+		return math.NaN(), false, true
+	}
+	if f, err := strconv.ParseFloat(t, 64); err == nil && !strings.ContainsAny(t, "xXpP") && !strings.EqualFold(t, "inf") && !strings.EqualFold(t, "infinity") && !strings.EqualFold(t, "nan") {
+		return f, f == math.Trunc(f) && !strings.ContainsAny(t, ".eE"), true
+	}
+	return 0, false, false
+}
+
+// substitute replaces ${{VAR}} and ${{VAR:=default}} in s. An unset variable without a
+// default is a problem; the reference is left in place.
+func (c *converter) substitute(n *yaml.Node, s string) string {
+	if !strings.Contains(s, "${{") {
+		return s
+	}
+	var b strings.Builder
+	rest := s
+	for {
+		i := strings.Index(rest, "${{")
+		if i < 0 {
+			b.WriteString(rest)
+			break
+		}
+		j := strings.Index(rest[i+3:], "}}")
+		if j < 0 {
+			b.WriteString(rest)
+			break
+		}
+		b.WriteString(rest[:i])
+		inner := strings.TrimSpace(rest[i+3 : i+3+j])
+		name, def, hasDef := strings.Cut(inner, ":=")
+		name = strings.TrimSpace(name)
+		if !validVarName(name) {
+			c.problem(n.Line, n.Column, fmt.Sprintf("bad variable reference %q", rest[i:i+3+j+2]),
+				"write ${{NAME}} or ${{NAME:=default}}, NAME made of letters, digits and _")
+			b.WriteString(rest[i : i+3+j+2])
+		} else if val, ok := c.vars[name]; ok {
+			b.WriteString(val)
+		} else if hasDef {
+			b.WriteString(def)
+		} else {
+			c.problem(n.Line, n.Column, fmt.Sprintf("variable %s is not set", name),
+				fmt.Sprintf("set it in the group's variables (or --var %s=VALUE), or give a default: ${{%s:=VALUE}}", name, name))
+			b.WriteString(rest[i : i+3+j+2])
+		}
+		rest = rest[i+3+j+2:]
+	}
+	return b.String()
+}
+
+func validVarName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if !(ch == '_' || ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' && i > 0) {
+			return false
+		}
+	}
+	return true
+}
