@@ -1,0 +1,179 @@
+package discovery
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
+	"github.com/fleetgate/fleetgate/snapshot"
+	"google.golang.org/protobuf/proto"
+)
+
+// encodedUpdate is a ConfigUpdate without its nonce, marshalled once and shared by every
+// stream that moves a node from base to digest.
+type encodedUpdate struct {
+	digest   string
+	base     string // "" for a full update
+	body     []byte // marshalled ConfigUpdate fields 2..6
+	upserts  int
+	removals int
+}
+
+// full reports whether the update is the whole snapshot.
+func (e *encodedUpdate) full() bool { return e.base == "" }
+
+type pairKey struct{ base, target string }
+
+// cacheEntry is computed once; concurrent streams asking for the same pair wait on done.
+type cacheEntry struct {
+	done chan struct{}
+	enc  *encodedUpdate
+	err  error
+}
+
+// updateCache holds the encoded updates of recent (base, target) pairs, so that a change is
+// diffed and marshalled once per pair, not once per stream. It keeps at most maxBytes of
+// encodings, dropping the oldest pairs first.
+type updateCache struct {
+	fleet    Fleet
+	maxBytes int
+
+	mu      sync.Mutex
+	entries map[pairKey]*cacheEntry
+	order   []pairKey
+	bytes   int
+	builds  int // number of encodings computed, for tests
+}
+
+func newUpdateCache(f Fleet, maxBytes int) *updateCache {
+	return &updateCache{fleet: f, maxBytes: maxBytes, entries: map[pairKey]*cacheEntry{}}
+}
+
+// get returns the update that moves a node holding base (or "" / an unknown digest) to
+// target. If base is known to the fleet the update is a delta, otherwise the full snapshot.
+// forceFull skips the delta.
+func (c *updateCache) get(ctx context.Context, base string, target *snapshot.Snapshot, forceFull bool) (*encodedUpdate, error) {
+	k := pairKey{base: base, target: target.Digest}
+	if forceFull || base == "" {
+		k.base = ""
+	}
+	c.mu.Lock()
+	e, ok := c.entries[k]
+	if !ok {
+		e = &cacheEntry{done: make(chan struct{})}
+		c.entries[k] = e
+		c.order = append(c.order, k)
+		c.builds++
+		c.mu.Unlock()
+		e.enc, e.err = c.build(ctx, k.base, target)
+		close(e.done)
+		c.mu.Lock()
+		if e.err != nil {
+			delete(c.entries, k) // do not cache failures (a context cancelled, a store error)
+		} else if e.enc.base == k.base {
+			c.bytes += len(e.enc.body)
+			c.evictLocked(k)
+		}
+		c.mu.Unlock()
+	} else {
+		c.mu.Unlock()
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if e.err != nil {
+		return nil, e.err
+	}
+	return e.enc, nil
+}
+
+func (c *updateCache) evictLocked(keep pairKey) {
+	for c.bytes > c.maxBytes && len(c.order) > 1 {
+		k := c.order[0]
+		if k == keep {
+			break
+		}
+		c.order = c.order[1:]
+		if e, ok := c.entries[k]; ok {
+			select {
+			case <-e.done:
+				if e.enc != nil && e.enc.base == k.base {
+					c.bytes -= len(e.enc.body)
+				}
+			default:
+			}
+			delete(c.entries, k)
+		}
+	}
+	// Compact the order slice when failures left holes.
+	if len(c.order) > 2*len(c.entries)+16 {
+		live := c.order[:0]
+		for _, k := range c.order {
+			if _, ok := c.entries[k]; ok {
+				live = append(live, k)
+			}
+		}
+		c.order = live
+	}
+}
+
+func (c *updateCache) build(ctx context.Context, base string, target *snapshot.Snapshot) (*encodedUpdate, error) {
+	if base != "" {
+		b, err := c.fleet.Snapshot(ctx, base)
+		if err == nil && b != nil {
+			return encodeDelta(b, target)
+		}
+		// The base is gone from history (or never existed): send the whole snapshot, shared
+		// with every other stream that needs it.
+		return c.get(ctx, "", target, true)
+	}
+	return encodeFull(target)
+}
+
+func encodeFull(target *snapshot.Snapshot) (*encodedUpdate, error) {
+	u := &fleetgatev1.ConfigUpdate{
+		Digest:  target.Digest,
+		Upserts: make([]*fleetgatev1.Resource, len(target.Resources)),
+		Meta:    snapshot.MetaToProto(target),
+	}
+	for i, r := range target.Resources {
+		u.Upserts[i] = snapshot.ToProto(r)
+	}
+	return marshal(u, "", target.Digest, len(u.Upserts), 0)
+}
+
+func encodeDelta(base, target *snapshot.Snapshot) (*encodedUpdate, error) {
+	d := snapshot.ComputeDelta(base, target)
+	u := &fleetgatev1.ConfigUpdate{
+		Digest:     target.Digest,
+		BaseDigest: base.Digest,
+		Upserts:    make([]*fleetgatev1.Resource, len(d.Upserts)),
+		Removals:   make([]*fleetgatev1.ResourceKey, len(d.Removals)),
+		// A delta carries only what identifies the version for humans; the full meta
+		// (counts, times, warnings) travels with full updates. This keeps a one-route change
+		// at a few hundred bytes.
+		Meta: &fleetgatev1.SnapshotMeta{
+			Group:    target.Meta.Group,
+			Sequence: target.Meta.Sequence,
+			Commit:   target.Meta.Commit,
+		},
+	}
+	for i, r := range d.Upserts {
+		u.Upserts[i] = snapshot.ToProto(r)
+	}
+	for i, k := range d.Removals {
+		u.Removals[i] = snapshot.KeyToProto(k)
+	}
+	return marshal(u, base.Digest, target.Digest, len(d.Upserts), len(d.Removals))
+}
+
+func marshal(u *fleetgatev1.ConfigUpdate, base, digest string, ups, rems int) (*encodedUpdate, error) {
+	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(u)
+	if err != nil {
+		return nil, fmt.Errorf("encode update to %s: %w", digest, err)
+	}
+	return &encodedUpdate{digest: digest, base: base, body: body, upserts: ups, removals: rems}, nil
+}
