@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +17,13 @@ type Etcd struct {
 	Server   *embed.Etcd
 	Endpoint string
 	Dir      string
+
+	stopOnce sync.Once
 }
+
+// Stop stops the server (to test an outage); the data directory stays. It is safe to call
+// more than once, and the test's cleanup calls it too.
+func (e *Etcd) Stop() { e.stopOnce.Do(e.Server.Close) }
 
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {
@@ -43,7 +50,7 @@ func StartEtcdDir(t testing.TB, dir string) *Etcd {
 	for attempt := 0; attempt < 5; attempt++ {
 		e, err := startEtcd(dir, FreePort(t), FreePort(t))
 		if err == nil {
-			t.Cleanup(func() { e.Server.Close() })
+			t.Cleanup(e.Stop)
 			return e
 		}
 		lastErr = err
