@@ -1,0 +1,225 @@
+// Package pipeline turns source revisions into stored snapshots: for every group of the
+// source whose paths changed (by Git tree hash) or that was never built, it reads the files,
+// runs snapshot.Build, and stores the result as the group's next version. Same content as the
+// head gives no new version. A failed build is stored with all its problems and the group
+// keeps its version. The fleet (controlplane/fleet) sees the new head through the store and
+// moves the group's desired version unless it is pinned.
+//
+// Only one replica builds: see Elector.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/fleetgate/fleetgate/controlplane/store"
+	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
+	"github.com/fleetgate/fleetgate/snapshot"
+)
+
+// File is one file of a source tree, its path relative to the repository root.
+type File struct {
+	Path string
+	Data []byte
+}
+
+// Tree reads a source's files at a commit. The control plane adapts gitsource.Source to it.
+type Tree interface {
+	// TreeHash returns the Git tree hash of path at commit; it changes exactly when a file
+	// below path changes.
+	TreeHash(ctx context.Context, commit, path string) (string, error)
+	// Files returns the files below paths at commit.
+	Files(ctx context.Context, commit string, paths []string) ([]File, error)
+}
+
+// Revision is a commit of a source.
+type Revision struct {
+	Commit, Author, Subject string
+	CommittedAt             time.Time
+}
+
+// Group is what the pipeline needs of a configured group.
+type Group struct {
+	Name          string
+	Source        string
+	Paths         []string
+	Variables     map[string]string
+	CustomPlugins []string
+}
+
+// Options tune a Pipeline. The zero value is usable.
+type Options struct {
+	// History is the number of versions kept per group. Default 50.
+	History int
+	// MaxFileSize is the largest config file accepted. Default snapshot's (4 MiB).
+	MaxFileSize int64
+	// Observe, when set, is called after every build attempt (for metrics).
+	Observe func(r Result, took time.Duration)
+	// Logger receives the pipeline's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Result is the outcome of one group's build for a revision.
+type Result struct {
+	Group string
+	// Skipped is true when none of the group's paths changed since its last build.
+	Skipped bool
+	// Added is true when a new version was stored; false with Meta set means the content
+	// equals the head's.
+	Added bool
+	// Meta is the stored version (or the head, when the content did not change).
+	Meta *fleetgatev1.SnapshotMeta
+	// Failure is set when the build failed; it is stored too.
+	Failure *fleetgatev1.BuildFailure
+	// Err is set when the store could not be written; the build is retried at the next
+	// revision or sync.
+	Err error
+}
+
+// Pipeline builds groups. It is safe for concurrent use; builds run one at a time.
+type Pipeline struct {
+	st     *store.Store
+	groups []Group
+	opts   Options
+	log    *slog.Logger
+	mu     sync.Mutex
+}
+
+// New returns a pipeline storing into st.
+func New(st *store.Store, groups []Group, opts Options) *Pipeline {
+	if opts.History <= 0 {
+		opts.History = 50
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Pipeline{st: st, groups: groups, opts: opts, log: opts.Logger}
+}
+
+// Build builds every group of source at rev, read through tree.
+func (p *Pipeline) Build(ctx context.Context, source string, tree Tree, rev Revision) []Result {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []Result
+	for _, g := range p.groups {
+		if g.Source != source {
+			continue
+		}
+		start := time.Now()
+		r := p.buildGroup(ctx, g, tree, rev)
+		if p.opts.Observe != nil && !r.Skipped {
+			p.opts.Observe(r, time.Since(start))
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func (p *Pipeline) buildGroup(ctx context.Context, g Group, tree Tree, rev Revision) Result {
+	res := Result{Group: g.Name}
+	log := p.log.With("group", g.Name, "commit", short(rev.Commit))
+	fail := func(f *fleetgatev1.BuildFailure, trees map[string]string) Result {
+		f.Group, f.Commit, f.Author, f.Subject, f.At = g.Name, rev.Commit, rev.Author, rev.Subject, timestamppb.Now()
+		res.Failure = f
+		if err := p.st.AddFailure(ctx, f); err != nil {
+			res.Err = err
+			return res
+		}
+		if trees != nil {
+			if err := p.st.SetBuilt(ctx, g.Name, store.Built{Commit: rev.Commit, Trees: trees}); err != nil {
+				res.Err = err
+			}
+		}
+		log.Warn("build failed; the group keeps its version", "problems", len(f.Problems), "err", f.Error)
+		return res
+	}
+
+	trees := make(map[string]string, len(g.Paths))
+	for _, path := range g.Paths {
+		h, err := tree.TreeHash(ctx, rev.Commit, path)
+		if err != nil {
+			if ctx.Err() != nil {
+				res.Err = ctx.Err()
+				return res
+			}
+			return fail(&fleetgatev1.BuildFailure{Error: fmt.Sprintf("read path %q at commit %s: %v (is the path in the repository at this ref?)", path, short(rev.Commit), err)}, nil)
+		}
+		trees[path] = h
+	}
+	last, built, err := p.st.LastBuilt(ctx, g.Name)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	if built && maps.Equal(last.Trees, trees) {
+		res.Skipped = true
+		return res
+	}
+
+	layers := make([]snapshot.Layer, 0, len(g.Paths))
+	for _, path := range g.Paths {
+		files, err := tree.Files(ctx, rev.Commit, []string{path})
+		if err != nil {
+			if ctx.Err() != nil {
+				res.Err = ctx.Err()
+				return res
+			}
+			return fail(&fleetgatev1.BuildFailure{Error: fmt.Sprintf("read files of %q at commit %s: %v", path, short(rev.Commit), err)}, nil)
+		}
+		l := snapshot.Layer{Name: path, Files: make([]snapshot.File, 0, len(files))}
+		for _, f := range files {
+			l.Files = append(l.Files, snapshot.File{Path: f.Path, Data: f.Data})
+		}
+		layers = append(layers, l)
+	}
+	meta := snapshot.Meta{Group: g.Name, Commit: rev.Commit, Author: rev.Author, Subject: rev.Subject, CommittedAt: rev.CommittedAt, BuiltAt: time.Now().UTC()}
+	snap, err := snapshot.Build(layers, snapshot.Options{Variables: g.Variables, CustomPlugins: g.CustomPlugins, MaxFileSize: p.opts.MaxFileSize}, meta)
+	if err != nil {
+		f := &fleetgatev1.BuildFailure{}
+		var be *snapshot.BuildError
+		if errors.As(err, &be) {
+			for _, pr := range be.Problems {
+				f.Problems = append(f.Problems, &fleetgatev1.Problem{File: pr.File, Line: uint32(max(pr.Line, 0)), Column: uint32(max(pr.Column, 0)),
+					Kind: string(pr.Kind), Id: pr.ID, Message: pr.Message, Hint: pr.Hint})
+			}
+		} else {
+			f.Error = err.Error()
+		}
+		return fail(f, trees)
+	}
+	m, added, err := p.st.AddVersion(ctx, g.Name, snap)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	res.Meta, res.Added = m, added
+	if err := p.st.SetBuilt(ctx, g.Name, store.Built{Commit: rev.Commit, Trees: trees, OK: true}); err != nil {
+		res.Err = err
+		return res
+	}
+	if added {
+		log.Info("stored new version", "seq", m.GetSequence(), "digest", m.GetDigest(), "resources", snap.Len())
+		if dropped, err := p.st.Prune(ctx, g.Name, p.opts.History); err != nil {
+			log.Warn("prune history failed", "err", err)
+		} else if len(dropped) > 0 {
+			log.Info("pruned history", "versions", len(dropped))
+		}
+	} else {
+		log.Info("content unchanged; no new version", "seq", m.GetSequence(), "digest", m.GetDigest())
+	}
+	return res
+}
+
+func short(commit string) string {
+	if len(commit) > 12 {
+		return commit[:12]
+	}
+	return commit
+}
