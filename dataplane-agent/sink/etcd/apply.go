@@ -1,0 +1,399 @@
+package etcdsink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/fleetgate/fleetgate/snapshot"
+)
+
+// Transaction limits. etcd's defaults are 128 operations per transaction (--max-txn-ops) and
+// 1.5 MiB per request (--max-request-bytes); the sink stays well inside both.
+const (
+	maxTxnOps   = 128
+	reservedOps = 14 // applied delete, 12 placeholders, applied put
+	maxTxnBytes = 900 << 10
+)
+
+// ErrClaimed is returned (wrapped) by Apply when another node owns the prefix.
+var ErrClaimed = errors.New("etcd prefix claimed by another node")
+
+// change is one planned write of a key under the prefix and of its manifest entry.
+type change struct {
+	key     string
+	kind    snapshot.Kind
+	del     bool               // delete the key (and its manifest entry)
+	res     *snapshot.Resource // put: the resource
+	touch   bool               // the key itself is written (false: only the manifest entry)
+	prevRev int64              // mod revision the key must still have; 0: must not exist
+	fetch   bool               // put over a value we did not write: read its create_time
+	ctime   int64
+	value   []byte
+}
+
+func (c *change) size() int {
+	return 2*len(c.key) + len(c.value) + 100
+}
+
+// Apply makes etcd hold exactly snap under the prefix (within the ownership mode), writing only
+// keys that differ, and records snap.Digest as applied. On failure the keys written so far stay
+// written and the applied digest is cleared; the next Apply converges from there.
+func (s *Sink) Apply(ctx context.Context, snap *snapshot.Snapshot) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	s.mu.Lock()
+	s.last = ApplyStats{}
+	s.mu.Unlock()
+	start := time.Now()
+	err := s.apply(ctx, snap)
+	st := s.LastApply()
+	if err != nil {
+		s.markDirty()
+		s.log.Warn("apply failed", "digest", snap.Digest, "puts", st.Puts, "deletes", st.Deletes, "txns", st.Txns, "err", err)
+		return err
+	}
+	if st.Txns > 0 {
+		s.log.Info("applied", "digest", snap.Digest, "puts", st.Puts, "deletes", st.Deletes,
+			"txns", st.Txns, "took", time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+func (s *Sink) apply(ctx context.Context, snap *snapshot.Snapshot) error {
+	c, err := s.cli()
+	if err != nil {
+		return err
+	}
+	if err := s.ensureClaim(ctx, c); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	st, valid := s.st, s.cacheValid
+	s.mu.Unlock()
+	if st == nil || !valid {
+		if st, err = s.reload(ctx); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock() // the drift watch updates st.live
+	changes := s.plan(st, snap)
+	var placeholders []string
+	for _, d := range initDirs {
+		if k := s.cfg.Prefix + "/" + d + "/"; st.live[k] == 0 {
+			placeholders = append(placeholders, k)
+		}
+	}
+	s.mu.Unlock()
+	if len(changes) == 0 && len(placeholders) == 0 && st.applied == snap.Digest {
+		return nil
+	}
+	if err := s.fetchCreateTimes(ctx, c, changes); err != nil {
+		return err
+	}
+	now := s.now().Unix()
+	for _, ch := range changes {
+		if !ch.del {
+			if ch.ctime == 0 && hasTimestamps(ch.kind) {
+				ch.ctime = now
+			}
+			ch.value = buildValue(ch.res, ch.ctime, now)
+		}
+	}
+	chunks := chunk(changes)
+	if len(chunks) == 0 {
+		chunks = [][]*change{nil}
+	}
+	for i, ch := range chunks {
+		first, last := i == 0, i == len(chunks)-1
+		if err := s.commit(ctx, c, st, snap, ch, i, len(chunks), first, last, placeholders); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// plan lists the changes that turn st into snap: puts in apply order, then deletes in reverse.
+func (s *Sink) plan(st *state, snap *snapshot.Snapshot) []*change {
+	desired := make(map[string]bool, len(snap.Resources))
+	var puts, dels []*change
+	for _, r := range snap.Resources {
+		key := keyFor(s.cfg.Prefix, r.Kind, r.ID)
+		desired[key] = true
+		e, owned := st.owned[key]
+		liveRev, exists := st.live[key]
+		intact := owned && exists && liveRev == e.rev
+		if intact && e.hash == r.HashHex() {
+			continue
+		}
+		ch := &change{key: key, kind: r.Kind, res: r, touch: true, prevRev: liveRev}
+		switch {
+		case intact:
+			ch.ctime = e.ctime
+		case exists:
+			ch.fetch = true
+			if !owned {
+				s.log.Info("adopting a key the snapshot names", "key", key)
+			}
+		}
+		puts = append(puts, ch)
+	}
+	for key := range st.owned {
+		if desired[key] {
+			continue
+		}
+		kind, _, _, _ := parseKey(s.cfg.Prefix, key)
+		liveRev, exists := st.live[key]
+		dels = append(dels, &change{key: key, kind: kind, del: true, touch: exists, prevRev: liveRev})
+	}
+	if s.cfg.Ownership == Exclusive {
+		for key, liveRev := range st.live {
+			if desired[key] {
+				continue
+			}
+			if _, own := st.owned[key]; own {
+				continue
+			}
+			kind, _, ph, ok := parseKey(s.cfg.Prefix, key)
+			if !ok || ph {
+				continue
+			}
+			dels = append(dels, &change{key: key, kind: kind, del: true, touch: true, prevRev: liveRev})
+		}
+	}
+	sort.Slice(puts, func(i, j int) bool {
+		a, b := puts[i], puts[j]
+		if a.kind != b.kind {
+			return a.kind.Rank() < b.kind.Rank()
+		}
+		return a.key < b.key
+	})
+	sort.Slice(dels, func(i, j int) bool {
+		a, b := dels[i], dels[j]
+		if a.kind != b.kind {
+			return a.kind.Rank() > b.kind.Rank()
+		}
+		return a.key < b.key
+	})
+	return append(puts, dels...)
+}
+
+// fetchCreateTimes reads the values that puts replace without having written them, for their
+// create_time, and takes their current mod revision as the one to guard.
+func (s *Sink) fetchCreateTimes(ctx context.Context, c *clientv3.Client, changes []*change) error {
+	var need []*change
+	for _, ch := range changes {
+		if ch.fetch {
+			need = append(need, ch)
+		}
+	}
+	for len(need) > 0 {
+		n := min(len(need), maxTxnOps)
+		batch := need[:n]
+		need = need[n:]
+		ops := make([]clientv3.Op, len(batch))
+		for i, ch := range batch {
+			ops[i] = clientv3.OpGet(ch.key)
+		}
+		tctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		resp, err := c.Txn(tctx).Then(ops...).Commit()
+		cancel()
+		if err != nil {
+			return fmt.Errorf("etcd sink: read %d values to keep their create_time (first %s): %w", len(batch), batch[0].key, err)
+		}
+		for i, ch := range batch {
+			kvs := resp.Responses[i].GetResponseRange().Kvs
+			if len(kvs) == 0 {
+				ch.prevRev = 0
+				continue
+			}
+			ch.prevRev = kvs[0].ModRevision
+			if hasTimestamps(ch.kind) {
+				ch.ctime = createTimeOf(kvs[0].Value)
+			}
+		}
+	}
+	return nil
+}
+
+// chunk splits changes, in order, into transactions within etcd's limits.
+func chunk(changes []*change) [][]*change {
+	var out [][]*change
+	var cur []*change
+	ops, size := 0, 0
+	for _, ch := range changes {
+		n := 1
+		if ch.touch {
+			n = 2
+		}
+		if len(cur) > 0 && (ops+n > maxTxnOps-reservedOps || size+ch.size() > maxTxnBytes) {
+			out = append(out, cur)
+			cur, ops, size = nil, 0, 0
+		}
+		cur = append(cur, ch)
+		ops += n
+		size += ch.size()
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// commit writes one chunk in one guarded transaction and records it in st.
+func (s *Sink) commit(ctx context.Context, c *clientv3.Client, st *state, snap *snapshot.Snapshot,
+	changes []*change, i, n int, first, last bool, placeholders []string) error {
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.Value(s.claimKey), "=", s.cfg.NodeID)}
+	var ops []clientv3.Op
+	if first {
+		for _, k := range placeholders {
+			ops = append(ops, clientv3.OpPut(k, placeholderValue))
+		}
+		if !last && st.applied != "" {
+			ops = append(ops, clientv3.OpDelete(s.appliedKey))
+		}
+	}
+	for _, ch := range changes {
+		if ch.touch {
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(ch.key), "=", ch.prevRev))
+		}
+		mk := s.manifestKey(ch.key)
+		if ch.del {
+			if ch.touch {
+				ops = append(ops, clientv3.OpDelete(ch.key))
+			}
+			ops = append(ops, clientv3.OpDelete(mk))
+			continue
+		}
+		ops = append(ops, clientv3.OpPut(ch.key, string(ch.value)),
+			clientv3.OpPut(mk, manifestValue(entry{hash: ch.res.HashHex(), ctime: ch.ctime})))
+	}
+	if last {
+		ops = append(ops, clientv3.OpPut(s.appliedKey, snap.Digest))
+	}
+	if s.testHookBeforeTxn != nil {
+		s.testHookBeforeTxn(i)
+	}
+	tctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	s.txnMu.Lock()
+	resp, err := c.Txn(tctx).If(cmps...).Then(ops...).Commit()
+	if err == nil && resp.Succeeded {
+		s.record(st, snap, changes, resp.Header.Revision, first, last, placeholders)
+	}
+	s.txnMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("etcd sink: apply %s: transaction %d/%d (%d keys from %s) failed; keys of earlier transactions stay written: %w",
+			snapshot.ShortDigest(snap.Digest), i+1, n, len(changes), firstKey(changes, placeholders), err)
+	}
+	if !resp.Succeeded {
+		s.mu.Lock()
+		s.claimed = false
+		s.mu.Unlock()
+		if holder, herr := s.claimHolder(ctx, c); herr == nil && holder != s.cfg.NodeID {
+			return fmt.Errorf("etcd sink: apply %s: transaction %d/%d refused: %w: %s now belongs to node %q, not %q; stop the other agent",
+				snapshot.ShortDigest(snap.Digest), i+1, n, ErrClaimed, s.cfg.Prefix, holder, s.cfg.NodeID)
+		}
+		return fmt.Errorf("etcd sink: apply %s: transaction %d/%d refused: another writer changed one of its %d keys (from %s) since revision %d; the next attempt re-reads etcd",
+			snapshot.ShortDigest(snap.Digest), i+1, n, len(changes), firstKey(changes, placeholders), st.rev)
+	}
+	return nil
+}
+
+func firstKey(changes []*change, placeholders []string) string {
+	if len(changes) > 0 {
+		return changes[0].key
+	}
+	if len(placeholders) > 0 {
+		return placeholders[0]
+	}
+	return "(applied digest only)"
+}
+
+// record updates st and the stats after a successful transaction at rev.
+func (s *Sink) record(st *state, snap *snapshot.Snapshot, changes []*change, rev int64, first, last bool, placeholders []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.watchers > 0 {
+		s.ownRevs[rev] = true
+	}
+	s.last.Txns++
+	if first {
+		for _, k := range placeholders {
+			st.live[k] = rev
+		}
+		s.last.Placeholders += len(placeholders)
+		if !last {
+			st.applied = ""
+		}
+	}
+	for _, ch := range changes {
+		if ch.del {
+			delete(st.owned, ch.key)
+			delete(st.unmanaged, ch.key)
+			if ch.touch {
+				delete(st.live, ch.key)
+				s.last.Deletes++
+			}
+			continue
+		}
+		st.live[ch.key] = rev
+		st.owned[ch.key] = entry{hash: ch.res.HashHex(), rev: rev, ctime: ch.ctime}
+		delete(st.unmanaged, ch.key)
+		s.last.Puts++
+	}
+	if last {
+		st.applied = snap.Digest
+	}
+	st.rev = rev
+}
+
+// ensureClaim makes this node the owner of the prefix, or fails naming the owner.
+func (s *Sink) ensureClaim(ctx context.Context, c *clientv3.Client) error {
+	s.mu.Lock()
+	ok := s.claimed
+	s.mu.Unlock()
+	if ok {
+		return nil
+	}
+	tctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	resp, err := c.Txn(tctx).
+		If(clientv3.Compare(clientv3.CreateRevision(s.claimKey), "=", 0)).
+		Then(clientv3.OpPut(s.claimKey, s.cfg.NodeID)).
+		Else(clientv3.OpGet(s.claimKey)).Commit()
+	if err != nil {
+		return fmt.Errorf("etcd sink: claim %s (key %s): %w", s.cfg.Prefix, s.claimKey, err)
+	}
+	if !resp.Succeeded {
+		kvs := resp.Responses[0].GetResponseRange().Kvs
+		if len(kvs) > 0 && string(kvs[0].Value) != s.cfg.NodeID {
+			return fmt.Errorf("etcd sink: %w: prefix %s belongs to node %q (key %s, since revision %d), so node %q must not write it; "+
+				"stop one of the two agents, or delete that key if node %q is gone for good",
+				ErrClaimed, s.cfg.Prefix, kvs[0].Value, s.claimKey, kvs[0].CreateRevision, s.cfg.NodeID, kvs[0].Value)
+		}
+	} else {
+		s.log.Info("claimed etcd prefix", "key", s.claimKey)
+	}
+	s.mu.Lock()
+	s.claimed = true
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Sink) claimHolder(ctx context.Context, c *clientv3.Client) (string, error) {
+	tctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	resp, err := c.Get(tctx, s.claimKey)
+	if err != nil {
+		return "", err
+	}
+	if len(resp.Kvs) == 0 {
+		return "", nil
+	}
+	return string(resp.Kvs[0].Value), nil
+}

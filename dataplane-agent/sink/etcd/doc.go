@@ -1,0 +1,39 @@
+// Package etcdsink is the agent's etcd sink: it writes a snapshot into a node's etcd in the key
+// layout Apache APISIX reads, and watches that etcd for changes it did not make (drift).
+//
+// # Keys and values
+//
+// A resource is stored at "<prefix>/<dir>/<id>" (prefix "/apisix" by default): routes at
+// "/apisix/routes/<id>", consumers at "/apisix/consumers/<username>", credentials at
+// "/apisix/consumers/<username>/credentials/<id>", secrets at "/apisix/secrets/<manager>/<id>",
+// plugin metadata at "/apisix/plugin_metadata/<plugin>". The value is the resource's canonical
+// JSON body with "create_time" and "update_time" (integer Unix seconds) appended, as APISIX's
+// Admin API writes them; create_time is kept from the value being replaced. Plugin metadata
+// gets no timestamps (the Admin API writes none). The directory placeholders that
+// "apisix init_etcd" creates ("/apisix/routes/" = "init_dir", ...) are created when missing.
+// Nothing else is ever written under the prefix.
+//
+// # Bookkeeping
+//
+// The agent's own state lives outside the prefix, under "/fleetgate-agent/<node-id>/":
+// "applied" holds the digest of the last snapshot applied in full, and
+// "manifest/<dir>/<id>" holds, per owned key, the sha256 of the body and its create_time. A
+// claim key "/fleetgate-agent/.claims<prefix>" names the one node allowed to write the
+// prefix; every write transaction compares it, so a second agent fails loudly instead of
+// interleaving.
+//
+// # Writes
+//
+// Apply writes only keys whose body hash differs from the manifest, or that were changed or
+// deleted by someone else since the agent wrote them (their mod revision differs from their
+// manifest entry's). Creates and updates go in snapshot.ApplyOrder, deletes in reverse, in
+// transactions of at most 128 operations and about 900 KiB, each guarded by the claim and by
+// the mod revision of every key it touches.
+//
+// # Ownership
+//
+// With [Manifest] ownership (the default) only keys in the manifest are updated or deleted;
+// other keys under the resource directories are counted as unmanaged and left alone (a key
+// that a snapshot names is adopted: overwritten and added to the manifest). With [Exclusive]
+// ownership every resource directory belongs to Git, and foreign keys are deleted.
+package etcdsink

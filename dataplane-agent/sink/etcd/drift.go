@@ -1,0 +1,210 @@
+package etcdsink
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	agent "github.com/fleetgate/fleetgate/dataplane-agent"
+	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
+)
+
+var errWatchClosed = errors.New("watch channel closed")
+
+// WatchDrift reports every change under the prefix that the sink did not make, until ctx is
+// done; it returns ctx.Err(). It reads etcd once and watches from the revision after that
+// read; a change whose revision is one of the sink's own transactions is not drift. A put or
+// delete of an owned key is Modified or Deleted; a new key in a resource directory is Added
+// (in Manifest mode it is also counted as unmanaged and a re-Apply leaves it alone; in
+// Exclusive mode a re-Apply deletes it). When the watch breaks (etcd down, compaction) it is
+// restarted from a fresh read, and what changed meanwhile is reported by comparing the two
+// states.
+//
+// While a watch runs, Apply trusts what it knows of etcd instead of reading the whole prefix
+// again, which makes small changes cheap; any foreign change makes the next Apply read again.
+func (s *Sink) WatchDrift(ctx context.Context, report func(agent.Drift)) error {
+	backoff := 200 * time.Millisecond
+	for {
+		err := s.watchOnce(ctx, report)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.log.Warn("drift watch interrupted; restarting from a fresh read", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (s *Sink) watchOnce(ctx context.Context, report func(agent.Drift)) error {
+	c, err := s.cli()
+	if err != nil {
+		return err
+	}
+	s.applyMu.Lock()
+	s.mu.Lock()
+	prev := s.st
+	s.mu.Unlock()
+	st, err := s.reload(ctx)
+	if err != nil {
+		s.applyMu.Unlock()
+		return err
+	}
+	if prev != nil {
+		for _, d := range s.compare(prev, st) {
+			report(d)
+		}
+	}
+	s.mu.Lock()
+	s.watchers++
+	s.cacheValid = true // the watch below sees every change after st.rev
+	s.mu.Unlock()
+	s.applyMu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.watchers--
+		s.dirtyGen++
+		s.cacheValid = false
+		if s.watchers == 0 {
+			clear(s.ownRevs)
+		}
+		s.mu.Unlock()
+	}()
+
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := c.Watch(wctx, s.cfg.Prefix+"/", clientv3.WithPrefix(), clientv3.WithRev(st.rev+1))
+	for resp := range wch {
+		if resp.CompactRevision != 0 {
+			return errors.New("watch revision compacted")
+		}
+		if err := resp.Err(); err != nil {
+			return err
+		}
+		for _, ev := range resp.Events {
+			if d, ok := s.classify(ev); ok {
+				report(d)
+			}
+		}
+		if n := len(resp.Events); n > 0 {
+			s.pruneOwnRevs(resp.Events[n-1].Kv.ModRevision)
+		}
+	}
+	return errWatchClosed
+}
+
+// isOwn reports whether rev is one of the sink's own transactions. A watch may deliver an
+// event before the transaction's response is recorded, so an unknown revision waits for the
+// transaction in flight, if any.
+func (s *Sink) isOwn(rev int64) bool {
+	s.mu.Lock()
+	own := s.ownRevs[rev]
+	s.mu.Unlock()
+	if own {
+		return true
+	}
+	s.txnMu.Lock()
+	s.txnMu.Unlock() //nolint:staticcheck // waits for the transaction in flight to be recorded
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ownRevs[rev]
+}
+
+func (s *Sink) pruneOwnRevs(below int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for r := range s.ownRevs {
+		if r < below {
+			delete(s.ownRevs, r)
+		}
+	}
+}
+
+// classify turns a watch event into drift, updating what the sink knows of etcd.
+func (s *Sink) classify(ev *clientv3.Event) (agent.Drift, bool) {
+	key := string(ev.Kv.Key)
+	kind, id, ph, ok := parseKey(s.cfg.Prefix, key)
+	if !ok || ph {
+		return agent.Drift{}, false
+	}
+	if s.isOwn(ev.Kv.ModRevision) {
+		return agent.Drift{}, false
+	}
+	d := agent.Drift{Key: key, Kind: kind, ID: id, At: time.Now()}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dirtyGen++
+	s.cacheValid = false
+	st := s.st
+	_, owned := st.owned[key]
+	if ev.Type == mvccpb.PUT {
+		st.live[key] = ev.Kv.ModRevision
+		switch {
+		case owned:
+			d.Change = fleetgatev1.DriftChange_DRIFT_CHANGE_MODIFIED
+		case !st.unmanaged[key]:
+			st.unmanaged[key] = true
+			d.Change = fleetgatev1.DriftChange_DRIFT_CHANGE_ADDED
+		case s.cfg.Ownership == Exclusive:
+			d.Change = fleetgatev1.DriftChange_DRIFT_CHANGE_MODIFIED
+		default:
+			return agent.Drift{}, false // a foreign key changed again: not ours
+		}
+		return d, true
+	}
+	delete(st.live, key)
+	if owned {
+		d.Change = fleetgatev1.DriftChange_DRIFT_CHANGE_DELETED
+		return d, true
+	}
+	delete(st.unmanaged, key)
+	return agent.Drift{}, false
+}
+
+// compare reports the drift between what the sink knew (prev) and a fresh read (cur): the
+// changes a broken watch missed.
+func (s *Sink) compare(prev, cur *state) []agent.Drift {
+	now := time.Now()
+	var out []agent.Drift
+	check := func(key string) {
+		kind, id, ph, ok := parseKey(s.cfg.Prefix, key)
+		if !ok || ph {
+			return
+		}
+		pr, inPrev := prev.live[key]
+		cr, inCur := cur.live[key]
+		if inPrev == inCur && pr == cr {
+			return
+		}
+		d := agent.Drift{Key: key, Kind: kind, ID: id, At: now}
+		_, owned := prev.owned[key]
+		switch {
+		case owned && inCur:
+			d.Change = fleetgatev1.DriftChange_DRIFT_CHANGE_MODIFIED
+		case owned:
+			d.Change = fleetgatev1.DriftChange_DRIFT_CHANGE_DELETED
+		case inCur && !inPrev:
+			d.Change = fleetgatev1.DriftChange_DRIFT_CHANGE_ADDED
+		case inCur && s.cfg.Ownership == Exclusive:
+			d.Change = fleetgatev1.DriftChange_DRIFT_CHANGE_MODIFIED
+		default:
+			return
+		}
+		out = append(out, d)
+	}
+	for k := range prev.live {
+		check(k)
+	}
+	for k := range cur.live {
+		if _, seen := prev.live[k]; !seen {
+			check(k)
+		}
+	}
+	return out
+}

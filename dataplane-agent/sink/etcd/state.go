@@ -1,0 +1,107 @@
+package etcdsink
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// entry is one manifest entry: a key the sink owns.
+type entry struct {
+	hash  string // hex sha256 of the resource body, timestamps excluded
+	rev   int64  // revision of the transaction that wrote the key and this entry
+	ctime int64  // create_time written into the value
+}
+
+// state is what the sink knows of etcd at revision rev, plus its own writes since.
+type state struct {
+	rev       int64
+	live      map[string]int64 // every key under <prefix>/ → mod revision
+	owned     map[string]entry // APISIX key → manifest entry
+	unmanaged map[string]bool  // resource keys the sink does not own
+	applied   string           // recorded applied digest, "" when none
+}
+
+func (s *Sink) manifestKey(key string) string {
+	return s.manifestDir + strings.TrimPrefix(key, s.cfg.Prefix)
+}
+
+func (s *Sink) keyOfManifest(mk string) string {
+	return s.cfg.Prefix + strings.TrimPrefix(mk, s.manifestDir)
+}
+
+func manifestValue(e entry) string { return e.hash + " " + strconv.FormatInt(e.ctime, 10) }
+
+// readState reads the prefix (keys only), the manifest and the applied digest in one
+// transaction, so that all three are of the same revision.
+func (s *Sink) readState(ctx context.Context) (*state, error) {
+	c, err := s.cli()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	resp, err := c.Txn(ctx).Then(
+		clientv3.OpGet(s.cfg.Prefix+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+		clientv3.OpGet(s.manifestDir+"/", clientv3.WithPrefix()),
+		clientv3.OpGet(s.appliedKey),
+	).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("etcd sink: read %s/ and %s: %w", s.cfg.Prefix, s.bookPrefix, err)
+	}
+	live := resp.Responses[0].GetResponseRange().Kvs
+	man := resp.Responses[1].GetResponseRange().Kvs
+	st := &state{
+		rev:       resp.Header.Revision,
+		live:      make(map[string]int64, len(live)),
+		owned:     make(map[string]entry, len(man)),
+		unmanaged: make(map[string]bool),
+	}
+	for _, kv := range live {
+		st.live[string(kv.Key)] = kv.ModRevision
+	}
+	for _, kv := range man {
+		hash, ct, _ := strings.Cut(string(kv.Value), " ")
+		ctime, _ := strconv.ParseInt(ct, 10, 64)
+		st.owned[s.keyOfManifest(string(kv.Key))] = entry{hash: hash, rev: kv.ModRevision, ctime: ctime}
+	}
+	if a := resp.Responses[2].GetResponseRange().Kvs; len(a) > 0 {
+		st.applied = string(a[0].Value)
+	}
+	for k := range st.live {
+		if _, _, ph, ok := parseKey(s.cfg.Prefix, k); ok && !ph {
+			if _, own := st.owned[k]; !own {
+				st.unmanaged[k] = true
+			}
+		}
+	}
+	return st, nil
+}
+
+// reload reads the state and installs it. The caller holds applyMu. The cache is trusted
+// afterwards only when a drift watch is running and saw no foreign change during the read.
+func (s *Sink) reload(ctx context.Context) (*state, error) {
+	s.mu.Lock()
+	gen := s.dirtyGen
+	s.mu.Unlock()
+	st, err := s.readState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.st = st
+	s.cacheValid = s.watchers > 0 && s.dirtyGen == gen
+	s.mu.Unlock()
+	return st, nil
+}
+
+// markDirty makes the next Apply read etcd again.
+func (s *Sink) markDirty() {
+	s.mu.Lock()
+	s.dirtyGen++
+	s.cacheValid = false
+	s.mu.Unlock()
+}
