@@ -1,0 +1,420 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
+	"github.com/fleetgate/fleetgate/snapshot"
+)
+
+// maxPendingDrift bounds the drift events kept while the control plane is unreachable.
+const maxPendingDrift = 1000
+
+// Agent keeps one gateway's sink on its group's desired snapshot. Create it with New and
+// start it with Run.
+type Agent struct {
+	cfg  Config
+	sink Sink
+	log  *slog.Logger
+
+	// applyMu serializes writes to the sink: updates and drift heals.
+	applyMu sync.Mutex
+
+	mu           sync.Mutex
+	cur          *snapshot.Snapshot // the last snapshot applied (nil when unknown)
+	lastNonce    string             // the last nonce answered on the current stream
+	pendingDrift []*fleetgatev1.DriftEvent
+	droppedDrift int
+
+	driftCh    chan Drift
+	statusKick chan struct{}
+
+	connMu sync.Mutex
+	conns  map[string]*grpc.ClientConn
+}
+
+// New checks cfg and returns an agent writing to sink. It does not connect.
+func New(cfg Config, sink Sink) (*Agent, error) {
+	if sink == nil {
+		return nil, errors.New("agent: no sink")
+	}
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("agent config: %w", err)
+	}
+	return &Agent{
+		cfg:        c,
+		sink:       sink,
+		log:        c.Logger.With("group", c.Group, "node", c.NodeID),
+		driftCh:    make(chan Drift, 1024),
+		statusKick: make(chan struct{}, 1),
+		conns:      map[string]*grpc.ClientConn{},
+	}, nil
+}
+
+// Current returns the snapshot the agent last applied, or nil.
+func (a *Agent) Current() *snapshot.Snapshot {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cur
+}
+
+// Run connects to the control plane and applies updates until ctx is cancelled, then
+// returns nil. Connection failures are retried with exponential backoff and jitter across
+// Config.Addresses; nothing in the sink is removed because a stream broke.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.closeConns()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	if dw, ok := a.sink.(DriftWatcher); ok && a.cfg.Drift != DriftOff {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			a.watchDrift(ctx, dw)
+		}()
+		go func() {
+			defer wg.Done()
+			a.processDrift(ctx)
+		}()
+	}
+	a.loadCache()
+
+	attempt := 0
+	for i := 0; ; i = (i + 1) % len(a.cfg.Addresses) {
+		addr := a.cfg.Addresses[i]
+		start := time.Now()
+		got, err := a.session(ctx, addr)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if got || time.Since(start) > 10*time.Second {
+			attempt = 0
+		}
+		delay := a.backoff(attempt)
+		attempt++
+		a.log.Warn("control plane stream ended; gateway config is kept, reconnecting", "address", addr, "error", err, "retry_in", delay.Round(time.Millisecond))
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// backoff returns the delay before reconnect attempt n (0-based): BackoffMin doubled n
+// times, at most BackoffMax, jittered by ±20%.
+func (a *Agent) backoff(n int) time.Duration {
+	d := a.cfg.BackoffMin
+	for i := 0; i < n && d < a.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, a.cfg.BackoffMax)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+func (a *Agent) conn(addr string) (*grpc.ClientConn, error) {
+	a.connMu.Lock()
+	defer a.connMu.Unlock()
+	if c, ok := a.conns[addr]; ok {
+		return c, nil
+	}
+	creds := insecure.NewCredentials()
+	if a.cfg.TLS != nil {
+		creds = credentials.NewTLS(a.cfg.TLS)
+	}
+	opts := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: a.cfg.KeepaliveTime, Timeout: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(a.cfg.MaxMessageBytes)),
+		grpc.WithUserAgent("fleetgate-agent/" + a.cfg.Version),
+	}, a.cfg.DialOptions...)
+	c, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("control plane address %q: %w", addr, err)
+	}
+	a.conns[addr] = c
+	return c, nil
+}
+
+func (a *Agent) closeConns() {
+	a.connMu.Lock()
+	defer a.connMu.Unlock()
+	for k, c := range a.conns {
+		c.Close()
+		delete(a.conns, k)
+	}
+}
+
+// prepare reads the sink's applied digest for Hello. When the sink holds nothing fleetgate
+// wrote but the agent knows a last good snapshot (in memory or in StateDir), it restores that
+// snapshot first: a wiped gateway gets its config back even while the control plane is down.
+func (a *Agent) prepare(ctx context.Context) string {
+	applied, err := a.sink.Applied(ctx)
+	if err != nil {
+		a.log.Error("read applied digest from sink; saying Hello with none", "error", err)
+		return ""
+	}
+	cur := a.Current()
+	if applied == "" && cur != nil && cur.Len() > 0 {
+		a.applyMu.Lock()
+		err := a.sink.Apply(ctx, cur)
+		a.applyMu.Unlock()
+		if err != nil {
+			a.log.Error("restore last good snapshot into empty sink", "digest", cur.Digest, "error", err)
+			return ""
+		}
+		a.log.Warn("sink was empty: restored the last good snapshot", "digest", cur.Digest, "seq", cur.Meta.Sequence)
+		return cur.Digest
+	}
+	if cur != nil && applied != cur.Digest {
+		a.mu.Lock()
+		a.cur = nil // the sink holds something else: deltas against cur would be wrong
+		a.mu.Unlock()
+	}
+	return applied
+}
+
+// session runs one stream. got reports whether the control plane sent anything.
+func (a *Agent) session(ctx context.Context, addr string) (got bool, err error) {
+	conn, err := a.conn(addr)
+	if err != nil {
+		return false, err
+	}
+	applied := a.prepare(ctx)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := fleetgatev1.NewConfigDiscoveryClient(conn).StreamConfig(sctx)
+	if err != nil {
+		return false, fmt.Errorf("open stream to %s: %w", addr, err)
+	}
+	var sendMu sync.Mutex
+	send := func(m *fleetgatev1.StreamConfigRequest) error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		return stream.Send(m)
+	}
+	hello := &fleetgatev1.Hello{
+		NodeId: a.cfg.NodeID, Group: a.cfg.Group, Labels: a.cfg.Labels,
+		AgentVersion: a.cfg.Version, Sink: a.cfg.SinkName, AppliedDigest: applied,
+	}
+	if err := send(&fleetgatev1.StreamConfigRequest{Message: &fleetgatev1.StreamConfigRequest_Hello{Hello: hello}}); err != nil {
+		return false, fmt.Errorf("send hello to %s: %w", addr, err)
+	}
+	a.mu.Lock()
+	a.lastNonce = ""
+	a.mu.Unlock()
+	a.log.Info("connected to control plane", "address", addr, "digest", applied)
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.statusLoop(sctx, send)
+	}()
+	defer wg.Wait()
+	defer cancel()
+
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			return got, fmt.Errorf("stream from %s: %w", addr, err)
+		}
+		got = true
+		u := m.GetUpdate()
+		if u == nil {
+			continue // a message type this agent does not know
+		}
+		resp, snap := a.handleUpdate(ctx, u)
+		if resp == nil {
+			continue
+		}
+		if err := send(resp); err != nil {
+			return got, fmt.Errorf("answer update %s to %s: %w", u.GetNonce(), addr, err)
+		}
+		if snap != nil {
+			a.saveCache(snap)
+		}
+	}
+}
+
+// handleUpdate applies u and returns the answer (nil if u's nonce was already answered) and,
+// on success, the applied snapshot.
+func (a *Agent) handleUpdate(ctx context.Context, u *fleetgatev1.ConfigUpdate) (*fleetgatev1.StreamConfigRequest, *snapshot.Snapshot) {
+	nonce := u.GetNonce()
+	a.mu.Lock()
+	if nonce == a.lastNonce {
+		a.mu.Unlock()
+		a.log.Warn("update with an already answered nonce ignored", "nonce", nonce)
+		return nil, nil
+	}
+	a.lastNonce = nonce
+	a.mu.Unlock()
+
+	nack := func(err error, needFull bool) *fleetgatev1.StreamConfigRequest {
+		a.log.Warn("update refused", "digest", u.GetDigest(), "seq", u.GetMeta().GetSequence(), "nonce", nonce, "need_full", needFull, "error", err)
+		return &fleetgatev1.StreamConfigRequest{Message: &fleetgatev1.StreamConfigRequest_Nack{Nack: &fleetgatev1.Nack{
+			Nonce: nonce, Digest: u.GetDigest(), Error: err.Error(), NeedFull: needFull,
+		}}}
+	}
+	next, needFull, err := a.build(u)
+	if err != nil {
+		return nack(err, needFull), nil
+	}
+	a.applyMu.Lock()
+	err = a.sink.Apply(ctx, next)
+	if err == nil {
+		a.mu.Lock()
+		a.cur = next
+		a.mu.Unlock()
+	}
+	a.applyMu.Unlock()
+	if err != nil {
+		return nack(fmt.Errorf("sink apply: %w", err), false), nil
+	}
+	a.log.Debug("update applied", "digest", next.Digest, "seq", next.Meta.Sequence, "nonce", nonce)
+	return &fleetgatev1.StreamConfigRequest{Message: &fleetgatev1.StreamConfigRequest_Ack{Ack: &fleetgatev1.Ack{
+		Nonce: nonce, Digest: next.Digest,
+	}}}, next
+}
+
+// build turns u into the snapshot the sink must hold, checking its digest before anything
+// is written. needFull is set when a full update would fix the error.
+func (a *Agent) build(u *fleetgatev1.ConfigUpdate) (s *snapshot.Snapshot, needFull bool, err error) {
+	meta := snapshot.MetaFromProto(u.GetMeta())
+	upserts := make([]*snapshot.Resource, len(u.GetUpserts()))
+	for i, p := range u.GetUpserts() {
+		r, err := snapshot.FromProto(p)
+		if err != nil {
+			return nil, false, fmt.Errorf("update to %s: %w", u.GetDigest(), err)
+		}
+		upserts[i] = r
+	}
+	if base := u.GetBaseDigest(); base != "" {
+		cur := a.Current()
+		if cur == nil || cur.Digest != base {
+			have := "nothing"
+			if cur != nil {
+				have = cur.Digest
+			}
+			return nil, true, fmt.Errorf("delta is against %s but the agent holds %s", base, have)
+		}
+		d := snapshot.Delta{Upserts: upserts, Removals: make([]snapshot.Key, len(u.GetRemovals()))}
+		for i, p := range u.GetRemovals() {
+			k, err := snapshot.KeyFromProto(p)
+			if err != nil {
+				return nil, true, fmt.Errorf("delta to %s: %w", u.GetDigest(), err)
+			}
+			d.Removals[i] = k
+		}
+		next, err := a.cfg.PatchCache.patch(cur, d, u.GetDigest())
+		if err != nil {
+			return nil, true, fmt.Errorf("delta to %s: %w", u.GetDigest(), err)
+		}
+		if next.Digest != u.GetDigest() {
+			return nil, true, fmt.Errorf("delta result has digest %s, update says %s", next.Digest, u.GetDigest())
+		}
+		n := *next
+		n.Meta = meta
+		return &n, false, nil
+	}
+	next, err := snapshot.New(upserts, meta)
+	if err != nil {
+		return nil, false, fmt.Errorf("full update to %s: %w", u.GetDigest(), err)
+	}
+	if next.Digest != u.GetDigest() {
+		return nil, false, fmt.Errorf("full update hashes to %s, update says %s", next.Digest, u.GetDigest())
+	}
+	return a.cfg.PatchCache.dedupe(next), false, nil
+}
+
+// statusLoop sends Status after Hello, every StatusInterval, on drift and on a change of
+// sink health, until ctx is done.
+func (a *Agent) statusLoop(ctx context.Context, send func(*fleetgatev1.StreamConfigRequest) error) {
+	t := time.NewTicker(a.cfg.StatusInterval)
+	defer t.Stop()
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			case <-a.statusKick:
+			}
+		}
+		st := a.status(ctx)
+		if err := send(&fleetgatev1.StreamConfigRequest{Message: &fleetgatev1.StreamConfigRequest_Status{Status: st}}); err != nil {
+			a.requeueDrift(st.GetDrift())
+			return
+		}
+	}
+}
+
+func (a *Agent) status(ctx context.Context) *fleetgatev1.Status {
+	st := &fleetgatev1.Status{SinkHealth: fleetgatev1.SinkHealth_SINK_HEALTH_HEALTHY, ObservedAt: timestamppb.Now()}
+	if hc, ok := a.sink.(HealthChecker); ok {
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := hc.Health(hctx); err != nil {
+			st.SinkHealth = fleetgatev1.SinkHealth_SINK_HEALTH_UNHEALTHY
+			st.SinkError = err.Error()
+		}
+		cancel()
+	}
+	if uc, ok := a.sink.(UnmanagedCounter); ok {
+		st.UnmanagedKeys = uint32(uc.Unmanaged())
+	}
+	a.mu.Lock()
+	st.Drift = a.pendingDrift
+	a.pendingDrift = nil
+	a.mu.Unlock()
+	return st
+}
+
+// requeueDrift puts events that could not be sent back in front of the queue.
+func (a *Agent) requeueDrift(ev []*fleetgatev1.DriftEvent) {
+	if len(ev) == 0 {
+		return
+	}
+	a.mu.Lock()
+	a.pendingDrift = append(ev, a.pendingDrift...)
+	a.trimDriftLocked()
+	a.mu.Unlock()
+}
+
+// addDrift queues new events for the next Status.
+func (a *Agent) addDrift(ev []*fleetgatev1.DriftEvent) {
+	a.mu.Lock()
+	a.pendingDrift = append(a.pendingDrift, ev...)
+	a.trimDriftLocked()
+	a.mu.Unlock()
+}
+
+func (a *Agent) trimDriftLocked() {
+	if n := len(a.pendingDrift) - maxPendingDrift; n > 0 {
+		a.pendingDrift = a.pendingDrift[n:]
+		a.droppedDrift += n
+	}
+}
+
+func (a *Agent) kickStatus() {
+	select {
+	case a.statusKick <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,121 @@
+package agent
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+// DriftMode says what the agent does when its sink reports a change it did not make.
+type DriftMode string
+
+// The drift modes.
+const (
+	// DriftHeal reports drift and re-applies the current snapshot (the default).
+	DriftHeal DriftMode = "heal"
+	// DriftReport only reports drift to the control plane.
+	DriftReport DriftMode = "report"
+	// DriftOff does not watch the sink.
+	DriftOff DriftMode = "off"
+)
+
+// Config configures an Agent.
+type Config struct {
+	// Addresses are the control plane gRPC addresses ("host:port"); the agent connects to one
+	// at a time and moves to the next after a failure. Required.
+	Addresses []string
+	// Group is the group the node belongs to. Required.
+	Group string
+	// NodeID identifies the node: 1-128 characters of [A-Za-z0-9._-]. Required.
+	NodeID string
+	// Labels are reported in Hello. Default: none.
+	Labels map[string]string
+	// Version is the agent's version, reported in Hello. Default "dev".
+	Version string
+	// SinkName is the kind of sink reported in Hello ("etcd", "file", "memory"). Default "".
+	SinkName string
+	// TLS, when set, secures the connection (set Certificates for mutual TLS). Default nil:
+	// plaintext, unless DialOptions carry credentials.
+	TLS *tls.Config
+	// DialOptions are added to the agent's own dial options (keepalive, message size,
+	// credentials).
+	DialOptions []grpc.DialOption
+	// StateDir, when set, is where the agent keeps the last applied snapshot (written
+	// atomically after each ACK) so that it can restore a wiped sink while the control plane
+	// is unreachable. Default "": no cache.
+	StateDir string
+	// Drift is the drift mode. Default DriftHeal.
+	Drift DriftMode
+	// BackoffMin and BackoffMax bound the reconnect delay, which doubles after each failed
+	// attempt and is jittered by ±20%. Defaults 250ms and 30s.
+	BackoffMin, BackoffMax time.Duration
+	// StatusInterval is how often the agent sends Status when nothing changed. Default 30s.
+	StatusInterval time.Duration
+	// KeepaliveTime is how often the agent pings the control plane on an idle connection;
+	// the server refuses pings more often than every 10s. Default 30s.
+	KeepaliveTime time.Duration
+	// MaxMessageBytes is the largest update the agent accepts. Default 64 MiB.
+	MaxMessageBytes int
+	// PatchCache, when set, is shared by agents in one process (the push benchmark) so that
+	// a delta verified by one agent is not re-merged by the others. Default nil.
+	PatchCache *PatchCache
+	// Logger receives the agent's events. Default slog.Default().
+	Logger *slog.Logger
+}
+
+var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+func (c Config) withDefaults() (Config, error) {
+	var errs []error
+	if len(c.Addresses) == 0 {
+		errs = append(errs, errors.New("no control plane address: set --controlplane host:port[,host:port]"))
+	}
+	for _, a := range c.Addresses {
+		if a == "" {
+			errs = append(errs, errors.New("empty control plane address in --controlplane"))
+		}
+	}
+	if c.Group == "" {
+		errs = append(errs, errors.New("no group: set --group to the group this gateway belongs to"))
+	}
+	if !nodeIDPattern.MatchString(c.NodeID) {
+		errs = append(errs, fmt.Errorf("node id %q is not valid: use 1-128 characters of [A-Za-z0-9._-] (--node-id)", c.NodeID))
+	}
+	switch c.Drift {
+	case "":
+		c.Drift = DriftHeal
+	case DriftHeal, DriftReport, DriftOff:
+	default:
+		errs = append(errs, fmt.Errorf("drift mode %q: want heal, report or off", c.Drift))
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.BackoffMin <= 0 {
+		c.BackoffMin = 250 * time.Millisecond
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = 30 * time.Second
+	}
+	if c.BackoffMax < c.BackoffMin {
+		c.BackoffMax = c.BackoffMin
+	}
+	if c.StatusInterval <= 0 {
+		c.StatusInterval = 30 * time.Second
+	}
+	if c.KeepaliveTime <= 0 {
+		c.KeepaliveTime = 30 * time.Second
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 64 << 20
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, errors.Join(errs...)
+}
