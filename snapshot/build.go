@@ -371,7 +371,7 @@ func slug(name string) string {
 			dash = true
 		}
 	}
-	s := strings.TrimRight(string(out), "-")
+	s := strings.Trim(string(out), "-")
 	if len(s) > 64 {
 		s = strings.TrimRight(s[:64], "-")
 	}
@@ -409,7 +409,6 @@ func idString(v *value) (string, bool) {
 func (b *builder) makeItem(file string, kind Kind, v *value) *item {
 	c := &vctx{b: b, file: file, kind: kind}
 	it := &item{file: file, line: int(v.line), col: int(v.col)}
-	nprobs := len(b.probs)
 	var id, bodyID string
 	dropID := false
 	place := placeRoute
@@ -501,9 +500,6 @@ func (b *builder) makeItem(file string, kind Kind, v *value) *item {
 	b.collectRefs(it, kind, v)
 	if kind == Routes {
 		it.matchKeys = routeMatchKeys(v)
-	}
-	if len(b.probs) > nprobs {
-		return nil
 	}
 	b.buf = canonical(b.buf[:0], v, bodyID, dropID)
 	body := bytes.Clone(b.buf)

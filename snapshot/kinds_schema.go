@@ -201,8 +201,17 @@ func suggestNodesFromURL(u string) string {
 	return fmt.Sprintf(`write nodes: {"%s": 1} and scheme: %s`, hostport, scheme)
 }
 
+// nodeHostS also takes IPv6 literals, bracketed or not.
+var nodeHostS = str().pattern("a host name or an IP address", func(s string) bool {
+	if hostOK(s) {
+		return true
+	}
+	_, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	return err == nil
+})
+
 var nodeObjS = obj(map[string]*sch{
-	"host":     hostS,
+	"host":     nodeHostS,
 	"port":     intR(1, 65535),
 	"weight":   intR(0, inf),
 	"priority": integer(),

@@ -82,3 +82,15 @@ func MetaFromProto(m *fleetgatev1.SnapshotMeta) Meta {
 	}
 	return out
 }
+
+// ProblemToProto returns the wire form of a build problem.
+func ProblemToProto(p Problem) *fleetgatev1.Problem {
+	return &fleetgatev1.Problem{File: p.File, Line: uint32(max(p.Line, 0)), Column: uint32(max(p.Column, 0)),
+		Kind: string(p.Kind), Id: p.ID, Message: p.Message, Hint: p.Hint}
+}
+
+// ProblemFromProto returns the Problem of a wire Problem.
+func ProblemFromProto(p *fleetgatev1.Problem) Problem {
+	return Problem{File: p.GetFile(), Line: int(p.GetLine()), Column: int(p.GetColumn()),
+		Kind: Kind(p.GetKind()), ID: p.GetId(), Message: p.GetMessage(), Hint: p.GetHint()}
+}

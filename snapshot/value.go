@@ -205,6 +205,9 @@ func (c *converter) conv(n *yaml.Node, depth int) (*value, int, int, *fatal) {
 				continue
 			}
 			key := kn.Value
+			if strings.Contains(key, "${{") {
+				key = c.substitute(kn, key)
+			}
 			if dup := v.member(key); dup != nil {
 				c.problem(kn.Line, kn.Column, fmt.Sprintf("duplicate key %q (first at line %d)", key, dup.line), "remove one of them")
 				continue
