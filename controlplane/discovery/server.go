@@ -344,7 +344,8 @@ func (s *Server) maybeSend(ctx context.Context, stream grpc.ServerStream, sess *
 	out := newOutgoing(enc, nonce)
 	if err := stream.SendMsg(out); err != nil {
 		if strings.Contains(err.Error(), "failed to marshal") {
-			return status.Errorf(codes.Internal, "send update: the grpc.Server was created without discovery.ServerOptions (its codec is required): %v", err)
+			// gRPC has already ended the stream with its own status; tell the operator why.
+			log.Error("cannot send updates: the grpc.Server was created without discovery.ServerOptions, whose codec is required", "error", err)
 		}
 		return err
 	}
