@@ -1,0 +1,207 @@
+// Package httpapi serves the control plane's HTTP side: /healthz (the process is up),
+// /readyz (the store answers and the fleet is loaded), /metrics (Prometheus) and the webhook
+// receivers under /webhooks/<source>.
+//
+// Metrics:
+//
+//	fleetgate_builds_total{group,result}            builds by result: added, unchanged, failed, error
+//	fleetgate_build_duration_seconds{group}         time from revision to stored snapshot
+//	fleetgate_group_nodes{group}                    known nodes
+//	fleetgate_group_nodes_connected{group}          nodes with an open stream
+//	fleetgate_group_nodes_converged{group}          nodes running the desired version
+//	fleetgate_group_nodes_nacking{group}            nodes that refused the desired version
+//	fleetgate_group_nodes_drifting{group}           nodes reporting unhealed drift
+//	fleetgate_group_desired_sequence{group}         sequence of the desired version
+//	fleetgate_group_head_sequence{group}            sequence of the newest version
+//	fleetgate_group_pinned{group}                   1 while the group is pinned
+//	fleetgate_discovery_streams                     agent streams open on this replica
+//	fleetgate_discovery_updates_total{type}         updates sent (full, delta)
+//	fleetgate_discovery_update_bytes_total          protobuf bytes of updates sent
+//	fleetgate_discovery_answers_total{answer}       ack, nack, ignored
+//	fleetgate_leader                                1 while this replica builds
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fleetgate/fleetgate/controlplane/discovery"
+	"github.com/fleetgate/fleetgate/controlplane/fleet"
+	"github.com/fleetgate/fleetgate/controlplane/pipeline"
+)
+
+// Metrics holds the control plane's Prometheus metrics.
+type Metrics struct {
+	Registry *prometheus.Registry
+	builds   *prometheus.CounterVec
+	buildDur *prometheus.HistogramVec
+}
+
+// Sources of the gauges read at scrape time; any may be nil.
+type Sources struct {
+	Fleet     *fleet.Fleet
+	Discovery func() discovery.Stats
+	IsLeader  func() bool
+}
+
+// NewMetrics registers the metrics (and Go/process collectors) on a new registry.
+func NewMetrics(src Sources) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		builds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "fleetgate_builds_total", Help: "Builds of a group by result: added, unchanged, failed, error.",
+		}, []string{"group", "result"}),
+		buildDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "fleetgate_build_duration_seconds", Help: "Time to read, build and store a group's snapshot.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}, []string{"group"}),
+	}
+	reg.MustRegister(m.builds, m.buildDur, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&gauges{src: src})
+	return m
+}
+
+// ObserveBuild counts one build attempt; pass it as pipeline.Options.Observe.
+func (m *Metrics) ObserveBuild(r pipeline.Result, took time.Duration) {
+	result := "added"
+	switch {
+	case r.Err != nil:
+		result = "error"
+	case r.Failure != nil:
+		result = "failed"
+	case !r.Added:
+		result = "unchanged"
+	}
+	m.builds.WithLabelValues(r.Group, result).Inc()
+	if r.Err == nil && r.Failure == nil {
+		m.buildDur.WithLabelValues(r.Group).Observe(took.Seconds())
+	}
+}
+
+var (
+	descNodes      = prometheus.NewDesc("fleetgate_group_nodes", "Known nodes of the group.", []string{"group"}, nil)
+	descConnected  = prometheus.NewDesc("fleetgate_group_nodes_connected", "Nodes of the group with an open stream.", []string{"group"}, nil)
+	descConverged  = prometheus.NewDesc("fleetgate_group_nodes_converged", "Nodes running the group's desired version.", []string{"group"}, nil)
+	descNacking    = prometheus.NewDesc("fleetgate_group_nodes_nacking", "Nodes that refused the desired version.", []string{"group"}, nil)
+	descDrifting   = prometheus.NewDesc("fleetgate_group_nodes_drifting", "Nodes reporting drift they did not heal.", []string{"group"}, nil)
+	descDesired    = prometheus.NewDesc("fleetgate_group_desired_sequence", "Sequence of the group's desired version (0: none).", []string{"group"}, nil)
+	descHead       = prometheus.NewDesc("fleetgate_group_head_sequence", "Sequence of the group's newest version (0: none).", []string{"group"}, nil)
+	descPinned     = prometheus.NewDesc("fleetgate_group_pinned", "1 while the group is pinned.", []string{"group"}, nil)
+	descStreams    = prometheus.NewDesc("fleetgate_discovery_streams", "Agent streams open on this replica.", nil, nil)
+	descUpdates    = prometheus.NewDesc("fleetgate_discovery_updates_total", "Config updates sent, by type.", []string{"type"}, nil)
+	descUpdateByte = prometheus.NewDesc("fleetgate_discovery_update_bytes_total", "Protobuf bytes of the config updates sent.", nil, nil)
+	descAnswers    = prometheus.NewDesc("fleetgate_discovery_answers_total", "Agent answers, by kind: ack, nack, ignored.", []string{"answer"}, nil)
+	descLeader     = prometheus.NewDesc("fleetgate_leader", "1 while this replica fetches and builds.", nil, nil)
+)
+
+type gauges struct{ src Sources }
+
+func (g *gauges) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descNodes, descConnected, descConverged, descNacking, descDrifting, descDesired, descHead,
+		descPinned, descStreams, descUpdates, descUpdateByte, descAnswers, descLeader} {
+		ch <- d
+	}
+}
+
+func (g *gauges) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	if f := g.src.Fleet; f != nil {
+		for _, name := range f.Groups() {
+			gs, _ := f.Group(name)
+			var total, connected, converged, nacking, drifting float64
+			for _, n := range f.Nodes(name) {
+				total++
+				if n.GetConnected() {
+					connected++
+				}
+				if n.GetConverged() {
+					converged++
+				} else if n.GetLastNack() != nil && n.GetLastNack().GetDigest() == gs.Desired.GetDigest() {
+					nacking++
+				}
+				if d := n.GetRecentDrift(); n.GetConnected() && len(d) > 0 && !d[len(d)-1].GetHealed() {
+					drifting++
+				}
+			}
+			gauge(descNodes, total, name)
+			gauge(descConnected, connected, name)
+			gauge(descConverged, converged, name)
+			gauge(descNacking, nacking, name)
+			gauge(descDrifting, drifting, name)
+			gauge(descDesired, float64(gs.Desired.GetSequence()), name)
+			gauge(descHead, float64(gs.Head.GetSequence()), name)
+			pinned := 0.0
+			if gs.Pin != nil {
+				pinned = 1
+			}
+			gauge(descPinned, pinned, name)
+		}
+	}
+	if g.src.Discovery != nil {
+		s := g.src.Discovery()
+		gauge(descStreams, float64(s.Streams))
+		counter(descUpdates, s.FullUpdates, "full")
+		counter(descUpdates, s.DeltaUpdates, "delta")
+		counter(descUpdateByte, s.UpdateBytes)
+		counter(descAnswers, s.Acks, "ack")
+		counter(descAnswers, s.Nacks, "nack")
+		counter(descAnswers, s.Ignored, "ignored")
+	}
+	if g.src.IsLeader != nil {
+		v := 0.0
+		if g.src.IsLeader() {
+			v = 1
+		}
+		gauge(descLeader, v)
+	}
+}
+
+// Options configure the HTTP handler.
+type Options struct {
+	// Metrics is served at /metrics. Default nil: no /metrics.
+	Metrics *Metrics
+	// Ready is called by /readyz; an error makes it answer 503 with the error. Default: ready.
+	Ready func(ctx context.Context) error
+	// Webhooks serves /webhooks/ (gitsource.NewWebhookHandler). Default nil: 404.
+	Webhooks http.Handler
+}
+
+// NewHandler returns the control plane's HTTP handler.
+func NewHandler(o Options) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if o.Ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+			defer cancel()
+			if err := o.Ready(ctx); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
+				return
+			}
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	if o.Metrics != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{}))
+	}
+	if o.Webhooks != nil {
+		mux.Handle("/webhooks/", o.Webhooks)
+	}
+	return mux
+}
