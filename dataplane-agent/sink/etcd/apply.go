@@ -52,6 +52,12 @@ func (s *Sink) Apply(ctx context.Context, snap *snapshot.Snapshot) error {
 	start := time.Now()
 	err := s.apply(ctx, snap)
 	st := s.LastApply()
+	s.mu.Lock()
+	s.lastSnap = nil
+	if err == nil {
+		s.lastSnap = snap
+	}
+	s.mu.Unlock()
 	if err != nil {
 		s.markDirty()
 		s.log.Warn("apply failed", "digest", snap.Digest, "puts", st.Puts, "deletes", st.Deletes, "txns", st.Txns, "err", err)
@@ -79,9 +85,16 @@ func (s *Sink) apply(ctx context.Context, snap *snapshot.Snapshot) error {
 		if st, err = s.reload(ctx); err != nil {
 			return err
 		}
+		valid = false
 	}
 	s.mu.Lock() // the drift watch updates st.live
-	changes := s.plan(st, snap)
+	var changes []*change
+	if prev := s.lastSnap; valid && prev != nil && st.applied == prev.Digest &&
+		(s.cfg.Ownership == Manifest || len(st.unmanaged) == 0) {
+		changes = s.planDelta(st, prev, snap)
+	} else {
+		changes = s.plan(st, snap)
+	}
 	var placeholders []string
 	for _, d := range initDirs {
 		if k := s.cfg.Prefix + "/" + d + "/"; st.live[k] == 0 {
@@ -124,31 +137,14 @@ func (s *Sink) plan(st *state, snap *snapshot.Snapshot) []*change {
 	for _, r := range snap.Resources {
 		key := keyFor(s.cfg.Prefix, r.Kind, r.ID)
 		desired[key] = true
-		e, owned := st.owned[key]
-		liveRev, exists := st.live[key]
-		intact := owned && exists && liveRev == e.rev
-		if intact && e.hash == r.HashHex() {
-			continue
+		if ch := s.putChange(st, r, key); ch != nil {
+			puts = append(puts, ch)
 		}
-		ch := &change{key: key, kind: r.Kind, res: r, touch: true, prevRev: liveRev}
-		switch {
-		case intact:
-			ch.ctime = e.ctime
-		case exists:
-			ch.fetch = true
-			if !owned {
-				s.log.Info("adopting a key the snapshot names", "key", key)
-			}
-		}
-		puts = append(puts, ch)
 	}
 	for key := range st.owned {
-		if desired[key] {
-			continue
+		if !desired[key] {
+			dels = append(dels, s.delChange(st, key))
 		}
-		kind, _, _, _ := parseKey(s.cfg.Prefix, key)
-		liveRev, exists := st.live[key]
-		dels = append(dels, &change{key: key, kind: kind, del: true, touch: exists, prevRev: liveRev})
 	}
 	if s.cfg.Ownership == Exclusive {
 		for key, liveRev := range st.live {
@@ -165,6 +161,58 @@ func (s *Sink) plan(st *state, snap *snapshot.Snapshot) []*change {
 			dels = append(dels, &change{key: key, kind: kind, del: true, touch: true, prevRev: liveRev})
 		}
 	}
+	return order(puts, dels)
+}
+
+// planDelta is plan when st is known to hold exactly prev: only the delta from prev to snap
+// is looked at.
+func (s *Sink) planDelta(st *state, prev, snap *snapshot.Snapshot) []*change {
+	d := snapshot.ComputeDelta(prev, snap)
+	var puts, dels []*change
+	for _, r := range d.Upserts {
+		if ch := s.putChange(st, r, keyFor(s.cfg.Prefix, r.Kind, r.ID)); ch != nil {
+			puts = append(puts, ch)
+		}
+	}
+	for _, k := range d.Removals {
+		key := keyFor(s.cfg.Prefix, k.Kind, k.ID)
+		if _, own := st.owned[key]; own {
+			dels = append(dels, s.delChange(st, key))
+		}
+	}
+	return order(puts, dels)
+}
+
+// putChange is the write that makes key hold r, or nil when it already does.
+func (s *Sink) putChange(st *state, r *snapshot.Resource, key string) *change {
+	e, owned := st.owned[key]
+	liveRev, exists := st.live[key]
+	intact := owned && exists && liveRev == e.rev
+	if intact && e.hash == r.Hash {
+		return nil
+	}
+	ch := &change{key: key, kind: r.Kind, res: r, touch: true, prevRev: liveRev}
+	switch {
+	case intact:
+		ch.ctime = e.ctime
+	case exists:
+		ch.fetch = true
+		if !owned {
+			s.log.Info("adopting a key the snapshot names", "key", key)
+		}
+	}
+	return ch
+}
+
+// delChange deletes an owned key (if it still exists) and its manifest entry.
+func (s *Sink) delChange(st *state, key string) *change {
+	kind, _, _, _ := parseKey(s.cfg.Prefix, key)
+	liveRev, exists := st.live[key]
+	return &change{key: key, kind: kind, del: true, touch: exists, prevRev: liveRev}
+}
+
+// order sorts puts in apply order and deletes in reverse, puts first.
+func order(puts, dels []*change) []*change {
 	sort.Slice(puts, func(i, j int) bool {
 		a, b := puts[i], puts[j]
 		if a.kind != b.kind {
@@ -270,7 +318,7 @@ func (s *Sink) commit(ctx context.Context, c *clientv3.Client, st *state, snap *
 			continue
 		}
 		ops = append(ops, clientv3.OpPut(ch.key, string(ch.value)),
-			clientv3.OpPut(mk, manifestValue(entry{hash: ch.res.HashHex(), ctime: ch.ctime})))
+			clientv3.OpPut(mk, manifestValue(entry{hash: ch.res.Hash, ctime: ch.ctime})))
 	}
 	if last {
 		ops = append(ops, clientv3.OpPut(s.appliedKey, snap.Digest))
@@ -342,7 +390,7 @@ func (s *Sink) record(st *state, snap *snapshot.Snapshot, changes []*change, rev
 			continue
 		}
 		st.live[ch.key] = rev
-		st.owned[ch.key] = entry{hash: ch.res.HashHex(), rev: rev, ctime: ch.ctime}
+		st.owned[ch.key] = entry{hash: ch.res.Hash, rev: rev, ctime: ch.ctime}
 		delete(st.unmanaged, ch.key)
 		s.last.Puts++
 	}

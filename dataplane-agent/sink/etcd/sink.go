@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	agent "github.com/fleetgate/fleetgate/dataplane-agent"
+	"github.com/fleetgate/fleetgate/snapshot"
 )
 
 // Sink writes snapshots into etcd in APISIX's layout. It implements agent.Sink,
@@ -44,6 +45,7 @@ type Sink struct {
 	watchers   int            // running WatchDrift calls with an established watch
 	ownRevs    map[int64]bool // revisions of this sink's own transactions, not yet seen by a watch
 	last       ApplyStats
+	lastSnap   *snapshot.Snapshot // the last snapshot applied in full
 	claimed    bool
 
 	now               func() time.Time // time.Now; tests fix it

@@ -2,6 +2,7 @@ package etcdsink
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,9 +12,9 @@ import (
 
 // entry is one manifest entry: a key the sink owns.
 type entry struct {
-	hash  string // hex sha256 of the resource body, timestamps excluded
-	rev   int64  // revision of the transaction that wrote the key and this entry
-	ctime int64  // create_time written into the value
+	hash  [32]byte // sha256 of the resource body, timestamps excluded
+	rev   int64    // revision of the transaction that wrote the key and this entry
+	ctime int64    // create_time written into the value
 }
 
 // state is what the sink knows of etcd at revision rev, plus its own writes since.
@@ -33,7 +34,9 @@ func (s *Sink) keyOfManifest(mk string) string {
 	return s.cfg.Prefix + strings.TrimPrefix(mk, s.manifestDir)
 }
 
-func manifestValue(e entry) string { return e.hash + " " + strconv.FormatInt(e.ctime, 10) }
+func manifestValue(e entry) string {
+	return hex.EncodeToString(e.hash[:]) + " " + strconv.FormatInt(e.ctime, 10)
+}
 
 // readState reads the prefix (keys only), the manifest and the applied digest in one
 // transaction, so that all three are of the same revision.
@@ -64,9 +67,11 @@ func (s *Sink) readState(ctx context.Context) (*state, error) {
 		st.live[string(kv.Key)] = kv.ModRevision
 	}
 	for _, kv := range man {
-		hash, ct, _ := strings.Cut(string(kv.Value), " ")
+		h, ct, _ := strings.Cut(string(kv.Value), " ")
 		ctime, _ := strconv.ParseInt(ct, 10, 64)
-		st.owned[s.keyOfManifest(string(kv.Key))] = entry{hash: hash, rev: kv.ModRevision, ctime: ctime}
+		e := entry{rev: kv.ModRevision, ctime: ctime}
+		hex.Decode(e.hash[:], []byte(h)) // a damaged entry gets a zero hash: rewritten
+		st.owned[s.keyOfManifest(string(kv.Key))] = e
 	}
 	if a := resp.Responses[2].GetResponseRange().Kvs; len(a) > 0 {
 		st.applied = string(a[0].Value)
