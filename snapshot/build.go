@@ -9,10 +9,12 @@ import (
 	"io"
 	"path"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -184,34 +186,69 @@ func Build(layers []Layer, opts Options, meta Meta) (*Snapshot, error) {
 	for _, p := range opts.CustomPlugins {
 		b.custom[p] = true
 	}
-	final := make(map[Key]*item)
-	for _, layer := range layers {
-		seen := make(map[Key]*item)
+	// Files are parsed in parallel (parsing is most of a build); results are merged in
+	// layer and path order, so problems and outcomes do not depend on scheduling.
+	type job struct {
+		layer int
+		f     File
+		res   fileResult
+	}
+	var jobs []*job
+	for li, layer := range layers {
 		files := slices.Clone(layer.Files)
 		sort.SliceStable(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 		for _, f := range files {
-			if !IsConfigFile(f.Path) {
+			if IsConfigFile(f.Path) {
+				jobs = append(jobs, &job{layer: li, f: f})
+			}
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(jobs))
+	next := make(chan *job)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &builder{opts: b.opts, custom: b.custom}
+			for j := range next {
+				j.res = w.parseFile(j.f)
+			}
+		}()
+	}
+	for _, j := range jobs {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
+
+	final := make(map[Key]*item)
+	var seen map[Key]*item
+	for i, j := range jobs {
+		if i == 0 || jobs[i-1].layer != j.layer {
+			seen = make(map[Key]*item)
+		}
+		b.probs = append(b.probs, j.res.probs...)
+		b.warnings = append(b.warnings, j.res.warnings...)
+		layer := layers[j.layer]
+		for _, it := range j.res.items {
+			it.layer = layer.Name
+			k := it.res.Key()
+			if prev, dup := seen[k]; dup {
+				where := ""
+				if layer.Name != "" {
+					where = fmt.Sprintf(" in %q", layer.Name)
+				}
+				hint := "remove one, or give them different ids"
+				if k.Kind == Routes {
+					hint += " (a route without id or name gets its id from its match: two such routes with the same match collide)"
+				}
+				b.probs = append(b.probs, Problem{File: it.file, Line: it.line, Column: it.col, Kind: k.Kind, ID: k.ID,
+					Message: fmt.Sprintf("defined twice%s: at %s:%d:%d and here", where, prev.file, prev.line, prev.col), Hint: hint})
 				continue
 			}
-			for _, it := range b.parseFile(f) {
-				it.layer = layer.Name
-				k := it.res.Key()
-				if prev, dup := seen[k]; dup {
-					where := ""
-					if layer.Name != "" {
-						where = fmt.Sprintf(" in %q", layer.Name)
-					}
-					hint := "remove one, or give them different ids"
-					if k.Kind == Routes {
-						hint += " (a route without id or name gets its id from its match: two such routes with the same match collide)"
-					}
-					b.probs = append(b.probs, Problem{File: it.file, Line: it.line, Column: it.col, Kind: k.Kind, ID: k.ID,
-						Message: fmt.Sprintf("defined twice%s: at %s:%d:%d and here", where, prev.file, prev.line, prev.col), Hint: hint})
-					continue
-				}
-				seen[k] = it
-				final[k] = it
-			}
+			seen[k] = it
+			final[k] = it
 		}
 	}
 	b.checkRefs(final)
@@ -243,8 +280,21 @@ func (b *builder) fileProblem(file string, line, col int, msg, hint string) {
 
 var yamlLineRe = regexp.MustCompile(`line (\d+)(?:, column (\d+))?`)
 
-// parseFile reads every YAML document of f into items.
-func (b *builder) parseFile(f File) []*item {
+// fileResult is what parsing one file gives.
+type fileResult struct {
+	items    []*item
+	probs    []Problem
+	warnings []string
+}
+
+// parseFile reads every YAML document of f into items. b must be a builder of its own.
+func (b *builder) parseFile(f File) fileResult {
+	b.probs, b.warnings = nil, nil
+	items := b.parseDocs(f)
+	return fileResult{items: items, probs: b.probs, warnings: b.warnings}
+}
+
+func (b *builder) parseDocs(f File) []*item {
 	if int64(len(f.Data)) > b.opts.MaxFileSize {
 		b.fileProblem(f.Path, 0, 0, fmt.Sprintf("file is %d bytes, over the limit of %d", len(f.Data), b.opts.MaxFileSize),
 			"split it into several files (every *.yaml below the group's paths is read), or raise the limit")

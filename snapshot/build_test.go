@@ -334,10 +334,10 @@ func TestDerivedRouteIDsCollide(t *testing.T) {
 
 func TestSlug(t *testing.T) {
 	for in, want := range map[string]string{
-		"example-route":   "example-route",
-		"My API / v2":     "My-API-v2",
-		"  --x--  ":       "x",
-		"über.api":        "ber.api",
+		"example-route":         "example-route",
+		"My API / v2":           "My-API-v2",
+		"  --x--  ":             "x",
+		"über.api":              "ber.api",
 		strings.Repeat("a", 70): strings.Repeat("a", 64),
 	} {
 		require.Equal(t, want, slug(in), in)

@@ -206,7 +206,7 @@ func (c *converter) conv(n *yaml.Node, depth int) (*value, int, int, *fatal) {
 			}
 			key := kn.Value
 			if strings.Contains(key, "${{") {
-				key = c.substitute(kn, key)
+				key = c.substitute(kn.Line, kn.Column, key)
 			}
 			if dup := v.member(key); dup != nil {
 				c.problem(kn.Line, kn.Column, fmt.Sprintf("duplicate key %q (first at line %d)", key, dup.line), "remove one of them")
@@ -246,25 +246,45 @@ func (c *converter) merge(dst, src *value, n *yaml.Node) {
 
 func (c *converter) scalar(n *yaml.Node, v *value) {
 	s := n.Value
+	if n.Style&yaml.TaggedStyle != 0 {
+		// An explicit tag: !!str stays a string, the core-schema tags are resolved, any
+		// other tag (!!binary, !!timestamp, custom) is read as a string.
+		switch n.Tag {
+		case "!!null", "!!bool", "!!int", "!!float":
+			resolveScalar(c, n.Line, n.Column, s, v)
+		default:
+			v.kind, v.str = vStr, c.substitute(n.Line, n.Column, s)
+		}
+		return
+	}
 	quoted := n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0
-	switch n.ShortTag() {
-	case "!!null", "!!bool", "!!int", "!!float":
-		resolveScalar(c, n, s, v)
+	c.scalarValue(n.Line, n.Column, s, quoted, v)
+}
+
+// scalarValue types a scalar: quoted ones are strings; plain ones follow the YAML 1.2 core
+// schema (so yes/no/on/off are strings). Variables are substituted in strings; a plain
+// scalar that is only a variable is typed again after substitution, as APISIX's textual
+// substitution would type it (port: ${{PORT}} gives a number).
+func (c *converter) scalarValue(line, col int, s string, quoted bool, v *value) {
+	if quoted {
+		v.kind, v.str = vStr, c.substitute(line, col, s)
 		return
 	}
-	out := c.substitute(n, s)
+	if !strings.Contains(s, "${{") {
+		resolveScalar(c, line, col, s, v)
+		return
+	}
+	out := c.substitute(line, col, s)
 	t := strings.TrimSpace(s)
-	if !quoted && out != s && strings.HasPrefix(t, "${{") && strings.HasSuffix(t, "}}") && strings.Count(t, "${{") == 1 {
-		// A plain scalar that is only a variable is typed again after substitution, as
-		// APISIX's textual substitution would type it: port: ${{PORT}} gives a number.
-		resolveScalar(c, n, out, v)
+	if strings.HasPrefix(t, "${{") && strings.HasSuffix(t, "}}") && strings.Count(t, "${{") == 1 {
+		resolveScalar(c, line, col, out, v)
 		return
 	}
-	v.kind, v.str, v.plain = vStr, out, !quoted
+	v.kind, v.str, v.plain = vStr, out, true
 }
 
 // resolveScalar types a plain scalar by the YAML 1.2 core schema.
-func resolveScalar(c *converter, n *yaml.Node, s string, v *value) {
+func resolveScalar(c *converter, line, col int, s string, v *value) {
 	switch s {
 	case "", "~", "null", "Null", "NULL":
 		v.kind = vNull
@@ -278,7 +298,7 @@ func resolveScalar(c *converter, n *yaml.Node, s string, v *value) {
 	}
 	if f, isInt, ok := parseNumber(s); ok {
 		if math.IsInf(f, 0) || math.IsNaN(f) {
-			c.problem(n.Line, n.Column, fmt.Sprintf("number %s has no JSON form", s), "quote it if it is meant as a string")
+			c.problem(line, col, fmt.Sprintf("number %s has no JSON form", s), "quote it if it is meant as a string")
 			v.kind, v.str = vStr, s
 			return
 		}
@@ -340,7 +360,7 @@ func parseNumber(s string) (float64, bool, bool) {
 
 // substitute replaces ${{VAR}} and ${{VAR:=default}} in s. An unset variable without a
 // default is a problem; the reference is left in place.
-func (c *converter) substitute(n *yaml.Node, s string) string {
+func (c *converter) substitute(line, col int, s string) string {
 	if !strings.Contains(s, "${{") {
 		return s
 	}
@@ -362,7 +382,7 @@ func (c *converter) substitute(n *yaml.Node, s string) string {
 		name, def, hasDef := strings.Cut(inner, ":=")
 		name = strings.TrimSpace(name)
 		if !validVarName(name) {
-			c.problem(n.Line, n.Column, fmt.Sprintf("bad variable reference %q", rest[i:i+3+j+2]),
+			c.problem(line, col, fmt.Sprintf("bad variable reference %q", rest[i:i+3+j+2]),
 				"write ${{NAME}} or ${{NAME:=default}}, NAME made of letters, digits and _")
 			b.WriteString(rest[i : i+3+j+2])
 		} else if val, ok := c.vars[name]; ok {
@@ -370,7 +390,7 @@ func (c *converter) substitute(n *yaml.Node, s string) string {
 		} else if hasDef {
 			b.WriteString(def)
 		} else {
-			c.problem(n.Line, n.Column, fmt.Sprintf("variable %s is not set", name),
+			c.problem(line, col, fmt.Sprintf("variable %s is not set", name),
 				fmt.Sprintf("set it in the group's variables (or --var %s=VALUE), or give a default: ${{%s:=VALUE}}", name, name))
 			b.WriteString(rest[i : i+3+j+2])
 		}
