@@ -1,0 +1,474 @@
+package gitsource
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/go-git/go-billy/v5/osfs"
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+)
+
+// Revision is one commit of the followed ref.
+type Revision struct {
+	// Commit is the full hex sha of the commit.
+	Commit string
+	// Author is "Name <email>" of the commit's author.
+	Author string
+	// Subject is the first line of the commit message.
+	Subject string
+	// CommittedAt is the committer time.
+	CommittedAt time.Time
+	// SignedBy is the fingerprint (hex) of the key whose signature was verified; "" when
+	// signatures are not checked.
+	SignedBy string
+}
+
+// Status is what a source reports to operators.
+type Status struct {
+	// Name, URL (without credentials) and Ref are the configured source.
+	Name, URL, Ref string
+	// Head is the last accepted revision; zero before the first one.
+	Head Revision
+	// LastFetch is when the remote was last reached successfully; zero before that.
+	LastFetch time.Time
+	// LastError is the error of the last failed fetch; "" after a success.
+	LastError string
+	// FailingSince is when the current run of failures started; zero when healthy.
+	FailingSince time.Time
+	// Attempts counts the consecutive failed fetches; 0 when healthy.
+	Attempts int
+	// Rejected says why the remote head was not accepted (unsigned, unknown key); "" when the
+	// remote head is the accepted one.
+	Rejected string
+	// Warning names an unsafe setting in force (host key checks disabled); "" when none.
+	Warning string
+}
+
+// ErrRejected is wrapped by the error of Fetch when the remote head was fetched but not
+// accepted because of its signature.
+var ErrRejected = errors.New("revision rejected")
+
+const (
+	markerFile  = "fleetgate-source.json"
+	acceptedRef = plumbing.ReferenceName("refs/fleetgate/accepted")
+	fixedRef    = plumbing.ReferenceName("refs/fleetgate/fixed")
+	remoteName  = "origin"
+	fetchTimout = 5 * time.Minute
+)
+
+// marker identifies a cache directory as fleetgate's and records what it caches.
+type marker struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+	Ref  string `json:"ref"`
+}
+
+// Source follows one repository at one ref. Its methods are safe for concurrent use.
+type Source struct {
+	cfg     Config
+	log     *slog.Logger
+	kind    refKind
+	caFile  []byte
+	warning string
+
+	// fetchMu makes fetches one at a time.
+	fetchMu sync.Mutex
+	// repoMu guards the repository's object store: go-git's storage is not safe for
+	// concurrent use, so readers and the fetch take turns.
+	repoMu sync.Mutex
+	repo   *git.Repository
+	remote *git.Remote
+
+	mu       sync.Mutex
+	head     Revision
+	hasHead  bool
+	st       Status
+	rejected string // commit whose rejection was last logged
+
+	trigger chan struct{}
+	changed chan struct{}
+	running atomic.Bool
+	fetches atomic.Int64 // fetch attempts that reached the network, for tests
+}
+
+// Open opens the source's cache in cfg.CacheDir, creating it if missing, and loads the last
+// accepted revision from it. It does not contact the remote, so it works with the remote down
+// when a cache exists. A cache that is corrupt or belongs to another URL is removed and
+// started afresh; a non-empty directory that is not a fleetgate cache is refused, never
+// deleted.
+func Open(ctx context.Context, cfg Config) (*Source, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Source{
+		cfg:     cfg,
+		log:     cfg.Logger.With("source", cfg.Name),
+		kind:    cfg.refKind(),
+		trigger: make(chan struct{}, 1),
+		changed: make(chan struct{}, 1),
+	}
+	s.st = Status{Name: cfg.Name, URL: redactURL(cfg.URL), Ref: cfg.Ref}
+	if cfg.SigningKeys != "" {
+		kr, err := openpgp.ReadArmoredKeyRing(strings.NewReader(cfg.SigningKeys))
+		if err != nil {
+			return nil, fmt.Errorf("source %q: signing keys: %w", cfg.Name, err)
+		}
+		if len(kr) == 0 {
+			return nil, fmt.Errorf("source %q: signing keys: no public key in the armored text", cfg.Name)
+		}
+	}
+	if cfg.Auth.CAFile != "" {
+		b, err := os.ReadFile(cfg.Auth.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("source %q: ca file: %w", cfg.Name, err)
+		}
+		s.caFile = b
+	}
+	if cfg.Auth.InsecureSkipHostKeyCheck {
+		s.warning = "INSECURE: ssh host key checking is disabled for this source (insecure_skip_host_key_check)"
+		s.st.Warning = s.warning
+		s.log.Warn(s.warning, "url", s.st.URL)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.openCache(); err != nil {
+		return nil, fmt.Errorf("source %q: cache %s: %w", cfg.Name, cfg.CacheDir, err)
+	}
+	return s, nil
+}
+
+// openCache opens or creates the bare clone and loads the accepted head.
+func (s *Source) openCache() error {
+	dir := s.cfg.CacheDir
+	want := marker{Name: s.cfg.Name, URL: s.cfg.URL, Ref: s.cfg.Ref}
+	m, state, err := readMarker(dir)
+	if err != nil {
+		return err
+	}
+	switch state {
+	case cacheForeign:
+		return fmt.Errorf("directory is not empty and has no %s: not a fleetgate cache, refusing to use or delete it; point cache_dir elsewhere or empty it", markerFile)
+	case cacheOurs:
+		if m.URL != want.URL {
+			s.log.Warn("cache belongs to another url, re-cloning", "dir", dir, "cached_url", redactURL(m.URL), "url", redactURL(want.URL))
+			if err := resetCache(dir); err != nil {
+				return err
+			}
+			state = cacheMissing
+		}
+	}
+	if state == cacheOurs {
+		repo, err := openRepo(dir)
+		if err == nil {
+			err = s.useRepo(repo, m.Ref != want.Ref)
+		}
+		if err == nil {
+			return writeMarker(dir, want)
+		}
+		s.log.Warn("cache is corrupt, re-cloning", "dir", dir, "err", err)
+		if err := resetCache(dir); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	// The marker goes first: a crash right after leaves a marked, unopenable directory,
+	// which the next Open resets.
+	if err := writeMarker(dir, want); err != nil {
+		return err
+	}
+	repo, err := git.Init(newStorage(dir), nil)
+	if err != nil {
+		return fmt.Errorf("init bare repository: %w", err)
+	}
+	return s.useRepo(repo, false)
+}
+
+// useRepo adopts repo as the cache: checks the remote and loads the accepted head.
+func (s *Source) useRepo(repo *git.Repository, refChanged bool) error {
+	rc := &config.RemoteConfig{Name: remoteName, URLs: []string{s.cfg.URL}}
+	cur, err := repo.Remote(remoteName)
+	switch {
+	case errors.Is(err, git.ErrRemoteNotFound):
+		if _, err := repo.CreateRemote(rc); err != nil {
+			return fmt.Errorf("configure remote: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("read remote: %w", err)
+	case len(cur.Config().URLs) != 1 || cur.Config().URLs[0] != s.cfg.URL:
+		return fmt.Errorf("cache remote is %v, want %s", cur.Config().URLs, redactURL(s.cfg.URL))
+	}
+	s.repo = repo
+	s.remote = git.NewRemote(repo.Storer, rc)
+	if refChanged {
+		if err := repo.Storer.RemoveReference(acceptedRef); err != nil {
+			return fmt.Errorf("forget head of previous ref: %w", err)
+		}
+		return nil
+	}
+	ref, err := repo.Reference(acceptedRef, true)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read accepted head: %w", err)
+	}
+	c, err := repo.CommitObject(ref.Hash())
+	if err != nil {
+		return fmt.Errorf("read accepted commit %s: %w", ref.Hash(), err)
+	}
+	rev, reason := s.check(c)
+	if reason != "" {
+		s.log.Warn("cached head no longer passes the signature check, dropped", "commit", rev.Commit, "reason", reason)
+		s.st.Rejected = reason
+		return nil
+	}
+	s.head, s.hasHead = rev, true
+	s.st.Head = rev
+	s.log.Info("cache opened", "commit", rev.Commit, "dir", s.cfg.CacheDir)
+	return nil
+}
+
+type cacheState int
+
+const (
+	cacheMissing cacheState = iota // absent or empty
+	cacheOurs                      // has our marker
+	cacheForeign                   // something else
+)
+
+func readMarker(dir string) (marker, cacheState, error) {
+	var m marker
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && len(entries) == 0) {
+		return m, cacheMissing, nil
+	}
+	if err != nil {
+		return m, 0, err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, markerFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return m, cacheForeign, nil
+	}
+	if err != nil {
+		return m, 0, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		// Our marker, unreadable: the cache is ours and corrupt.
+		return marker{URL: "\x00unreadable"}, cacheOurs, nil
+	}
+	return m, cacheOurs, nil
+}
+
+func writeMarker(dir string, m marker) error {
+	b, _ := json.Marshal(m)
+	tmp := filepath.Join(dir, markerFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o640); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, markerFile))
+}
+
+// resetCache removes a directory that carries our marker, and only such a directory.
+func resetCache(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, markerFile)); err != nil {
+		return fmt.Errorf("refusing to remove %s: no %s in it", dir, markerFile)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove corrupt cache: %w", err)
+	}
+	return nil
+}
+
+func newStorage(dir string) *filesystem.Storage {
+	return filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRUDefault(), filesystem.Options{})
+}
+
+func openRepo(dir string) (*git.Repository, error) {
+	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err != nil {
+		return nil, fmt.Errorf("not a bare repository: %w", err)
+	}
+	return git.Open(newStorage(dir), nil)
+}
+
+// Head returns the last accepted revision, and false before there is one.
+func (s *Source) Head() (Revision, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.head, s.hasHead
+}
+
+// Status returns the source's current state.
+func (s *Source) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st
+}
+
+// Trigger asks for a fetch soon. It never blocks; triggers that arrive while one is pending
+// coalesce into one fetch. It has an effect only while Run runs.
+func (s *Source) Trigger() {
+	select {
+	case s.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Run follows the source until ctx is cancelled, and then returns ctx.Err(). It first hands
+// on the cached head (if any), then fetches at once, then on every poll tick, Trigger or
+// Fetch. onRevision is called, from Run's goroutine, for each newly accepted head; while it
+// runs no fetch starts. Failures are retried with exponential backoff from RetryMin up to
+// Interval, and the last accepted revision stays in place.
+func (s *Source) Run(ctx context.Context, onRevision func(context.Context, Revision)) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("source %q: Run called while already running", s.cfg.Name)
+	}
+	defer s.running.Store(false)
+	if s.warning != "" {
+		s.log.Warn(s.warning, "url", s.st.URL)
+	}
+	var delivered string
+	deliver := func() {
+		if h, ok := s.Head(); ok && h.Commit != delivered && ctx.Err() == nil {
+			delivered = h.Commit
+			onRevision(ctx, h)
+		}
+	}
+	deliver()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.changed:
+			deliver()
+			continue
+		case <-timer.C:
+		case <-s.trigger:
+		}
+		_, _ = s.fetch(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		deliver()
+		timer.Reset(s.nextWait())
+	}
+}
+
+// nextWait is the delay before the next poll: the interval, or the backoff after failures,
+// jittered by ±10%.
+func (s *Source) nextWait() time.Duration {
+	s.mu.Lock()
+	attempts := s.st.Attempts
+	s.mu.Unlock()
+	d := s.cfg.Interval
+	if attempts > 0 {
+		b := s.cfg.RetryMin
+		for i := 1; i < attempts && b < d; i++ {
+			b *= 2
+		}
+		d = min(b, d)
+	}
+	return jitter(d)
+}
+
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
+}
+
+// Fetch fetches the tracked ref now and returns the accepted head. A remote head that fails
+// the signature check leaves the previous head in place and returns it with an error wrapping
+// ErrRejected. A running Run hands a new head on as usual.
+func (s *Source) Fetch(ctx context.Context) (Revision, error) {
+	return s.fetch(ctx)
+}
+
+func (s *Source) fetch(ctx context.Context) (Revision, error) {
+	s.fetchMu.Lock()
+	defer s.fetchMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, fetchTimout)
+	defer cancel()
+	s.fetches.Add(1)
+	start := time.Now()
+	c, err := s.fetchHead(ctx)
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			h, _ := s.Head()
+			return h, err
+		}
+		return s.recordFailure(err)
+	}
+	rev, reason := s.check(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.Attempts > 0 {
+		s.log.Info("remote reachable again", "after_attempts", s.st.Attempts, "failing_since", s.st.FailingSince)
+	}
+	s.st.LastFetch, s.st.LastError, s.st.FailingSince, s.st.Attempts = time.Now(), "", time.Time{}, 0
+	if reason != "" {
+		s.st.Rejected = reason
+		if s.rejected != rev.Commit {
+			s.rejected = rev.Commit
+			s.log.Warn("remote head rejected, keeping the last accepted revision", "commit", rev.Commit, "reason", reason, "kept", s.head.Commit)
+		}
+		return s.head, fmt.Errorf("source %q: %w: %s", s.cfg.Name, ErrRejected, reason)
+	}
+	s.st.Rejected, s.rejected = "", ""
+	if s.hasHead && s.head.Commit == rev.Commit {
+		return s.head, nil
+	}
+	s.repoMu.Lock()
+	err = s.repo.Storer.SetReference(plumbing.NewHashReference(acceptedRef, c.Hash))
+	s.repoMu.Unlock()
+	if err != nil {
+		return s.recordFailureLocked(fmt.Errorf("record accepted head %s in cache: %w", rev.Commit, err))
+	}
+	prev := s.head.Commit
+	s.head, s.hasHead, s.st.Head = rev, true, rev
+	s.log.Info("new revision", "commit", rev.Commit, "previous", prev, "subject", rev.Subject, "took", time.Since(start).Round(time.Millisecond))
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+	return rev, nil
+}
+
+func (s *Source) recordFailure(err error) (Revision, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recordFailureLocked(err)
+}
+
+func (s *Source) recordFailureLocked(err error) (Revision, error) {
+	err = fmt.Errorf("source %q: fetch %s %s: %w", s.cfg.Name, s.st.URL, s.cfg.Ref, err)
+	if s.st.Attempts == 0 {
+		s.st.FailingSince = time.Now()
+	}
+	s.st.Attempts++
+	s.st.LastError = err.Error()
+	lvl := slog.LevelWarn
+	if n := s.st.Attempts; n&(n-1) != 0 {
+		lvl = slog.LevelDebug // warn at attempts 1, 2, 4, 8 …: an outage stays visible, quietly
+	}
+	s.log.Log(context.Background(), lvl, "fetch failed, keeping the last revision", "err", err, "attempts", s.st.Attempts, "failing_since", s.st.FailingSince, "kept", s.head.Commit)
+	return s.head, err
+}
