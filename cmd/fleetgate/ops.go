@@ -1,0 +1,623 @@
+package main
+
+// The operator verbs: clients of the control plane's FleetAdmin API. Each prints a table by
+// default and JSON with -o json.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
+	"github.com/fleetgate/fleetgate/snapshot"
+)
+
+func init() {
+	for _, c := range []func() *cobra.Command{newStatusCmd, newNodesCmd, newVersionsCmd, newShowCmd, newPinCmd,
+		newUnpinCmd, newRollbackCmd, newRetryCmd, newSyncCmd, newAuditCmd} {
+		register(c)
+	}
+}
+
+func opTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
+
+func opTime(t *timestamppb.Timestamp) string {
+	if t == nil {
+		return "-"
+	}
+	at := t.AsTime()
+	d := time.Since(at).Round(time.Second)
+	ago := ""
+	switch {
+	case d < 0:
+	case d < time.Minute:
+		ago = fmt.Sprintf(" (%ds ago)", int(d.Seconds()))
+	case d < time.Hour:
+		ago = fmt.Sprintf(" (%dm ago)", int(d.Minutes()))
+	case d < 48*time.Hour:
+		ago = fmt.Sprintf(" (%dh ago)", int(d.Hours()))
+	default:
+		ago = fmt.Sprintf(" (%dd ago)", int(d.Hours()/24))
+	}
+	return at.UTC().Format("2006-01-02 15:04:05Z") + ago
+}
+
+func opShort(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func opOneLine(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > n {
+		return s[:n-1] + "…"
+	}
+	return s
+}
+
+func opVersion(v *fleetgatev1.Version) string {
+	if v == nil || v.GetMeta() == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%d (%s)", v.GetMeta().GetSequence(), snapshot.ShortDigest(v.GetMeta().GetDigest()))
+}
+
+func noYAML(af *adminFlags) error {
+	if af.output == "yaml" {
+		return fmt.Errorf("-o yaml is for show only; use table or json")
+	}
+	return nil
+}
+
+func opState(s fleetgatev1.VersionState) string {
+	switch s {
+	case fleetgatev1.VersionState_VERSION_STATE_DESIRED:
+		return "desired"
+	case fleetgatev1.VersionState_VERSION_STATE_PENDING:
+		return "pending"
+	case fleetgatev1.VersionState_VERSION_STATE_PREVIOUS:
+		return "previous"
+	}
+	return "-"
+}
+
+func opProblem(p *fleetgatev1.Problem) string {
+	var b strings.Builder
+	if p.GetFile() != "" {
+		fmt.Fprintf(&b, "%s:%d:%d: ", p.GetFile(), p.GetLine(), p.GetColumn())
+	}
+	if p.GetKind() != "" {
+		fmt.Fprintf(&b, "%s/%s: ", p.GetKind(), p.GetId())
+	}
+	b.WriteString(p.GetMessage())
+	if p.GetHint() != "" {
+		fmt.Fprintf(&b, " (%s)", p.GetHint())
+	}
+	return b.String()
+}
+
+func writeFailure(w io.Writer, indent string, f *fleetgatev1.BuildFailure) {
+	fmt.Fprintf(w, "%sbuild of commit %s (%s, %s) failed %s:\n", indent, opShort(f.GetCommit(), 12), opOneLine(f.GetSubject(), 50), f.GetAuthor(), opTime(f.GetAt()))
+	if f.GetError() != "" {
+		fmt.Fprintf(w, "%s  %s\n", indent, f.GetError())
+	}
+	for _, p := range f.GetProblems() {
+		fmt.Fprintf(w, "%s  %s\n", indent, opProblem(p))
+	}
+}
+
+// --- status ---
+
+func newStatusCmd() *cobra.Command {
+	var watch bool
+	var af *adminFlags
+	cmd := &cobra.Command{
+		Use:   "status [GROUP]",
+		Short: "Show every group (or one): head, desired, pin, node convergence, last build failure",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := noYAML(af); err != nil {
+				return err
+			}
+			group := ""
+			if len(args) == 1 {
+				group = args[0]
+			}
+			if !watch {
+				return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
+					resp, err := c.GetStatus(ctx, &fleetgatev1.GetStatusRequest{Group: group})
+					if err != nil {
+						return err
+					}
+					return writeStatus(cmd.OutOrStdout(), af.output, resp)
+				})
+			}
+			return af.runAdminStream(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
+				stream, err := c.WatchFleet(ctx, &fleetgatev1.WatchFleetRequest{Group: group})
+				if err != nil {
+					return err
+				}
+				for {
+					m, err := stream.Recv()
+					if err != nil {
+						if ctx.Err() != nil {
+							return nil
+						}
+						return err
+					}
+					if af.output == "table" {
+						fmt.Fprintf(cmd.OutOrStdout(), "--- %s\n", time.Now().UTC().Format("15:04:05Z"))
+					}
+					if err := writeStatus(cmd.OutOrStdout(), af.output, m.GetStatus()); err != nil {
+						return err
+					}
+				}
+			})
+		},
+	}
+	af = addAdminFlags(cmd)
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "follow changes live until interrupted")
+	return cmd
+}
+
+func writeStatus(w io.Writer, output string, resp *fleetgatev1.GetStatusResponse) error {
+	if output == "json" {
+		return printJSON(w, resp)
+	}
+	t := opTable(w)
+	fmt.Fprintln(t, "GROUP\tSOURCE\tHEAD\tDESIRED\tPINNED\tCONVERGED\tNACKING\tDISCONNECTED\tDRIFTING")
+	for _, g := range resp.GetGroups() {
+		pin := "-"
+		if p := g.GetPin(); p != nil {
+			pin = fmt.Sprintf("%d by %s: %s", p.GetSequence(), p.GetBy(), opOneLine(p.GetReason(), 40))
+		}
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\n", g.GetName(), g.GetSource(), opVersion(g.GetHead()), opVersion(g.GetDesired()), pin,
+			g.GetNodesConverged(), g.GetNodesTotal(), g.GetNodesNacking(), g.GetNodesDisconnected(), g.GetNodesDrifting())
+	}
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	for _, g := range resp.GetGroups() {
+		if f := g.GetLastFailure(); f != nil {
+			fmt.Fprintf(w, "\n%s: ", g.GetName())
+			writeFailure(w, "", f)
+		}
+	}
+	if len(resp.GetSources()) > 0 {
+		fmt.Fprintln(w)
+		t = opTable(w)
+		fmt.Fprintln(t, "SOURCE\tREF\tHEAD COMMIT\tLAST FETCH\tPROBLEM")
+		for _, s := range resp.GetSources() {
+			problem := "-"
+			switch {
+			case s.GetLastError() != "":
+				problem = fmt.Sprintf("failing since %s (%d attempts): %s", opTime(s.GetFailingSince()), s.GetAttempts(), opOneLine(s.GetLastError(), 80))
+			case s.GetRejected() != "":
+				problem = "head rejected: " + opOneLine(s.GetRejected(), 80)
+			}
+			fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", s.GetName(), s.GetRef(), opShort(s.GetHeadCommit(), 12), opTime(s.GetLastFetch()), problem)
+		}
+		if err := t.Flush(); err != nil {
+			return err
+		}
+	}
+	role := "follower"
+	if resp.GetLeader() {
+		role = "leader"
+	}
+	_, err := fmt.Fprintf(w, "\nanswered by replica %s (%s)\n", resp.GetReplica(), role)
+	return err
+}
+
+// --- nodes ---
+
+func newNodesCmd() *cobra.Command {
+	var af *adminFlags
+	cmd := &cobra.Command{
+		Use:   "nodes [GROUP]",
+		Short: "List the gateway nodes: what each applied, when, its last NACK, its connection",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := noYAML(af); err != nil {
+				return err
+			}
+			group := ""
+			if len(args) == 1 {
+				group = args[0]
+			}
+			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
+				resp, err := c.ListNodes(ctx, &fleetgatev1.ListNodesRequest{Group: group})
+				if err != nil {
+					return err
+				}
+				if af.output == "json" {
+					return printJSON(cmd.OutOrStdout(), resp)
+				}
+				t := opTable(cmd.OutOrStdout())
+				fmt.Fprintln(t, "NODE\tGROUP\tSTATE\tAPPLIED\tAPPLIED AT\tLAST NACK\tSINK\tREPLICA\tAGENT")
+				for _, n := range resp.GetNodes() {
+					state := "disconnected since " + opTime(n.GetSince())
+					if n.GetConnected() {
+						state = "converged"
+						if !n.GetConverged() {
+							state = "behind"
+						}
+					}
+					applied := "-"
+					if n.GetAppliedDigest() != "" {
+						applied = fmt.Sprintf("%d (%s)", n.GetAppliedSequence(), snapshot.ShortDigest(n.GetAppliedDigest()))
+					}
+					nack := "-"
+					if k := n.GetLastNack(); k != nil {
+						nack = fmt.Sprintf("%s %s: %s", snapshot.ShortDigest(k.GetDigest()), opTime(k.GetAt()), opOneLine(k.GetError(), 60))
+					}
+					sink := n.GetSink()
+					if n.GetSinkHealth() == fleetgatev1.SinkHealth_SINK_HEALTH_UNHEALTHY {
+						sink += " UNHEALTHY: " + opOneLine(n.GetSinkError(), 40)
+					}
+					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.GetNodeId(), n.GetGroup(), state, applied, opTime(n.GetAppliedAt()),
+						nack, sink, n.GetReplica(), n.GetAgentVersion())
+				}
+				return t.Flush()
+			})
+		},
+	}
+	af = addAdminFlags(cmd)
+	return cmd
+}
+
+// --- versions ---
+
+func newVersionsCmd() *cobra.Command {
+	var af *adminFlags
+	var limit uint32
+	cmd := &cobra.Command{
+		Use:   "versions GROUP",
+		Short: "List a group's stored versions, newest first, and its failed builds",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := noYAML(af); err != nil {
+				return err
+			}
+			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
+				resp, err := c.ListVersions(ctx, &fleetgatev1.ListVersionsRequest{Group: args[0], Limit: limit})
+				if err != nil {
+					return err
+				}
+				w := cmd.OutOrStdout()
+				if af.output == "json" {
+					return printJSON(w, resp)
+				}
+				t := opTable(w)
+				fmt.Fprintln(t, "SEQ\tDIGEST\tCOMMIT\tAUTHOR\tSUBJECT\tBUILT\tNODES\tSTATE")
+				for _, v := range resp.GetVersions() {
+					m := v.GetMeta()
+					state := opState(v.GetState())
+					if v.GetPinned() {
+						state += ",pinned"
+					}
+					if v.GetHead() {
+						state += ",head"
+					}
+					fmt.Fprintf(t, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", m.GetSequence(), snapshot.ShortDigest(m.GetDigest()), opShort(m.GetCommit(), 12),
+						opOneLine(m.GetAuthor(), 30), opOneLine(m.GetSubject(), 50), opTime(m.GetBuiltAt()), v.GetNodesRunning(), state)
+				}
+				if err := t.Flush(); err != nil {
+					return err
+				}
+				if len(resp.GetFailures()) > 0 {
+					fmt.Fprintln(w, "\nfailed builds:")
+					for _, f := range resp.GetFailures() {
+						writeFailure(w, "  ", f)
+					}
+				}
+				return nil
+			})
+		},
+	}
+	af = addAdminFlags(cmd)
+	cmd.Flags().Uint32Var(&limit, "limit", 0, "show at most this many versions (0: all kept)")
+	return cmd
+}
+
+// --- show ---
+
+func newShowCmd() *cobra.Command {
+	var af *adminFlags
+	cmd := &cobra.Command{
+		Use:   "show GROUP VERSION",
+		Short: "Show one version's resources (-o yaml: the full config as an APISIX standalone file)",
+		Long:  "VERSION is a sequence number, a digest prefix, a commit prefix, or head.",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
+				resp, err := c.GetVersion(ctx, &fleetgatev1.GetVersionRequest{Group: args[0], Version: args[1]})
+				if err != nil {
+					return err
+				}
+				w := cmd.OutOrStdout()
+				switch af.output {
+				case "json":
+					return printJSON(w, resp)
+				case "yaml":
+					return writeVersionYAML(w, resp)
+				}
+				m := resp.GetVersion().GetMeta()
+				fmt.Fprintf(w, "version %d of %s: %s\ncommit %s by %s: %s\n\n", m.GetSequence(), m.GetGroup(), m.GetDigest(), m.GetCommit(), m.GetAuthor(), m.GetSubject())
+				t := opTable(w)
+				fmt.Fprintln(t, "KIND\tID\tBYTES\tHASH")
+				for _, r := range resp.GetResources() {
+					fmt.Fprintf(t, "%s\t%s\t%d\t%x\n", r.GetKind(), r.GetId(), len(r.GetBody()), opShort(string(r.GetHash()), 6))
+				}
+				if err := t.Flush(); err != nil {
+					return err
+				}
+				for _, warn := range m.GetWarnings() {
+					fmt.Fprintf(w, "warning: %s\n", warn)
+				}
+				return nil
+			})
+		},
+	}
+	af = addAdminFlags(cmd)
+	return cmd
+}
+
+// writeVersionYAML writes the resources as one YAML document keyed by collection, in apply
+// order, ending in #END like an APISIX standalone file.
+func writeVersionYAML(w io.Writer, resp *fleetgatev1.GetVersionResponse) error {
+	byKind := map[string][]any{}
+	for _, r := range resp.GetResources() {
+		var v any
+		if err := json.Unmarshal(r.GetBody(), &v); err != nil {
+			return fmt.Errorf("%s/%s: %w", r.GetKind(), r.GetId(), err)
+		}
+		byKind[r.GetKind()] = append(byKind[r.GetKind()], v)
+	}
+	doc := &yaml.Node{Kind: yaml.MappingNode}
+	for _, k := range snapshot.ApplyOrder {
+		items, ok := byKind[string(k)]
+		if !ok {
+			continue
+		}
+		var val yaml.Node
+		if err := val.Encode(items); err != nil {
+			return err
+		}
+		doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: string(k)}, &val)
+	}
+	m := resp.GetVersion().GetMeta()
+	fmt.Fprintf(w, "# %s version %d, %s, commit %s\n", m.GetGroup(), m.GetSequence(), m.GetDigest(), m.GetCommit())
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(doc); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w, "#END")
+	return err
+}
+
+// --- pin, unpin, rollback, retry, sync ---
+
+func newPinCmd() *cobra.Command {
+	var af *adminFlags
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "pin GROUP VERSION --reason TEXT",
+		Short: "Hold a group on one version until unpin; new commits are built but not rolled out",
+		Long:  "VERSION is a sequence number, a digest prefix, a commit prefix, or head.",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := noYAML(af); err != nil {
+				return err
+			}
+			if strings.TrimSpace(reason) == "" {
+				return fmt.Errorf("--reason is required: it goes to the audit log")
+			}
+			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
+				resp, err := c.Pin(ctx, &fleetgatev1.PinRequest{Group: args[0], Version: args[1], Reason: reason})
+				if err != nil {
+					return err
+				}
+				return writePin(cmd.OutOrStdout(), af.output, "pinned", args[0], resp.GetPin(), resp)
+			})
+		},
+	}
+	af = addAdminFlags(cmd)
+	cmd.Flags().StringVar(&reason, "reason", "", "why (required; written to the audit log)")
+	return cmd
+}
+
+func writePin(w io.Writer, output, verb, group string, p *fleetgatev1.Pin, resp proto.Message) error {
+	if output == "json" {
+		return printJSON(w, resp)
+	}
+	_, err := fmt.Fprintf(w, "%s %s to version %d (%s) by %s: %s\nevery node of %s now converges to it; `fleetgate unpin %s` releases it\n",
+		verb, group, p.GetSequence(), snapshot.ShortDigest(p.GetDigest()), p.GetBy(), p.GetReason(), group, group)
+	return err
+}
+
+func newUnpinCmd() *cobra.Command {
+	var af *adminFlags
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "unpin GROUP [--reason TEXT]",
+		Short: "Release a group's pin; its nodes move to the head version",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := noYAML(af); err != nil {
+				return err
+			}
+			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
+				resp, err := c.Unpin(ctx, &fleetgatev1.UnpinRequest{Group: args[0], Reason: reason})
+				if err != nil {
+					return err
+				}
+				if af.output == "json" {
+					return printJSON(cmd.OutOrStdout(), resp)
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "unpinned %s; it now runs version %s\n", args[0], opVersion(resp.GetDesired()))
+				return err
+			})
+		},
+	}
+	af = addAdminFlags(cmd)
+	cmd.Flags().StringVar(&reason, "reason", "", "why (written to the audit log)")
+	return cmd
+}
+
+func newRollbackCmd() *cobra.Command {
+	var af *adminFlags
+	var reason, to string
+	cmd := &cobra.Command{
+		Use:   "rollback GROUP [--to VERSION] --reason TEXT",
+		Short: "Pin a group to the version before its desired one (or to --to)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := noYAML(af); err != nil {
+				return err
+			}
+			if strings.TrimSpace(reason) == "" {
+				return fmt.Errorf("--reason is required: it goes to the audit log")
+			}
+			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
+				resp, err := c.Rollback(ctx, &fleetgatev1.RollbackRequest{Group: args[0], To: to, Reason: reason})
+				if err != nil {
+					return err
+				}
+				return writePin(cmd.OutOrStdout(), af.output, "rolled back", args[0], resp.GetPin(), resp)
+			})
+		},
+	}
+	af = addAdminFlags(cmd)
+	cmd.Flags().StringVar(&reason, "reason", "", "why (required; written to the audit log)")
+	cmd.Flags().StringVar(&to, "to", "", "version to roll back to (default: the one before the desired version)")
+	return cmd
+}
+
+func newRetryCmd() *cobra.Command {
+	var af *adminFlags
+	cmd := &cobra.Command{
+		Use:   "retry GROUP [NODE]",
+		Short: "Send a NACKed version again to a node (or every node of a group)",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := noYAML(af); err != nil {
+				return err
+			}
+			node := ""
+			if len(args) == 2 {
+				node = args[1]
+			}
+			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
+				resp, err := c.Retry(ctx, &fleetgatev1.RetryRequest{Group: args[0], NodeId: node})
+				if err != nil {
+					return err
+				}
+				if af.output == "json" {
+					return printJSON(cmd.OutOrStdout(), resp)
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "retry requested; %d node(s) not converged will be sent their desired version again\n", resp.GetNodes())
+				return err
+			})
+		},
+	}
+	af = addAdminFlags(cmd)
+	return cmd
+}
+
+func newSyncCmd() *cobra.Command {
+	var af *adminFlags
+	cmd := &cobra.Command{
+		Use:   "sync [SOURCE]",
+		Short: "Fetch a source (or all) now instead of waiting for the next poll",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := noYAML(af); err != nil {
+				return err
+			}
+			src := ""
+			if len(args) == 1 {
+				src = args[0]
+			}
+			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
+				resp, err := c.Sync(ctx, &fleetgatev1.SyncRequest{Source: src})
+				if err != nil {
+					return err
+				}
+				if af.output == "json" {
+					return printJSON(cmd.OutOrStdout(), resp)
+				}
+				t := opTable(cmd.OutOrStdout())
+				fmt.Fprintln(t, "SOURCE\tREF\tHEAD COMMIT\tLAST FETCH")
+				for _, s := range resp.GetSources() {
+					fmt.Fprintf(t, "%s\t%s\t%s\t%s\n", s.GetName(), s.GetRef(), opShort(s.GetHeadCommit(), 12), opTime(s.GetLastFetch()))
+				}
+				return t.Flush()
+			})
+		},
+	}
+	af = addAdminFlags(cmd)
+	return cmd
+}
+
+// --- audit ---
+
+func newAuditCmd() *cobra.Command {
+	var af *adminFlags
+	var limit uint32
+	cmd := &cobra.Command{
+		Use:   "audit [GROUP]",
+		Short: "Show the audit log of operator actions, newest first",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := noYAML(af); err != nil {
+				return err
+			}
+			group := ""
+			if len(args) == 1 {
+				group = args[0]
+			}
+			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
+				resp, err := c.ListAudit(ctx, &fleetgatev1.ListAuditRequest{Group: group, Limit: limit})
+				if err != nil {
+					return err
+				}
+				if af.output == "json" {
+					return printJSON(cmd.OutOrStdout(), resp)
+				}
+				t := opTable(cmd.OutOrStdout())
+				fmt.Fprintln(t, "TIME\tWHO\tACTION\tGROUP\tFROM\tTO\tREASON")
+				for _, e := range resp.GetEntries() {
+					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", opTime(e.GetAt()), e.GetWho(), e.GetAction(), orDash(e.GetGroup()),
+						orDash(e.GetFrom()), orDash(e.GetTo()), orDash(opOneLine(e.GetReason(), 60)))
+				}
+				return t.Flush()
+			})
+		},
+	}
+	af = addAdminFlags(cmd)
+	cmd.Flags().Uint32Var(&limit, "limit", 100, "show at most this many entries")
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
