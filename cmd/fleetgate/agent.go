@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	agent "github.com/fleetgate/fleetgate/dataplane-agent"
+	etcdsink "github.com/fleetgate/fleetgate/dataplane-agent/sink/etcd"
+	filesink "github.com/fleetgate/fleetgate/dataplane-agent/sink/file"
+	"github.com/fleetgate/fleetgate/dataplane-agent/sink/memory"
+)
+
+func init() { register(newAgentCmd) }
+
+type agentFlags struct {
+	controlplane  []string
+	group, nodeID string
+	labels        []string
+	sink          string
+	etcdEndpoints []string
+	etcdPrefix    string
+	ownership     string
+	file          string
+	stateDir      string
+	drift         string
+	caFile        string
+	certFile      string
+	keyFile       string
+	serverName    string
+	statusEvery   time.Duration
+	backoffMin    time.Duration
+	backoffMax    time.Duration
+	logLevel      string
+}
+
+func newAgentCmd() *cobra.Command {
+	f := &agentFlags{}
+	cmd := &cobra.Command{
+		Use:   "agent --controlplane HOST:PORT[,HOST:PORT] --group G --node-id N --sink etcd|file|memory",
+		Short: "Run the data-plane agent of one gateway node",
+		Long: `Run the agent of one gateway node: keep a stream to one of the control plane addresses,
+apply every update to the sink (APISIX's etcd, APISIX's standalone file, or memory for tests),
+verify its digest, and answer ACK or NACK. The gateway keeps its config when the control plane
+is unreachable; with --state-dir the last applied snapshot is kept on disk and re-applied into
+a wiped sink. SIGINT or SIGTERM stops it; nothing is deleted from the sink on the way out.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runAgentCmd(cmd.Context(), f) },
+	}
+	fs := cmd.Flags()
+	fs.StringSliceVar(&f.controlplane, "controlplane", nil, "control plane gRPC addresses, comma-separated (tried in turn)")
+	fs.StringVar(&f.group, "group", "", "group this node belongs to")
+	fs.StringVar(&f.nodeID, "node-id", "", "node id: 1-128 characters of [A-Za-z0-9._-] (default: host name)")
+	fs.StringArrayVar(&f.labels, "label", nil, "label k=v reported to the control plane (repeatable)")
+	fs.StringVar(&f.sink, "sink", "etcd", "sink: etcd, file or memory")
+	fs.StringSliceVar(&f.etcdEndpoints, "etcd-endpoints", []string{"http://127.0.0.1:2379"}, "etcd sink: APISIX's etcd endpoints")
+	fs.StringVar(&f.etcdPrefix, "etcd-prefix", "/apisix", "etcd sink: APISIX's key prefix")
+	fs.StringVar(&f.ownership, "ownership", "manifest", "etcd sink: manifest (touch only keys the agent wrote) or exclusive (Git owns every resource directory)")
+	fs.StringVar(&f.file, "file", "", "file sink: path of APISIX's standalone apisix.yaml")
+	fs.StringVar(&f.stateDir, "state-dir", "", "directory for the last applied snapshot (restored into a wiped sink while the control plane is down)")
+	fs.StringVar(&f.drift, "drift", "heal", "what to do when the sink changes behind the agent: heal, report or off")
+	fs.StringVar(&f.caFile, "ca-file", "", "CA bundle to verify the control plane; without it the connection is plaintext")
+	fs.StringVar(&f.certFile, "cert-file", "", "client certificate for mutual TLS (binds the node id)")
+	fs.StringVar(&f.keyFile, "key-file", "", "client key for mutual TLS")
+	fs.StringVar(&f.serverName, "server-name", "", "TLS server name to verify (default: the host of the address)")
+	fs.DurationVar(&f.statusEvery, "status-interval", 30*time.Second, "how often to report sink status when nothing changes")
+	fs.DurationVar(&f.backoffMin, "backoff-min", 250*time.Millisecond, "first reconnect delay")
+	fs.DurationVar(&f.backoffMax, "backoff-max", 30*time.Second, "longest reconnect delay")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+func runAgentCmd(ctx context.Context, f *agentFlags) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+	if f.nodeID == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("--node-id not set and the host name is unknown: %w", err)
+		}
+		f.nodeID = h
+	}
+	labels := map[string]string{}
+	for _, l := range f.labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("--label %q: want key=value", l)
+		}
+		labels[k] = v
+	}
+	tlsCfg, err := agentTLS(f)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var sink agent.Sink
+	switch f.sink {
+	case "etcd":
+		own, err := etcdsink.ParseOwnership(f.ownership)
+		if err != nil {
+			return fmt.Errorf("--ownership: %w", err)
+		}
+		s, err := etcdsink.New(ctx, etcdsink.Config{Endpoints: f.etcdEndpoints, Prefix: f.etcdPrefix, NodeID: f.nodeID, Ownership: own, Logger: log})
+		if err != nil {
+			return fmt.Errorf("etcd sink: %w", err)
+		}
+		defer s.Close()
+		sink = s
+	case "file":
+		if f.file == "" {
+			return fmt.Errorf("--sink file needs --file PATH (APISIX's conf/apisix.yaml)")
+		}
+		s, err := filesink.New(filesink.Config{Path: f.file, Logger: log})
+		if err != nil {
+			return fmt.Errorf("file sink: %w", err)
+		}
+		sink = s
+	case "memory":
+		sink = memory.New(memory.Options{})
+	default:
+		return fmt.Errorf("--sink %q: want etcd, file or memory", f.sink)
+	}
+	a, err := agent.New(agent.Config{
+		Addresses: f.controlplane, Group: f.group, NodeID: f.nodeID, Labels: labels,
+		Version: version, SinkName: f.sink, TLS: tlsCfg, StateDir: f.stateDir,
+		Drift: agent.DriftMode(f.drift), BackoffMin: f.backoffMin, BackoffMax: f.backoffMax,
+		StatusInterval: f.statusEvery, Logger: log,
+	}, sink)
+	if err != nil {
+		return err
+	}
+	log.Info("agent starting", "group", f.group, "node", f.nodeID, "controlplane", f.controlplane, "sink", f.sink)
+	return a.Run(ctx)
+}
+
+func agentTLS(f *agentFlags) (*tls.Config, error) {
+	if f.caFile == "" {
+		if f.certFile != "" || f.keyFile != "" {
+			return nil, fmt.Errorf("--cert-file/--key-file need --ca-file to verify the control plane")
+		}
+		return nil, nil
+	}
+	pem, err := os.ReadFile(f.caFile)
+	if err != nil {
+		return nil, fmt.Errorf("read --ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", f.caFile)
+	}
+	cfg := &tls.Config{RootCAs: pool, ServerName: f.serverName, MinVersion: tls.VersionTLS12}
+	if f.certFile != "" || f.keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(f.certFile, f.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load --cert-file/--key-file: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
