@@ -29,7 +29,10 @@ func StartEmbedded(ctx context.Context, dir string) ([]string, func(), error) {
 	cfg := embed.NewConfig()
 	cfg.Name = "fleetgate"
 	cfg.Dir = filepath.Join(dir, "data")
-	cfg.LogLevel = "error"
+	cfg.LogLevel = "warn"
+	// etcd's own log goes to a file beside its data: its shutdown chatter would otherwise
+	// bury the control plane's (and the demo's) output.
+	cfg.LogOutputs = []string{filepath.Join(dir, "etcd.log")}
 	cfg.AutoCompactionMode = "periodic"
 	cfg.AutoCompactionRetention = "1h"
 	cu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", clientPort))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -64,6 +65,7 @@ func startEtcd(dir string, clientPort, peerPort int) (*Etcd, error) {
 	cfg.Name = "test"
 	cfg.Dir = dir
 	cfg.LogLevel = "error"
+	cfg.LogOutputs = []string{filepath.Join(dir, "etcd.log")}
 	cu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", clientPort))
 	pu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", peerPort))
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
