@@ -152,14 +152,10 @@ func encodeDelta(base, target *snapshot.Snapshot) (*encodedUpdate, error) {
 		BaseDigest: base.Digest,
 		Upserts:    make([]*fleetgatev1.Resource, len(d.Upserts)),
 		Removals:   make([]*fleetgatev1.ResourceKey, len(d.Removals)),
-		// A delta carries only what identifies the version for humans; the full meta
-		// (counts, times, warnings) travels with full updates. This keeps a one-route change
-		// at a few hundred bytes.
-		Meta: &fleetgatev1.SnapshotMeta{
-			Group:    target.Meta.Group,
-			Sequence: target.Meta.Sequence,
-			Commit:   target.Meta.Commit,
-		},
+		// A delta carries only the sequence; the full meta (commit, author, counts, times,
+		// warnings) travels with full updates and is in the control plane's history. The agent
+		// knows its group. This keeps a one-route change under 300 bytes.
+		Meta: &fleetgatev1.SnapshotMeta{Sequence: target.Meta.Sequence},
 	}
 	for i, r := range d.Upserts {
 		u.Upserts[i] = snapshot.ToProto(r)

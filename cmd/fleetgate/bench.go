@@ -1,0 +1,99 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleetgate/fleetgate/test/bench"
+)
+
+func init() { register(newBenchCmd) }
+
+func newBenchCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Benchmarks (push: discovery server against many real agents)",
+	}
+	cmd.AddCommand(newBenchPushCmd(), newBenchAgentsCmd())
+	return cmd
+}
+
+func newBenchPushCmd() *cobra.Command {
+	var (
+		cfg     bench.PushConfig
+		output  string
+		verbose bool
+	)
+	cmd := &cobra.Command{
+		Use:   "push [--agents 1000] [--routes 1000] [--changes 10]",
+		Short: "Measure the push: initial and one-route-change convergence, bytes per agent, memory per agent",
+		Long: `Start a discovery server in this process and the agents in a child process (this binary,
+"fleetgate bench agents"), each agent on its own gRPC connection with the real agent client and
+a no-op memory sink. Reports initial convergence (snapshot stored -> last ACK), one-route-change
+convergence (p50, max), bytes per agent per change, and control plane heap and RSS per
+connected agent. See docs/benchmarks-push.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			self, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("find this binary to run the agents: %w", err)
+			}
+			cfg.Child = func(addr string, agents int) *exec.Cmd {
+				return exec.Command(self, "bench", "agents", "--addr", addr, "--agents", strconv.Itoa(agents))
+			}
+			if verbose {
+				cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			rep, err := bench.RunPush(ctx, cfg)
+			if rep != nil {
+				if output == "json" {
+					enc := json.NewEncoder(cmd.OutOrStdout())
+					enc.SetIndent("", "  ")
+					_ = enc.Encode(rep)
+				} else {
+					rep.Print(cmd.OutOrStdout())
+				}
+			}
+			return err
+		},
+	}
+	fs := cmd.Flags()
+	fs.IntVar(&cfg.Agents, "agents", 1000, "number of agents, each on its own connection")
+	fs.IntVar(&cfg.Routes, "routes", 1000, "routes in the snapshot (plus routes/10 upstreams)")
+	fs.IntVar(&cfg.Changes, "changes", 10, "one-route changes to measure")
+	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 2*time.Minute, "how long to wait for the agents to connect")
+	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "how long to wait for each convergence")
+	fs.StringVarP(&output, "output", "o", "table", "output: table or json")
+	fs.BoolVarP(&verbose, "verbose", "v", false, "log progress")
+	return cmd
+}
+
+func newBenchAgentsCmd() *cobra.Command {
+	var cfg bench.AgentsConfig
+	cmd := &cobra.Command{
+		Use:    "agents --addr HOST:PORT --agents N",
+		Short:  "Run the benchmark's agents (started by bench push)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return bench.RunAgents(ctx, cfg)
+		},
+	}
+	cmd.Flags().StringVar(&cfg.Addr, "addr", "", "discovery server address")
+	cmd.Flags().IntVar(&cfg.Agents, "agents", 1000, "number of agents")
+	return cmd
+}

@@ -1,0 +1,63 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	agent "github.com/fleetgate/fleetgate/dataplane-agent"
+	"github.com/fleetgate/fleetgate/dataplane-agent/sink/memory"
+)
+
+// AgentsConfig configures RunAgents, the child side of the benchmark.
+type AgentsConfig struct {
+	// Addr is the discovery server's address. Required.
+	Addr string
+	// Agents is how many agents to run. Default 1000.
+	Agents int
+	// Logger receives the agents' warnings. Default: discard.
+	Logger *slog.Logger
+}
+
+// RunAgents runs cfg.Agents real agents, each with its own gRPC connection and a memory
+// sink (SkipDiff: a no-op sink), until ctx is done. The agents share one PatchCache, so that
+// a one-route delta is merged and hashed once per process rather than once per simulated
+// gateway: on two shared cores, a thousand 10,000-resource merges would otherwise be what
+// the benchmark measures. Every agent still checks the hashes of what it received.
+func RunAgents(ctx context.Context, cfg AgentsConfig) error {
+	if cfg.Addr == "" {
+		return fmt.Errorf("bench agents: no address")
+	}
+	if cfg.Agents <= 0 {
+		cfg.Agents = 1000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	pc := agent.NewPatchCache(64)
+	var wg sync.WaitGroup
+	errs := make(chan error, cfg.Agents)
+	for i := 0; i < cfg.Agents; i++ {
+		a, err := agent.New(agent.Config{
+			Addresses: []string{cfg.Addr}, Group: Group, NodeID: fmt.Sprintf("bench-%05d", i),
+			SinkName: "memory", Drift: agent.DriftOff, StatusInterval: time.Hour,
+			BackoffMin: 100 * time.Millisecond, BackoffMax: 2 * time.Second,
+			PatchCache: pc, Logger: cfg.Logger,
+		}, memory.New(memory.Options{SkipDiff: true}))
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.Run(ctx); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
