@@ -56,10 +56,12 @@ func (s *Sink) watchOnce(ctx context.Context, report func(agent.Drift)) error {
 		s.applyMu.Unlock()
 		return err
 	}
+	drift := s.sinceLastWrite(st)
 	if prev != nil {
-		for _, d := range s.compare(prev, st) {
-			report(d)
-		}
+		drift = s.compare(prev, st)
+	}
+	for _, d := range drift {
+		report(d)
 	}
 	s.mu.Lock()
 	s.watchers++
@@ -165,6 +167,34 @@ func (s *Sink) classify(ev *clientv3.Event) (agent.Drift, bool) {
 	}
 	delete(st.unmanaged, key)
 	return agent.Drift{}, false
+}
+
+// sinceLastWrite reports the drift a fresh state shows by itself, when the sink knew nothing
+// before (a restarted agent): owned keys changed or deleted since the sink wrote them and, in
+// Exclusive mode, foreign keys.
+func (s *Sink) sinceLastWrite(st *state) []agent.Drift {
+	now := time.Now()
+	var out []agent.Drift
+	for key, e := range st.owned {
+		kind, id, _, _ := parseKey(s.cfg.Prefix, key)
+		d := agent.Drift{Key: key, Kind: kind, ID: id, At: now}
+		switch rev, ok := st.live[key]; {
+		case !ok:
+			d.Change = fleetgatev1.DriftChange_DRIFT_CHANGE_DELETED
+		case rev != e.rev:
+			d.Change = fleetgatev1.DriftChange_DRIFT_CHANGE_MODIFIED
+		default:
+			continue
+		}
+		out = append(out, d)
+	}
+	if s.cfg.Ownership == Exclusive {
+		for key := range st.unmanaged {
+			kind, id, _, _ := parseKey(s.cfg.Prefix, key)
+			out = append(out, agent.Drift{Key: key, Kind: kind, ID: id, At: now, Change: fleetgatev1.DriftChange_DRIFT_CHANGE_ADDED})
+		}
+	}
+	return out
 }
 
 // compare reports the drift between what the sink knew (prev) and a fresh read (cur): the

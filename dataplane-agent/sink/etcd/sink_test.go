@@ -410,41 +410,53 @@ func TestDriftReportedAndHealed(t *testing.T) {
 }
 
 func TestDriftMissedWhileNotWatchingIsReportedOnRestart(t *testing.T) {
-	ctx := context.Background()
-	e, c := startEtcd(t)
-	s := newSink(t, e.Endpoint, "n1", Manifest)
-	s1 := snap(t, routesAndUpstreams(t, 2)...)
-	require.NoError(t, s.Apply(ctx, s1))
-	_, cancel, errc := driftRecorder(t, s)
-	cancel()
-	require.ErrorIs(t, <-errc, context.Canceled)
+	for _, restart := range []bool{false, true} {
+		t.Run(map[bool]string{false: "watch restarted", true: "agent restarted"}[restart], func(t *testing.T) {
+			ctx := context.Background()
+			e, c := startEtcd(t)
+			s := newSink(t, e.Endpoint, "n1", Manifest)
+			s1 := snap(t, routesAndUpstreams(t, 2)...)
+			require.NoError(t, s.Apply(ctx, s1))
+			_, cancel, errc := driftRecorder(t, s)
+			cancel()
+			require.ErrorIs(t, <-errc, context.Canceled)
 
-	_, err := c.Put(ctx, "/apisix/routes/r00000", `{"id":"r00000","uri":"/x"}`)
-	require.NoError(t, err)
-	_, err = c.Delete(ctx, "/apisix/upstreams/u00001")
-	require.NoError(t, err)
-	_, err = c.Put(ctx, "/apisix/routes/foreign", `{"id":"foreign"}`)
-	require.NoError(t, err)
-	resp, err := c.Get(ctx, "/")
-	require.NoError(t, err)
-	_, err = c.Compact(ctx, resp.Header.Revision) // the history is gone: only a compare can tell
-	require.NoError(t, err)
+			_, err := c.Put(ctx, "/apisix/routes/r00000", `{"id":"r00000","uri":"/x"}`)
+			require.NoError(t, err)
+			_, err = c.Delete(ctx, "/apisix/upstreams/u00001")
+			require.NoError(t, err)
+			_, err = c.Put(ctx, "/apisix/routes/foreign", `{"id":"foreign"}`)
+			require.NoError(t, err)
+			resp, err := c.Get(ctx, "/")
+			require.NoError(t, err)
+			_, err = c.Compact(ctx, resp.Header.Revision) // the history is gone: only a compare can tell
+			require.NoError(t, err)
 
-	drift, _, _ := driftRecorder(t, s)
-	got := map[string]fleetgatev1.DriftChange{}
-	for len(got) < 3 {
-		select {
-		case d := <-drift:
-			got[d.Key] = d.Change
-		case <-time.After(5 * time.Second):
-			t.Fatalf("got drift %v, want 3 changes", got)
-		}
+			want := map[string]fleetgatev1.DriftChange{
+				"/apisix/routes/r00000":    fleetgatev1.DriftChange_DRIFT_CHANGE_MODIFIED,
+				"/apisix/upstreams/u00001": fleetgatev1.DriftChange_DRIFT_CHANGE_DELETED,
+				"/apisix/routes/foreign":   fleetgatev1.DriftChange_DRIFT_CHANGE_ADDED,
+			}
+			if restart {
+				s = newSink(t, e.Endpoint, "n1", Manifest)
+				delete(want, "/apisix/routes/foreign") // a restarted agent counts it as unmanaged
+			}
+			drift, _, _ := driftRecorder(t, s)
+			got := map[string]fleetgatev1.DriftChange{}
+			for len(got) < len(want) {
+				select {
+				case d := <-drift:
+					got[d.Key] = d.Change
+				case <-time.After(5 * time.Second):
+					t.Fatalf("got drift %v, want %v", got, want)
+				}
+			}
+			assert.Equal(t, want, got)
+			assert.Equal(t, 1, s.Unmanaged())
+			require.NoError(t, s.Apply(ctx, s1))
+			assert.Equal(t, ApplyStats{Puts: 2, Txns: 1}, s.LastApply(), "the re-apply heals exactly the drifted keys")
+		})
 	}
-	assert.Equal(t, map[string]fleetgatev1.DriftChange{
-		"/apisix/routes/r00000":    fleetgatev1.DriftChange_DRIFT_CHANGE_MODIFIED,
-		"/apisix/upstreams/u00001": fleetgatev1.DriftChange_DRIFT_CHANGE_DELETED,
-		"/apisix/routes/foreign":   fleetgatev1.DriftChange_DRIFT_CHANGE_ADDED,
-	}, got)
 }
 
 func TestForeignKeys(t *testing.T) {

@@ -98,6 +98,7 @@ func (s *Sink) reload(ctx context.Context) (*state, error) {
 	}
 	s.mu.Lock()
 	s.st = st
+	s.lastSnap = nil // st may show changes since: plan in full once
 	s.cacheValid = s.watchers > 0 && s.dirtyGen == gen
 	s.mu.Unlock()
 	return st, nil
