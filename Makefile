@@ -69,7 +69,16 @@ bench: ## the benchmarks quoted in docs/benchmarks.md
 	$(GO) test ./dataplane-agent/sink/etcd -run '^$$' -bench . -benchmem -benchtime 3x
 	$(GO) run ./cmd/fleetgate bench push --agents 1000 --routes 1000
 
-demo: build ## run a real fleet on loopback (ARGS=--tour for the scripted tour)
+EXAMPLE := examples/gitops-repo
+
+demo: build ## validate the example repo, diff staging vs production, then run a real fleet on loopback (ARGS=--tour for the scripted tour)
+	@echo "== fleetgate validate $(EXAMPLE)/base $(EXAMPLE)/staging"
+	@./bin/fleetgate validate $(EXAMPLE)/base $(EXAMPLE)/staging
+	@echo "== fleetgate validate $(EXAMPLE)/base $(EXAMPLE)/production"
+	@./bin/fleetgate validate $(EXAMPLE)/base $(EXAMPLE)/production
+	@echo "== fleetgate diff (staging -> production)"
+	@./bin/fleetgate diff $(EXAMPLE)/base,$(EXAMPLE)/staging $(EXAMPLE)/base,$(EXAMPLE)/production; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 2 ]
+	@echo
 	./bin/fleetgate demo $(ARGS)
 
 demo-tour: build ## the scripted demo tour; exits non-zero if any step fails
