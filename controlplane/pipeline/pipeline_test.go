@@ -18,11 +18,11 @@ import (
 
 // gitTree is a real Git repository read with the git CLI.
 type gitTree struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 }
 
-func newRepo(t *testing.T) *gitTree {
+func newRepo(t testing.TB) *gitTree {
 	t.Helper()
 	g := &gitTree{t: t, dir: t.TempDir()}
 	g.git("init", "-q", "-b", "main")
