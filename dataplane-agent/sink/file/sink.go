@@ -12,12 +12,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	agent "github.com/fleetgate/fleetgate/dataplane-agent"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
@@ -425,71 +422,31 @@ func encodeYAML(snap *snapshot.Snapshot) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	doc := &yaml.Node{Kind: yaml.MappingNode}
+	var buf bytes.Buffer
+	w := yamlWriter{out: &buf}
 	for _, c := range collections {
 		if len(m[c]) == 0 {
 			continue
 		}
-		seq := &yaml.Node{Kind: yaml.SequenceNode}
+		buf.WriteString(string(c))
+		buf.WriteString(":\n")
 		for _, b := range m[c] {
-			var n yaml.Node
-			if err := yaml.Unmarshal(b, &n); err != nil {
+			n, err := parseJSON(b)
+			if err != nil {
 				return nil, fmt.Errorf("%s item: %w", c, err)
 			}
-			item := n.Content[0]
-			blockStyle(item)
-			seq.Content = append(seq.Content, item)
+			w.pad(2)
+			buf.WriteString("- ")
+			if n.isBlock() {
+				w.block(n, 4, true)
+			} else {
+				w.scalar(n, 4)
+			}
 		}
-		doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: string(c)}, seq)
 	}
-	if len(doc.Content) == 0 {
-		return []byte("routes: []\n#END\n"), nil
-	}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(doc); err != nil {
-		return nil, err
-	}
-	if err := enc.Close(); err != nil {
-		return nil, err
+	if buf.Len() == 0 {
+		buf.WriteString("routes: []\n")
 	}
 	buf.WriteString("#END\n")
 	return buf.Bytes(), nil
-}
-
-// blockStyle turns the flow style the JSON input came with into block style. Strings are
-// written plain only when every YAML reader takes them for the same string: APISIX's loader
-// is YAML 1.1, where yes/no/on/off are booleans, so anything else is double-quoted (or, with
-// newlines, a literal block).
-func blockStyle(n *yaml.Node) {
-	n.Style = 0
-	switch n.Kind {
-	case yaml.MappingNode, yaml.SequenceNode:
-		if len(n.Content) == 0 {
-			n.Style = yaml.FlowStyle // {} and [] stay on one line
-		}
-	case yaml.ScalarNode:
-		if n.Tag == "!!str" {
-			switch {
-			case strings.Contains(n.Value, "\n"):
-				n.Style = yaml.LiteralStyle
-			case !safePlain.MatchString(n.Value) || yaml11Words[strings.ToLower(n.Value)]:
-				n.Style = yaml.DoubleQuotedStyle
-			}
-		}
-	}
-	for _, c := range n.Content {
-		blockStyle(c)
-	}
-}
-
-// safePlain matches strings that no YAML version reads as anything but a string, apart from
-// the words in yaml11Words.
-var safePlain = regexp.MustCompile(`^[A-Za-z_$/][A-Za-z0-9_./$-]*$`)
-
-// yaml11Words are the plain scalars YAML 1.1 reads as booleans or null.
-var yaml11Words = map[string]bool{
-	"y": true, "yes": true, "n": true, "no": true, "true": true, "false": true,
-	"on": true, "off": true, "null": true,
 }

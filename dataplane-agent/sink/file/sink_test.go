@@ -342,3 +342,24 @@ func TestNewRejectsBadPaths(t *testing.T) {
 		assert.Error(t, err, p)
 	}
 }
+
+func TestYAMLRoundTrip(t *testing.T) {
+	bodies := []string{
+		`{"id":"a","desc":"tab\there \"quoted\" back\\slash \u0001 \u007f é ü 日本 \u2028"}`,
+		`{"id":"b","cert":"line1\nline2 \n  indented\n","key":"no-trailing\nnewline","x":"two\n\n"}`,
+		`{"id":"c","n":[1,-2.5,1e-7,true,false,null,[],{},[[]],[{}]],"o":{"":"","a b":"c","- x":"? y","k:":": v"}}`,
+		`{"id":"d","vars":[["http_x","~~","^(on|off)$"]],"hosts":["*.example.com","example.com"],"port":8080}`,
+	}
+	for _, b := range bodies {
+		sn := snap(t, res(t, snapshot.Routes, "x", b))
+		out, err := encodeYAML(sn)
+		require.NoError(t, err)
+		var doc map[string][]any
+		require.NoError(t, yaml.Unmarshal(out, &doc), string(out))
+		got, err := json.Marshal(doc["routes"][0])
+		require.NoError(t, err)
+		gotCanon, err := snapshot.Canonicalize(got)
+		require.NoError(t, err)
+		assert.Equal(t, string(sn.Resources[0].Body), string(gotCanon), "YAML:\n%s", out)
+	}
+}
