@@ -270,6 +270,13 @@ func Build(layers []Layer, opts Options, meta Meta) (*Snapshot, error) {
 	for _, it := range final {
 		resources = append(resources, it.res)
 	}
+	// Sorted here with a cheap comparison; New then finds them in order.
+	slices.SortFunc(resources, func(x, y *Resource) int {
+		if x.Kind != y.Kind {
+			return strings.Compare(string(x.Kind), string(y.Kind))
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
 	meta.Warnings = append(slices.Clone(meta.Warnings), b.warnings...)
 	return New(resources, meta)
 }
@@ -307,9 +314,35 @@ func (b *builder) parseDocs(f File) []*item {
 			"save the file as UTF-8")
 		return nil
 	}
+	docs, probs := b.decode(f)
+	b.probs = append(b.probs, probs...)
 	var items []*item
-	dec := yaml.NewDecoder(bytes.NewReader(f.Data))
-	for doc := 1; ; doc++ {
+	for _, v := range docs {
+		items = b.collect(f.Path, v, items)
+	}
+	return items
+}
+
+func (b *builder) newConverter(file string) *converter {
+	return &converter{file: file, vars: b.opts.Variables, maxDepth: b.opts.MaxDepth, maxItems: b.opts.MaxItems,
+		budget: b.opts.MaxValues, memo: map[*yaml.Node]*memoEntry{}}
+}
+
+// decode parses a file's documents into values: by the fast parser when the file is in its
+// subset, else (and on any limit violation, so yaml.v3 has the last word) through yaml.v3.
+func (b *builder) decode(f File) ([]*value, []Problem) {
+	c := b.newConverter(f.Path)
+	if docs, err := fastParse(f.Data, c); err == nil {
+		return docs, c.probs
+	}
+	return decodeYAML(f.Data, b.newConverter(f.Path))
+}
+
+// decodeYAML parses data with yaml.v3 and converts its documents.
+func decodeYAML(data []byte, c *converter) ([]*value, []Problem) {
+	var docs []*value
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
 		var n yaml.Node
 		err := dec.Decode(&n)
 		if errors.Is(err, io.EOF) {
@@ -321,23 +354,20 @@ func (b *builder) parseDocs(f File) []*item {
 				line, _ = strconv.Atoi(m[1])
 				col, _ = strconv.Atoi(m[2])
 			}
-			b.fileProblem(f.Path, line, col, "invalid YAML/JSON: "+strings.TrimPrefix(err.Error(), "yaml: "), "")
+			c.probs = append(c.probs, Problem{File: c.file, Line: line, Column: col, Message: "invalid YAML/JSON: " + strings.TrimPrefix(err.Error(), "yaml: ")})
 			break
 		}
 		if len(n.Content) == 0 {
 			continue
 		}
-		c := &converter{file: f.Path, vars: b.opts.Variables, maxDepth: b.opts.MaxDepth, maxItems: b.opts.MaxItems,
-			budget: b.opts.MaxValues, memo: map[*yaml.Node]*memoEntry{}}
 		v, _, _, fat := c.conv(n.Content[0], 0)
-		b.probs = append(b.probs, c.probs...)
 		if fat != nil {
-			b.probs = append(b.probs, fat.p)
+			c.probs = append(c.probs, fat.p)
 			break
 		}
-		items = b.collect(f.Path, v, items)
+		docs = append(docs, v)
 	}
-	return items
+	return docs, c.probs
 }
 
 func invalidUTF8Offset(data []byte) int {

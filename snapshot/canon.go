@@ -66,7 +66,15 @@ func appendValue(buf []byte, v *value) []byte {
 
 func appendMembers(buf []byte, ms []member) []byte {
 	if !membersSorted(ms) {
-		slices.SortFunc(ms, func(a, b member) int { return compareKeys(a.key, b.key) })
+		if len(ms) <= 16 {
+			for i := 1; i < len(ms); i++ {
+				for j := i; j > 0 && compareKeys(ms[j-1].key, ms[j].key) > 0; j-- {
+					ms[j], ms[j-1] = ms[j-1], ms[j]
+				}
+			}
+		} else {
+			slices.SortFunc(ms, func(a, b member) int { return compareKeys(a.key, b.key) })
+		}
 	}
 	buf = append(buf, '{')
 	for i := range ms {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // This file holds a small hand-written validator shaped like APISIX's JSON schemas
@@ -236,19 +237,21 @@ func (c *vctx) checkObject(s *sch, v *value, path string) {
 	}
 	for i := range v.obj {
 		m := &v.obj[i]
-		p := join(path, m.key)
-		if ps, ok := s.props[m.key]; ok {
-			c.check(ps, m.val, p)
-			continue
+		ps, ok := s.props[m.key]
+		if !ok {
+			ps = s.values
 		}
-		if s.values != nil {
-			c.check(s.values, m.val, p)
+		if ps != nil {
+			// Most values are valid leaves: check those without building their path.
+			if !leafOK(ps, m.val) {
+				c.check(ps, m.val, join(path, m.key))
+			}
 			continue
 		}
 		if s.open {
 			continue
 		}
-		c.unknownField(s, m, p)
+		c.unknownField(s, m, join(path, m.key))
 	}
 	for _, r := range s.required {
 		if v.get(r) == nil {
@@ -378,7 +381,9 @@ func (c *vctx) checkArray(s *sch, v *value, path string) {
 		seen = make(map[string]int, len(v.arr))
 	}
 	for i, e := range v.arr {
-		c.check(s.items, e, idx(path, i))
+		if !leafOK(s.items, e) {
+			c.check(s.items, e, idx(path, i))
+		}
 		if seen != nil {
 			k := string(appendValue(nil, e))
 			if j, dup := seen[k]; dup {
@@ -387,6 +392,67 @@ func (c *vctx) checkArray(s *sch, v *value, path string) {
 			seen[k] = i
 		}
 	}
+}
+
+// leafOK reports whether v is a scalar that s accepts, without reporting anything. It is
+// false for anything it does not decide (objects, arrays, rules), which check then does.
+func leafOK(s *sch, v *value) bool {
+	if s == nil {
+		return true
+	}
+	if len(s.rules) > 0 {
+		return false
+	}
+	switch s.t {
+	case tAny:
+		return true
+	case tBoolean:
+		return v.kind == vBool
+	case tString:
+		if v.kind != vStr {
+			return false
+		}
+		if s.allowRefs && isRef(v.str) {
+			return true
+		}
+		if s.enum != nil {
+			for _, e := range s.enum {
+				if v.str == e {
+					return true
+				}
+			}
+			return false
+		}
+		n := len(v.str)
+		if n < s.minLen || (s.maxLen > 0 && n > s.maxLen) {
+			n = utf8.RuneCountInString(v.str)
+			if n < s.minLen || (s.maxLen > 0 && n > s.maxLen) {
+				return false
+			}
+		}
+		return s.pat == nil || s.pat(v.str)
+	case tInteger, tNumber:
+		if v.kind != vNum || (s.t == tInteger && v.num != math.Trunc(v.num)) {
+			return false
+		}
+		if s.intEnum != nil {
+			for _, e := range s.intEnum {
+				if v.num == float64(e) {
+					return true
+				}
+			}
+			return false
+		}
+		return !(s.hasMin && (v.num < s.min || (s.exclMin && v.num == s.min))) && !(s.hasMax && v.num > s.max)
+	case tID:
+		switch v.kind {
+		case vStr:
+			return validID(v.str)
+		case vNum:
+			return v.num == math.Trunc(v.num) && v.num >= 1
+		}
+	}
+	return false
 }
 
 // validID reports whether s matches APISIX's id rule ^[a-zA-Z0-9-_.]+$ (1-64 chars).
