@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -29,9 +30,10 @@ func newBenchCmd() *cobra.Command {
 
 func newBenchPushCmd() *cobra.Command {
 	var (
-		cfg     bench.PushConfig
-		output  string
-		verbose bool
+		cfg        bench.PushConfig
+		output     string
+		verbose    bool
+		cpuProfile string
 	)
 	cmd := &cobra.Command{
 		Use:   "push [--agents 1000] [--routes 1000] [--changes 10]",
@@ -48,10 +50,21 @@ connected agent. See docs/benchmarks-push.md.`,
 				return fmt.Errorf("find this binary to run the agents: %w", err)
 			}
 			cfg.Child = func(addr string, agents int) *exec.Cmd {
-				return exec.Command(self, "bench", "agents", "--addr", addr, "--agents", strconv.Itoa(agents))
+				args := []string{"bench", "agents", "--addr", addr, "--agents", strconv.Itoa(agents)}
+				if cpuProfile != "" {
+					args = append(args, "--cpuprofile", cpuProfile+".agents")
+				}
+				return exec.Command(self, args...)
 			}
 			if verbose {
 				cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+			}
+			if cpuProfile != "" {
+				stopProf, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stopProf()
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -76,11 +89,16 @@ connected agent. See docs/benchmarks-push.md.`,
 	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "how long to wait for each convergence")
 	fs.StringVarP(&output, "output", "o", "table", "output: table or json")
 	fs.BoolVarP(&verbose, "verbose", "v", false, "log progress")
+	fs.StringVar(&cfg.HeapProfile, "heapprofile", "", "write the control plane's heap profile with all agents connected to FILE")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write CPU profiles of the control plane side to FILE and of the agents to FILE.agents")
 	return cmd
 }
 
 func newBenchAgentsCmd() *cobra.Command {
-	var cfg bench.AgentsConfig
+	var (
+		cfg        bench.AgentsConfig
+		cpuProfile string
+	)
 	cmd := &cobra.Command{
 		Use:    "agents --addr HOST:PORT --agents N",
 		Short:  "Run the benchmark's agents (started by bench push)",
@@ -88,6 +106,13 @@ func newBenchAgentsCmd() *cobra.Command {
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+			if cpuProfile != "" {
+				stopProf, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stopProf()
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return bench.RunAgents(ctx, cfg)
@@ -95,5 +120,18 @@ func newBenchAgentsCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&cfg.Addr, "addr", "", "discovery server address")
 	cmd.Flags().IntVar(&cfg.Agents, "agents", 1000, "number of agents")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to FILE")
 	return cmd
+}
+
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

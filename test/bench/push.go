@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +40,9 @@ type PushConfig struct {
 	ConnectTimeout time.Duration
 	// Timeout bounds each convergence. Default 5 min.
 	Timeout time.Duration
+	// HeapProfile, when set, is a file to write the control plane's heap profile to once
+	// the agents are connected. Default "".
+	HeapProfile string
 	// Logger receives progress. Default: discard.
 	Logger *slog.Logger
 }
@@ -186,8 +190,16 @@ func RunPush(ctx context.Context, cfg PushConfig) (*PushReport, error) {
 		return nil, fmt.Errorf("start agents process: %w", err)
 	}
 	defer func() {
-		_ = child.Process.Kill()
-		_ = child.Wait()
+		// Ask the child to stop (it flushes its profile), then make sure it did.
+		_ = child.Process.Signal(os.Interrupt)
+		exited := make(chan struct{})
+		go func() { _ = child.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = child.Process.Kill()
+			<-exited
+		}
 	}()
 
 	// Connect.
@@ -210,6 +222,12 @@ func RunPush(ctx context.Context, cfg PushConfig) (*PushReport, error) {
 	if rep.Connected > 0 {
 		rep.HeapPerAgent = float64(int64(heapInUse())-int64(rep.HeapBase)) / float64(rep.Connected)
 		rep.RSSPerAgent = float64(int64(rss())-int64(rep.RSSBase)) / float64(rep.Connected)
+	}
+	if cfg.HeapProfile != "" {
+		if f, err := os.Create(cfg.HeapProfile); err == nil {
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
 	}
 	if rep.Connected < cfg.Agents {
 		return rep, fmt.Errorf("only %d of %d agents connected within %s", rep.Connected, cfg.Agents, cfg.ConnectTimeout)
