@@ -145,8 +145,8 @@ func (a *Agent) conn(addr string) (*grpc.ClientConn, error) {
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(a.cfg.MaxMessageBytes)),
 		// A static 4 MiB window lets a full snapshot arrive without waiting for window
 		// updates, and turns off BDP pings (a ping per update otherwise).
-		grpc.WithInitialWindowSize(4<<20),
-		grpc.WithInitialConnWindowSize(4<<20),
+		grpc.WithInitialWindowSize(4 << 20),
+		grpc.WithInitialConnWindowSize(4 << 20),
 		grpc.WithUserAgent("fleetgate-agent/" + a.cfg.Version),
 	}, a.cfg.DialOptions...)
 	c, err := grpc.NewClient(addr, opts...)
