@@ -342,7 +342,12 @@ func (s *Sink) commit(ctx context.Context, c *clientv3.Client, st *state, snap *
 		s.mu.Lock()
 		s.claimed = false
 		s.mu.Unlock()
-		if holder, herr := s.claimHolder(ctx, c); herr == nil && holder != s.cfg.NodeID {
+		holder, herr := s.claimHolder(ctx, c)
+		if herr == nil && holder == "" {
+			return fmt.Errorf("etcd sink: apply %s: transaction %d/%d refused: the claim key %s was deleted; the next attempt claims %s again",
+				snapshot.ShortDigest(snap.Digest), i+1, n, s.claimKey, s.cfg.Prefix)
+		}
+		if herr == nil && holder != s.cfg.NodeID {
 			return fmt.Errorf("etcd sink: apply %s: transaction %d/%d refused: %w: %s now belongs to node %q, not %q; stop the other agent",
 				snapshot.ShortDigest(snap.Digest), i+1, n, ErrClaimed, s.cfg.Prefix, holder, s.cfg.NodeID)
 		}

@@ -72,8 +72,8 @@ func (c *Config) setDefaults() error {
 	if c.NodeID == "" {
 		return fmt.Errorf("etcd sink: empty node id")
 	}
-	if strings.Contains(c.NodeID, "/") {
-		return fmt.Errorf("etcd sink: node id %q contains '/'", c.NodeID)
+	if strings.Contains(c.NodeID, "/") || strings.HasPrefix(c.NodeID, ".") {
+		return fmt.Errorf("etcd sink: node id %q must not contain '/' nor start with '.'", c.NodeID)
 	}
 	if c.Prefix == "" {
 		c.Prefix = "/apisix"
