@@ -79,9 +79,17 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	log = log.With("replica", opts.Replica)
 
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() { cancel(); wg.Wait() }()
+
+	tokens := make([]admin.Token, 0, len(cfg.Admin.Tokens))
+	for _, t := range cfg.Admin.Tokens {
+		secret, err := t.Secret()
+		if err != nil {
+			return err
+		}
+		tokens = append(tokens, admin.Token{Name: t.Name, Role: t.Role, Secret: secret})
+	}
 
 	// --- store ---
 	embedded := len(cfg.Store.Endpoints) == 0
@@ -188,14 +196,6 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	}()
 
 	// --- gRPC ---
-	tokens := make([]admin.Token, 0, len(cfg.Admin.Tokens))
-	for _, t := range cfg.Admin.Tokens {
-		secret, err := t.Secret()
-		if err != nil {
-			return err
-		}
-		tokens = append(tokens, admin.Token{Name: t.Name, Role: t.Role, Secret: secret})
-	}
 	if len(tokens) == 0 {
 		log.Warn("ADMIN API WITHOUT AUTHENTICATION: no admin.tokens configured, so anyone who reaches the gRPC port can pin, roll back and read the fleet; configure admin.tokens before production")
 	}
