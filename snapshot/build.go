@@ -329,11 +329,16 @@ func (b *builder) newConverter(file string) *converter {
 }
 
 // decode parses a file's documents into values: by the fast parser when the file is in its
-// subset, else (and on any limit violation, so yaml.v3 has the last word) through yaml.v3.
+// subset (a limit it meets there is final), else through yaml.v3.
 func (b *builder) decode(f File) ([]*value, []Problem) {
 	c := b.newConverter(f.Path)
-	if docs, err := fastParse(f.Data, c); err == nil {
+	docs, err := fastParse(f.Data, c)
+	if err == nil {
 		return docs, c.probs
+	}
+	var fe fatalErr
+	if errors.As(err, &fe) {
+		return nil, append(c.probs, fe.f.p)
 	}
 	return decodeYAML(f.Data, b.newConverter(f.Path))
 }

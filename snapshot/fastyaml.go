@@ -197,10 +197,10 @@ func (p *fastParser) enter(line, col int) { p.depth++ }
 
 func (p *fastParser) tooMany(v *value, n int, what string) {
 	if n > p.c.maxItems {
-		msg := fmt.Sprintf("list of %d items is longer than the limit of %d", n, p.c.maxItems)
+		msg := fmt.Sprintf("list is longer than the limit of %d items", p.c.maxItems)
 		hint := "split it across several files, or raise the limit (Options.MaxItems)"
 		if what == "mapping" {
-			msg, hint = fmt.Sprintf("mapping of %d keys is larger than the limit of %d", n, p.c.maxItems), ""
+			msg, hint = fmt.Sprintf("mapping has more keys than the limit of %d", p.c.maxItems), ""
 		}
 		panic(&fatal{Problem{File: p.c.file, Line: int(v.line), Column: int(v.col), Message: msg, Hint: hint}})
 	}

@@ -33,11 +33,15 @@ func checkSameAsYAMLv3(t testing.TB, data []byte) bool {
 	t.Helper()
 	fc := testConverter()
 	fast, err := fastParse(data, fc)
+	var fe fatalErr
+	if errors.As(err, &fe) {
+		// A limit met in the fast subset: the yaml.v3 path must fail too.
+		_, probs := decodeYAML(data, testConverter())
+		require.NotEmpty(t, probs, "fast path: %s; yaml.v3 path: no problem; input %q", fe.f.p, data)
+		return false
+	}
 	if err != nil {
-		var fe fatalErr
-		if !errors.Is(err, errFallback) && !errors.As(err, &fe) {
-			t.Fatalf("unexpected error %v", err)
-		}
+		require.ErrorIs(t, err, errFallback)
 		return false
 	}
 	slow, probs := decodeYAML(data, testConverter())
@@ -85,6 +89,20 @@ func TestFastYAMLMatchesYAMLv3(t *testing.T) {
 		_, err := fastParse([]byte(in), testConverter())
 		require.ErrorIs(t, err, errFallback, "%q", in)
 	}
+}
+
+func TestFastYAMLLimits(t *testing.T) {
+	c := testConverter()
+	c.maxItems, c.maxDepth = 3, 4
+	_, err := fastParse([]byte("a: [1, 2, 3, 4]"), c)
+	var fe fatalErr
+	require.ErrorAs(t, err, &fe)
+	require.Equal(t, "list is longer than the limit of 3 items", fe.f.p.Message)
+	require.Equal(t, 4, fe.f.p.Column)
+	_, err = fastParse([]byte("a: {b: {c: {d: {e: 1}}}}"), c)
+	require.ErrorAs(t, err, &fe)
+	require.Equal(t, "nesting deeper than 4 levels", fe.f.p.Message)
+	checkSameAsYAMLv3(t, []byte("routes: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"))
 }
 
 func FuzzFastYAML(f *testing.F) {

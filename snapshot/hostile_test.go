@@ -83,9 +83,12 @@ func TestHostileInput(t *testing.T) {
 		{"over configured size", bytes.Repeat([]byte("#"), 2048), Options{MaxFileSize: 1024}, "over the limit of 1024"},
 		{"alias bomb", []byte(bomb.String()), Options{}, "aliases expand to too many values (YAML alias bomb?)"},
 		{"deep nesting", []byte("routes: " + strings.Repeat("[", 5000) + strings.Repeat("]", 5000)), Options{}, "nesting deeper than 64 levels"},
-		{"deeper than yaml allows", []byte("routes: " + strings.Repeat("[", 200_000)), Options{}, "invalid YAML/JSON"},
+		{"deeper than yaml allows", []byte("routes: " + strings.Repeat("[", 200_000)), Options{}, "nesting deeper than 64 levels"},
+		{"deep block nesting", []byte(deepBlock(70)), Options{}, "nesting deeper than 64 levels"},
+		{"deep nesting through yaml.v3", []byte("a: &x 1\nroutes: " + strings.Repeat("[", 5000) + strings.Repeat("]", 5000)), Options{}, "nesting deeper than 64 levels"},
+		{"long list through yaml.v3", []byte("a: &x 1\n" + longList.String()[:100_000]), Options{MaxItems: 1000}, "list is longer than the limit of 1000 items"},
 		{"non-UTF-8", []byte("routes:\n  - id: r\n    uri: /\xff\xfe\n"), Options{}, "evil.yaml:3:11: file is not valid UTF-8 (byte 0xff at offset 28)"},
-		{"100k list", []byte(longList.String()), Options{MaxFileSize: 8 << 20}, "list of 100000 items is longer than the limit of 50000"},
+		{"100k list", []byte(longList.String()), Options{MaxFileSize: 8 << 20}, "evil.yaml:2:1: list is longer than the limit of 50000 items"},
 		{"recursive alias", []byte("routes: &r [*r]"), Options{}, "refers to its own anchor"},
 	}
 	for _, tc := range cases {
@@ -99,6 +102,15 @@ func TestHostileInput(t *testing.T) {
 			require.Less(t, mem, uint64(80<<20)+uint64(40*len(tc.data)), "allocated %d bytes", mem)
 		})
 	}
+}
+
+func deepBlock(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		b.WriteString(strings.Repeat(" ", i) + "k:\n")
+	}
+	b.WriteString(strings.Repeat(" ", n) + "v: 1\n")
+	return b.String()
 }
 
 func FuzzParse(f *testing.F) {

@@ -168,7 +168,7 @@ func (c *converter) conv(n *yaml.Node, depth int) (*value, int, int, *fatal) {
 		c.scalar(n, v)
 	case yaml.SequenceNode:
 		if len(n.Content) > c.maxItems {
-			return nil, 0, 0, c.fatalAt(n, fmt.Sprintf("list of %d items is longer than the limit of %d", len(n.Content), c.maxItems), "split it across several files, or raise the limit (Options.MaxItems)")
+			return nil, 0, 0, c.fatalAt(n, fmt.Sprintf("list is longer than the limit of %d items", c.maxItems), "split it across several files, or raise the limit (Options.MaxItems)")
 		}
 		v.kind = vArr
 		v.arr = make([]*value, 0, len(n.Content))
@@ -183,7 +183,7 @@ func (c *converter) conv(n *yaml.Node, depth int) (*value, int, int, *fatal) {
 		}
 	case yaml.MappingNode:
 		if len(n.Content)/2 > c.maxItems {
-			return nil, 0, 0, c.fatalAt(n, fmt.Sprintf("mapping of %d keys is larger than the limit of %d", len(n.Content)/2, c.maxItems), "")
+			return nil, 0, 0, c.fatalAt(n, fmt.Sprintf("mapping has more keys than the limit of %d", c.maxItems), "")
 		}
 		v.kind = vObj
 		v.obj = make([]member, 0, len(n.Content)/2)
