@@ -86,7 +86,7 @@ func TestHostileInput(t *testing.T) {
 		{"deeper than yaml allows", []byte("routes: " + strings.Repeat("[", 200_000)), Options{}, "nesting deeper than 64 levels"},
 		{"deep block nesting", []byte(deepBlock(70)), Options{}, "nesting deeper than 64 levels"},
 		{"deep nesting through yaml.v3", []byte("a: &x 1\nroutes: " + strings.Repeat("[", 5000) + strings.Repeat("]", 5000)), Options{}, "nesting deeper than 64 levels"},
-		{"long list through yaml.v3", []byte("a: &x 1\n" + strings.Repeat("- x\n", 3000)), Options{MaxItems: 1000}, "evil.yaml:2:1: list is longer than the limit of 1000 items"},
+		{"long list through yaml.v3", []byte("a: &x 1\nroutes:\n" + strings.Repeat("- x\n", 3000)), Options{MaxItems: 1000}, "evil.yaml:3:1: list is longer than the limit of 1000 items"},
 		{"non-UTF-8", []byte("routes:\n  - id: r\n    uri: /\xff\xfe\n"), Options{}, "evil.yaml:3:11: file is not valid UTF-8 (byte 0xff at offset 28)"},
 		{"100k list", []byte(longList.String()), Options{MaxFileSize: 8 << 20}, "evil.yaml:2:1: list is longer than the limit of 50000 items"},
 		{"recursive alias", []byte("routes: &r [*r]"), Options{}, "refers to its own anchor"},
