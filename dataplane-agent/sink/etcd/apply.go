@@ -81,6 +81,11 @@ func (s *Sink) apply(ctx context.Context, snap *snapshot.Snapshot) error {
 	s.mu.Lock()
 	st, valid := s.st, s.cacheValid
 	s.mu.Unlock()
+	if st != nil && !valid {
+		// Without a watch, the cache is still exact if etcd's revision has not moved since
+		// the sink's last read or write: one cheap request instead of reading every key.
+		valid = s.unchangedSince(ctx, c, st.rev)
+	}
 	if st == nil || !valid {
 		if st, err = s.reload(ctx); err != nil {
 			return err
@@ -128,6 +133,15 @@ func (s *Sink) apply(ctx context.Context, snap *snapshot.Snapshot) error {
 		}
 	}
 	return nil
+}
+
+// unchangedSince reports whether etcd's revision is still rev, i.e. nothing at all was written
+// since.
+func (s *Sink) unchangedSince(ctx context.Context, c *clientv3.Client, rev int64) bool {
+	tctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	resp, err := c.Get(tctx, s.appliedKey, clientv3.WithCountOnly())
+	return err == nil && resp.Header.Revision == rev
 }
 
 // plan lists the changes that turn st into snap: puts in apply order, then deletes in reverse.

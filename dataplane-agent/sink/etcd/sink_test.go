@@ -547,3 +547,24 @@ func TestKeyMapping(t *testing.T) {
 }
 
 var _ = clientv3.WithPrefix
+
+func TestReapplyWithoutWatchHealsHandEdits(t *testing.T) {
+	ctx := context.Background()
+	e, c := startEtcd(t)
+	s := newSink(t, e.Endpoint, "n1", Manifest)
+	s1 := snap(t, routesAndUpstreams(t, 5)...)
+	require.NoError(t, s.Apply(ctx, s1))
+	require.NoError(t, s.Apply(ctx, s1))
+	assert.Equal(t, ApplyStats{}, s.LastApply(), "nothing moved: the cache is trusted")
+
+	_, err := c.Put(ctx, "/apisix/routes/r00003", `{"id":"r00003","uri":"/by-hand"}`)
+	require.NoError(t, err)
+	_, err = c.Delete(ctx, "/apisix/upstreams/u00004")
+	require.NoError(t, err)
+	require.NoError(t, s.Apply(ctx, s1))
+	assert.Equal(t, ApplyStats{Puts: 2, Txns: 1}, s.LastApply(), "etcd's revision moved: re-read and heal")
+	got := dump(t, c, "/apisix/")
+	for _, r := range s1.Resources {
+		assert.Equal(t, stamped(string(r.Body)), got[keyFor("/apisix", r.Kind, r.ID)])
+	}
+}
