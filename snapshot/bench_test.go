@@ -84,3 +84,25 @@ func TestGeneratedConfigBuilds(t *testing.T) {
 		t.Fatalf("got %d resources, warnings %v", s.Len(), s.Meta.Warnings)
 	}
 }
+
+// BenchmarkDecode compares the two parse paths on one file of 1,000 routes: the fast
+// subset parser and yaml.v3 (which files with anchors, tags or block scalars take).
+func BenchmarkDecode(b *testing.B) {
+	data := genConfig(1000)[0].Files[1].Data
+	b.Run("fast", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if _, err := fastParse(data, testConverter()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("yamlv3", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if _, probs := decodeYAML(data, testConverter()); len(probs) > 0 {
+				b.Fatal(probs)
+			}
+		}
+	})
+}
