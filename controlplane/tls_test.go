@@ -128,7 +128,7 @@ groups: [{name: production, source: gitops, paths: [base]}]
 	actx, acancel := context.WithCancel(ctx)
 	defer acancel()
 	a, err := agent.New(agent.Config{Addresses: []string{cp.addrs.GRPC}, Group: "production", NodeID: "gw-1", SinkName: "memory",
-		TLS: &tls.Config{RootCAs: ca.pool, Certificates: []tls.Certificate{gw1}, MinVersion: tls.VersionTLS12},
+		TLS:    &tls.Config{RootCAs: ca.pool, Certificates: []tls.Certificate{gw1}, MinVersion: tls.VersionTLS12},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, sink)
 	require.NoError(t, err)
 	done := make(chan error, 1)
