@@ -83,6 +83,9 @@ func (c *Config) sshAuth() (transport.AuthMethod, error) {
 	}
 	am, err := gitssh.NewPublicKeysFromFile(user, a.SSHKeyFile, pass)
 	if err != nil {
+		if a.SSHPassphraseFile == "" {
+			return nil, fmt.Errorf("ssh private key %s (if it is encrypted, set ssh_passphrase_file): %w", a.SSHKeyFile, err)
+		}
 		return nil, fmt.Errorf("ssh private key %s: %w", a.SSHKeyFile, err)
 	}
 	am.HostKeyCallbackHelper = helper

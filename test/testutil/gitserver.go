@@ -294,7 +294,7 @@ func StartSSHD(t testing.TB, passphrase string) *SSHServer {
 	}
 	dir := t.TempDir()
 	keygen := func(file, pass string) {
-		out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", pass, "-C", "fleetgate-test", "-f", file).CombinedOutput()
+		out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-a", "1", "-N", pass, "-C", "fleetgate-test", "-f", file).CombinedOutput()
 		if err != nil {
 			t.Fatalf("ssh-keygen %s: %v: %s", file, err, out)
 		}
