@@ -229,20 +229,16 @@ func (s *Server) groupStatus(ctx context.Context, name string) (*fleetgatev1.Gro
 	}
 	for _, n := range s.fl.Nodes(name) {
 		out.NodesTotal++
-		switch {
-		case !n.GetConnected():
+		if !n.GetConnected() {
 			out.NodesDisconnected++
 		}
 		if n.GetConverged() {
 			out.NodesConverged++
-		} else if n.GetLastNack() != nil && n.GetLastNack().GetDigest() == gs.Desired.GetDigest() {
+		} else if fleet.Nacking(n, gs.Desired.GetDigest()) {
 			out.NodesNacking++
 		}
-		if n.GetConnected() && len(n.GetRecentDrift()) > 0 && n.GetSinkHealth() != fleetgatev1.SinkHealth_SINK_HEALTH_UNSPECIFIED {
-			last := n.GetRecentDrift()[len(n.GetRecentDrift())-1]
-			if !last.GetHealed() {
-				out.NodesDrifting++
-			}
+		if fleet.Drifting(n) {
+			out.NodesDrifting++
 		}
 	}
 	built, ok, err := s.st.LastBuilt(ctx, name)

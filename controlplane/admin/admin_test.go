@@ -259,6 +259,7 @@ func TestStatusCountsNodesAndFailures(t *testing.T) {
 	d := ev.snaps[2].Digest
 	ev.fl.Connected(&fleetgatev1.Hello{NodeId: "n1", Group: "prod"})
 	ev.fl.Applied("n1", d)
+	ev.fl.ReportStatus("n1", &fleetgatev1.Status{Drift: []*fleetgatev1.DriftEvent{{Key: "/apisix/routes/x", Healed: false}}})
 	ev.fl.Connected(&fleetgatev1.Hello{NodeId: "n2", Group: "prod"})
 	ev.fl.Nacked("n2", d, "sink unreachable")
 	ev.fl.Connected(&fleetgatev1.Hello{NodeId: "n3", Group: "prod"})
@@ -275,6 +276,7 @@ func TestStatusCountsNodesAndFailures(t *testing.T) {
 	require.Equal(t, uint32(1), g.GetNodesConverged())
 	require.Equal(t, uint32(1), g.GetNodesNacking())
 	require.Equal(t, uint32(1), g.GetNodesDisconnected())
+	require.Equal(t, uint32(1), g.GetNodesDrifting())
 	require.Equal(t, commits[3], g.GetLastFailure().GetCommit())
 	require.Equal(t, uint32(1), g.GetDesired().GetNodesRunning())
 

@@ -672,3 +672,15 @@ func (f *Fleet) Retry(ctx context.Context, name, node string) (int, error) {
 	}
 	return n, nil
 }
+
+// Nacking reports whether node refused desired, the digest its group should run, and does not
+// run it.
+func Nacking(n *fleetgatev1.NodeStatus, desired string) bool {
+	return desired != "" && n.GetAppliedDigest() != desired && n.GetLastNack().GetDigest() == desired
+}
+
+// Drifting reports whether a connected node's last reported drift event was not healed.
+func Drifting(n *fleetgatev1.NodeStatus) bool {
+	d := n.GetRecentDrift()
+	return n.GetConnected() && len(d) > 0 && !d[len(d)-1].GetHealed()
+}

@@ -127,10 +127,10 @@ func (g *gauges) Collect(ch chan<- prometheus.Metric) {
 				}
 				if n.GetConverged() {
 					converged++
-				} else if n.GetLastNack() != nil && n.GetLastNack().GetDigest() == gs.Desired.GetDigest() {
+				} else if fleet.Nacking(n, gs.Desired.GetDigest()) {
 					nacking++
 				}
-				if d := n.GetRecentDrift(); n.GetConnected() && len(d) > 0 && !d[len(d)-1].GetHealed() {
+				if fleet.Drifting(n) {
 					drifting++
 				}
 			}
