@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/fleetgate/fleetgate/controlplane/store"
@@ -128,6 +129,10 @@ func (p *Pipeline) buildGroup(ctx context.Context, g Group, tree Tree, rev Revis
 	fail := func(f *fleetgatev1.BuildFailure, trees map[string]string) Result {
 		f.Group, f.Commit, f.Author, f.Subject, f.At = g.Name, rev.Commit, rev.Author, rev.Subject, timestamppb.Now()
 		res.Failure = f
+		if last, err := p.st.Failures(ctx, g.Name, 1); err == nil && len(last) == 1 && sameFailure(last[0], f) {
+			// the same failure at the same commit (a path still missing at every poll): known
+			return res
+		}
 		if err := p.st.AddFailure(ctx, f); err != nil {
 			res.Err = err
 			return res
@@ -215,6 +220,18 @@ func (p *Pipeline) buildGroup(ctx context.Context, g Group, tree Tree, rev Revis
 		log.Info("content unchanged; no new version", "seq", m.GetSequence(), "digest", m.GetDigest())
 	}
 	return res
+}
+
+func sameFailure(a, b *fleetgatev1.BuildFailure) bool {
+	if a.GetCommit() != b.GetCommit() || a.GetError() != b.GetError() || len(a.GetProblems()) != len(b.GetProblems()) {
+		return false
+	}
+	for i, p := range a.GetProblems() {
+		if !proto.Equal(p, b.GetProblems()[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func short(commit string) string {

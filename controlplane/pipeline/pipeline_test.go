@@ -198,6 +198,12 @@ func TestPipeline(t *testing.T) {
 		res := q.Build(ctx, "gitops", repo, Revision{Commit: repo.git("rev-parse", "HEAD")})
 		require.NotNil(t, res[0].Failure)
 		require.Contains(t, res[0].Failure.GetError(), `read path "nope"`)
+		// polled again at the same commit: reported, not stored twice
+		res = q.Build(ctx, "gitops", repo, Revision{Commit: repo.git("rev-parse", "HEAD")})
+		require.NotNil(t, res[0].Failure)
+		fs, err := st.Failures(ctx, "ghost", 0)
+		require.NoError(t, err)
+		require.Len(t, fs, 1)
 	})
 
 	t.Run("history is pruned to N", func(t *testing.T) {

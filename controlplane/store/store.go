@@ -531,7 +531,11 @@ func (s *Store) AppendAudit(ctx context.Context, e *fleetgatev1.AuditEntry) erro
 
 // Audit returns audit entries newest first, of group ("" for all), at most limit (0 = all).
 func (s *Store) Audit(ctx context.Context, group string, limit int) ([]*fleetgatev1.AuditEntry, error) {
-	resp, err := s.cli.Get(ctx, AuditPrefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend))
+	opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend)}
+	if group == "" && limit > 0 {
+		opts = append(opts, clientv3.WithLimit(int64(limit)))
+	}
+	resp, err := s.cli.Get(ctx, AuditPrefix, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("store: read audit log: %w", err)
 	}
