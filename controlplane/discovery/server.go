@@ -94,7 +94,7 @@ func ServerOptions(o Options) []grpc.ServerOption {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveMinTime, PermitWithoutStream: true}),
 		// Idle agents dominate: read with a small buffer and give the write buffer back to a
 		// shared pool after each flush.
-		grpc.ReadBufferSize(4 << 10),
+		grpc.ReadBufferSize(1 << 10),
 		// Agents send only small ACKs and Status: a static 64 KiB window (gRPC's minimum) is
 		// plenty, and setting it turns off BDP estimation, whose pings would otherwise add a
 		// write and a read per ACK on every connection.

@@ -163,6 +163,9 @@ func RunPush(ctx context.Context, cfg PushConfig) (*PushReport, error) {
 	}
 	rep := &PushReport{Agents: cfg.Agents, Routes: cfg.Routes, Resources: snaps[0].Len()}
 
+	if cfg.HeapProfile != "" {
+		runtime.MemProfileRate = 64 // fine-grained: attribute the per-connection bytes
+	}
 	fleet := newBenchFleet(Group, cfg.Agents)
 	lis0, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
