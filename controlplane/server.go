@@ -153,7 +153,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		return disc.Stats()
 	}})
 	pl := pipeline.New(st, pgroups, pipeline.Options{History: cfg.History, Observe: metrics.ObserveBuild, Logger: log})
-	srcs := &sources{pl: pl, log: log, isLeader: isLeader, elector: elector, byName: map[string]*source{}}
+	srcs := &sources{pl: pl, st: st, log: log, isLeader: isLeader, elector: elector, byName: map[string]*source{}}
 	for _, sc := range cfg.Sources {
 		gc := gitsource.Config{
 			Name: sc.Name, URL: sc.URL, Ref: sc.Ref, Interval: sc.Interval.Duration, Depth: sc.Depth,
@@ -374,6 +374,7 @@ type source struct {
 
 type sources struct {
 	pl       *pipeline.Pipeline
+	st       *store.Store
 	log      *slog.Logger
 	isLeader func() bool
 	elector  *pipeline.Elector
@@ -381,9 +382,27 @@ type sources struct {
 	byName   map[string]*source
 }
 
-// lead runs every source (fetch, poll, build) until ctx is done.
+// sourceStatusInterval is how often the leader records the sources' state for the others.
+const sourceStatusInterval = 5 * time.Second
+
+// lead runs every source (fetch, poll, build) until ctx is done, and records their state in
+// the store for the other replicas.
 func (s *sources) lead(ctx context.Context) {
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(sourceStatusInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.record(ctx)
+			}
+		}
+	}()
 	for _, src := range s.list {
 		wg.Add(1)
 		go func() {
@@ -391,6 +410,7 @@ func (s *sources) lead(ctx context.Context) {
 			tree := treeOf{src.src}
 			err := src.src.Run(ctx, func(ctx context.Context, rev gitsource.Revision) {
 				s.pl.Build(ctx, src.name, tree, pipeline.Revision{Commit: rev.Commit, Author: rev.Author, Subject: rev.Subject, CommittedAt: rev.CommittedAt})
+				s.record(ctx)
 			})
 			if err != nil && ctx.Err() == nil {
 				s.log.Error("source stopped", "source", src.name, "err", err)
@@ -415,8 +435,37 @@ func ts(t time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(t)
 }
 
-// Statuses implements admin.Sources.
+// record writes the local sources' state to the store (best effort).
+func (s *sources) record(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.st.PutSourceStatuses(rctx, s.local()); err != nil && ctx.Err() == nil {
+		s.log.Warn("record source statuses failed", "err", err)
+	}
+}
+
+// Statuses implements admin.Sources: the local view on the leader, the leader's recorded view
+// on a follower (which does not fetch).
 func (s *sources) Statuses() []*fleetgatev1.SourceStatus {
+	local := s.local()
+	if s.isLeader() {
+		return local
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	stored, err := s.st.SourceStatuses(ctx)
+	if err != nil {
+		return local
+	}
+	for i, l := range local {
+		if st, ok := stored[l.GetName()]; ok {
+			local[i] = st
+		}
+	}
+	return local
+}
+
+func (s *sources) local() []*fleetgatev1.SourceStatus {
 	out := make([]*fleetgatev1.SourceStatus, 0, len(s.list))
 	for _, src := range s.list {
 		st := src.src.Status()

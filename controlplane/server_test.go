@@ -141,6 +141,10 @@ func TestReplicasShareExternalStore(t *testing.T) {
 		h := st(b).GetGroups()[0].GetHead().GetMeta()
 		return h.GetSequence() == 2 && h.GetCommit() == second
 	}, 30*time.Second, 20*time.Millisecond, "the follower serves the leader's build")
+	require.Eventually(t, func() bool {
+		srcs := st(b).GetSources()
+		return len(srcs) == 1 && srcs[0].GetHeadCommit() == second && srcs[0].GetLastFetch() != nil
+	}, 30*time.Second, 20*time.Millisecond, "the follower shows the leader's view of the source")
 
 	// a pin on the follower is the pin of the fleet
 	_, err = b.Pin(ctx, &fleetgatev1.PinRequest{Group: "production", Version: "1", Reason: "from b"})

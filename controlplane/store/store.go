@@ -10,6 +10,7 @@
 //	/fleetgate/nodes/<group>/<node>             NodeStatus, last known
 //	/fleetgate/retries/<group>/<node or *>      operator retries (the key's revision counts)
 //	/fleetgate/audit/<time>-<rand>              AuditEntry
+//	/fleetgate/sources/<source>                 SourceStatus, as the leader last saw it
 //	/fleetgate/leader/                          leader election of the replicas
 //
 // Bodies are addressed by digest and shared by every group and version that has that digest.
@@ -51,6 +52,7 @@ const (
 	RetriesPrefix = Prefix + "retries/"
 	AuditPrefix   = Prefix + "audit/"
 	LeaderPrefix  = Prefix + "leader/"
+	SourcesPrefix = Prefix + "sources/"
 )
 
 // DefaultChunkSize is the largest compressed body stored as one value; bigger bodies are split.
@@ -552,6 +554,46 @@ func (s *Store) Audit(ctx context.Context, group string, limit int) ([]*fleetgat
 		if limit > 0 && len(out) == limit {
 			break
 		}
+	}
+	return out, nil
+}
+
+// --- sources ---
+
+// PutSourceStatuses records the sources' state as the leading replica sees it, so that every
+// replica can show it.
+func (s *Store) PutSourceStatuses(ctx context.Context, sts []*fleetgatev1.SourceStatus) error {
+	ops := make([]clientv3.Op, 0, len(sts))
+	for _, st := range sts {
+		b, err := proto.Marshal(st)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, clientv3.OpPut(SourcesPrefix+st.GetName(), string(b)))
+	}
+	for len(ops) > 0 {
+		n := min(len(ops), maxTxnOps)
+		if _, err := s.cli.Txn(ctx).Then(ops[:n]...).Commit(); err != nil {
+			return fmt.Errorf("store: write source statuses: %w", err)
+		}
+		ops = ops[n:]
+	}
+	return nil
+}
+
+// SourceStatuses returns the recorded state of every source, by name.
+func (s *Store) SourceStatuses(ctx context.Context) (map[string]*fleetgatev1.SourceStatus, error) {
+	resp, err := s.cli.Get(ctx, SourcesPrefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("store: read source statuses: %w", err)
+	}
+	out := make(map[string]*fleetgatev1.SourceStatus, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		st := &fleetgatev1.SourceStatus{}
+		if err := proto.Unmarshal(kv.Value, st); err != nil {
+			return nil, fmt.Errorf("store: %s: %w", kv.Key, err)
+		}
+		out[st.GetName()] = st
 	}
 	return out, nil
 }

@@ -122,6 +122,12 @@ func TestVersionRoundTrip(t *testing.T) {
 	require.Len(t, ns, 250)
 	require.Equal(t, "n000", ns[0].GetNodeId())
 
+	require.NoError(t, st.PutSourceStatuses(ctx, []*fleetgatev1.SourceStatus{{Name: "gitops", HeadCommit: "abc"}, {Name: "other"}}))
+	ss, err := st.SourceStatuses(ctx)
+	require.NoError(t, err)
+	require.Len(t, ss, 2)
+	require.Equal(t, "abc", ss["gitops"].GetHeadCommit())
+
 	require.NoError(t, st.SetBuilt(ctx, "prod", Built{Commit: "abc", Trees: map[string]string{"base": "t1"}, OK: true}))
 	bt, ok, err := st.LastBuilt(ctx, "prod")
 	require.NoError(t, err)
