@@ -43,6 +43,13 @@ type Options struct {
 	HelloTimeout time.Duration
 	// CacheBytes bounds the encoded updates kept for reuse across streams. Default 256 MiB.
 	CacheBytes int
+	// MaxConcurrentFull bounds the full-snapshot updates in flight (sent, not yet answered)
+	// across all streams; deltas are not limited. When thousands of agents need the whole
+	// snapshot at once (first start, a restart of the control plane with empty sinks), this
+	// keeps the bytes queued in the process and in the kernel's socket buffers bounded, so
+	// the push runs at the speed of the network instead of stalling under memory pressure.
+	// Default 64.
+	MaxConcurrentFull int
 	// KeepaliveTime is how often the server pings an idle connection. Default 30s.
 	KeepaliveTime time.Duration
 	// KeepaliveTimeout is how long a ping may go unanswered before the connection is closed.
@@ -65,6 +72,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CacheBytes <= 0 {
 		o.CacheBytes = 256 << 20
+	}
+	if o.MaxConcurrentFull <= 0 {
+		o.MaxConcurrentFull = 64
 	}
 	if o.KeepaliveTime <= 0 {
 		o.KeepaliveTime = 30 * time.Second
@@ -119,6 +129,9 @@ type Stats struct {
 	Ignored int64
 	// Encodings counts updates encoded: once per (base, target) pair, not per stream.
 	Encodings int64
+	// WaitingFull is the number of streams waiting for a full-update slot now
+	// (Options.MaxConcurrentFull).
+	WaitingFull int64
 }
 
 // Server serves ConfigDiscovery.StreamConfig against a Fleet. Create it with NewServer.
@@ -129,11 +142,13 @@ type Server struct {
 	opts  Options
 	log   *slog.Logger
 	cache *updateCache
+	// fullSlots holds one token per full update in flight (Options.MaxConcurrentFull).
+	fullSlots chan struct{}
 
 	mu       sync.Mutex
 	sessions map[string]*session // by node id: the newest stream of each node
 
-	streams, fulls, deltas, bytes, acks, nacks, ignored atomic.Int64
+	streams, fulls, deltas, bytes, acks, nacks, ignored, waiting atomic.Int64
 }
 
 // NewServer returns a discovery server for f. The grpc.Server it is registered on must be
@@ -141,11 +156,12 @@ type Server struct {
 func NewServer(f Fleet, o Options) *Server {
 	o = o.withDefaults()
 	return &Server{
-		fleet:    f,
-		opts:     o,
-		log:      o.Logger.With("replica", o.Replica),
-		cache:    newUpdateCache(f, o.CacheBytes),
-		sessions: map[string]*session{},
+		fleet:     f,
+		opts:      o,
+		log:       o.Logger.With("replica", o.Replica),
+		cache:     newUpdateCache(f, o.CacheBytes),
+		fullSlots: make(chan struct{}, o.MaxConcurrentFull),
+		sessions:  map[string]*session{},
 	}
 }
 
@@ -160,7 +176,7 @@ func (s *Server) Stats() Stats {
 	return Stats{
 		Streams: s.streams.Load(), FullUpdates: s.fulls.Load(), DeltaUpdates: s.deltas.Load(),
 		UpdateBytes: s.bytes.Load(), Acks: s.acks.Load(), Nacks: s.nacks.Load(),
-		Ignored: s.ignored.Load(), Encodings: enc,
+		Ignored: s.ignored.Load(), Encodings: enc, WaitingFull: s.waiting.Load(),
 	}
 }
 
@@ -186,6 +202,11 @@ type session struct {
 
 	applied  string // what the node holds, as far as the server knows
 	needFull bool   // the agent asked for a full update
+	// slot is set while the session holds a fullSlots token: from just before a full update
+	// is sent until it is answered or the stream ends.
+	slot bool
+	// waitSlot is set when a full update is due but no token was free.
+	waitSlot bool
 	nonce    uint64
 	inflight *inflight
 	// nacked is the digest (and operator retry count) the node refused; it is not sent again
@@ -246,6 +267,8 @@ func (s *Server) StreamConfig(stream fleetgatev1.ConfigDiscovery_StreamConfigSer
 	}
 	s.attach(sess, hello)
 	defer s.detach(sess)
+	defer s.releaseSlot(sess)
+	defer s.setWaiting(sess, false)
 	log := s.log.With("group", sess.group, "node", sess.node)
 	log.Info("agent connected", "peer", sess.peer, "applied", hello.GetAppliedDigest(), "agent_version", hello.GetAgentVersion(), "sink", hello.GetSink())
 
@@ -254,7 +277,17 @@ func (s *Server) StreamConfig(stream fleetgatev1.ConfigDiscovery_StreamConfigSer
 		if err := s.maybeSend(ctx, stream, sess, target, log); err != nil {
 			return err
 		}
+		if sess.slot && sess.inflight == nil {
+			s.releaseSlot(sess) // a token is only held with a full update in flight
+		}
+		var slots chan struct{}
+		if sess.waitSlot {
+			slots = s.fullSlots // nil (never ready) unless a full update waits for a token
+		}
 		select {
+		case slots <- struct{}{}:
+			sess.slot = true
+			s.setWaiting(sess, false)
 		case <-changed:
 		case m := <-recv:
 			if err := s.handle(sess, m, log); err != nil {
@@ -327,6 +360,7 @@ func (s *Server) detach(sess *session) {
 }
 
 func (s *Server) maybeSend(ctx context.Context, stream grpc.ServerStream, sess *session, t Target, log *slog.Logger) error {
+	s.setWaiting(sess, false)
 	if sess.inflight != nil || t.Snapshot == nil {
 		return nil // one update in flight; the newest desired version is looked up after the answer
 	}
@@ -343,6 +377,15 @@ func (s *Server) maybeSend(ctx context.Context, stream grpc.ServerStream, sess *
 			return status.FromContextError(ctx.Err()).Err()
 		}
 		return status.Errorf(codes.Internal, "prepare update to %s for node %q: %v", digest, sess.node, err)
+	}
+	if enc.full() && !sess.slot {
+		select {
+		case s.fullSlots <- struct{}{}:
+			sess.slot = true
+		default:
+			s.setWaiting(sess, true) // the main loop waits for a token, or for a newer target
+			return nil
+		}
 	}
 	sess.nonce++
 	nonce := strconv.FormatUint(sess.nonce, 10)
@@ -365,6 +408,26 @@ func (s *Server) maybeSend(ctx context.Context, stream grpc.ServerStream, sess *
 	return nil
 }
 
+func (s *Server) setWaiting(sess *session, w bool) {
+	if sess.waitSlot == w {
+		return
+	}
+	sess.waitSlot = w
+	if w {
+		s.waiting.Add(1)
+	} else {
+		s.waiting.Add(-1)
+	}
+}
+
+// releaseSlot gives back the session's full-update token, if it holds one.
+func (s *Server) releaseSlot(sess *session) {
+	if sess.slot {
+		sess.slot = false
+		<-s.fullSlots
+	}
+}
+
 func (s *Server) handle(sess *session, m *fleetgatev1.StreamConfigRequest, log *slog.Logger) error {
 	switch msg := m.GetMessage().(type) {
 	case *fleetgatev1.StreamConfigRequest_Ack:
@@ -376,6 +439,7 @@ func (s *Server) handle(sess *session, m *fleetgatev1.StreamConfigRequest, log *
 			return nil
 		}
 		sess.inflight = nil
+		s.releaseSlot(sess)
 		s.acks.Add(1)
 		if a.GetDigest() != f.digest {
 			// The agent says it holds something else than what was sent: record it as a
@@ -400,6 +464,7 @@ func (s *Server) handle(sess *session, m *fleetgatev1.StreamConfigRequest, log *
 			return nil
 		}
 		sess.inflight = nil
+		s.releaseSlot(sess)
 		s.nacks.Add(1)
 		if n.GetNeedFull() && !f.full {
 			// The delta did not fit what the agent holds: send the whole snapshot next.

@@ -402,3 +402,31 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestFullUpdatesBounded(t *testing.T) {
+	f := newMemFleet("prod")
+	v1 := makeSnap(t, 10, "a")
+	f.set("prod", v1)
+	h := startServer(t, f, Options{MaxConcurrentFull: 1})
+	a := h.open(t, hello("a", ""))
+	ua := a.recv()
+	require.Empty(t, ua.GetBaseDigest())
+	b := h.open(t, hello("b", ""))
+	require.Eventually(t, func() bool { return h.srv.Stats().WaitingFull == 1 }, wait, tick, "the second full update waits for the first")
+	assert.EqualValues(t, 1, h.srv.Stats().FullUpdates)
+	a.ack(ua)
+	ub := b.recv()
+	assert.Equal(t, v1.Digest, ub.GetDigest(), "the slot passes on after the ACK")
+	assert.EqualValues(t, 0, h.srv.Stats().WaitingFull)
+
+	// A stream that ends while holding the slot gives it back.
+	b.cancel()
+	c := h.open(t, hello("c", ""))
+	assert.Equal(t, v1.Digest, c.recv().GetDigest())
+	// Deltas are never held back by the bound.
+	v2 := makeSnap(t, 10, "b", 1)
+	f.store(v1)
+	d := h.open(t, hello("d", v1.Digest))
+	f.set("prod", v2)
+	assert.NotEmpty(t, d.recv().GetBaseDigest())
+}
