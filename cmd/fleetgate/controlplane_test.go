@@ -222,8 +222,47 @@ groups:
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stderr, "--reason is required")
 
+	// status --watch follows changes live: the pin below arrives as a new status
+	watch := exec.Command(cliBinary, "status", "production", "--watch", "-o", "json", "--server", grpcAddr)
+	watch.Env = append(os.Environ(), "FLEETGATE_TOKEN="+viewer)
+	wout, err := watch.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, watch.Start())
+	defer func() { _ = watch.Process.Kill(); _ = watch.Wait() }()
+	watched := make(chan map[string]any, 16)
+	go func() {
+		dec := json.NewDecoder(wout)
+		for {
+			var m map[string]any
+			if dec.Decode(&m) != nil {
+				close(watched)
+				return
+			}
+			watched <- m
+		}
+	}()
+	nextWatched := func() map[string]any {
+		select {
+		case m, ok := <-watched:
+			require.True(t, ok, "status --watch ended")
+			return m
+		case <-time.After(20 * time.Second):
+			t.Fatal("status --watch printed nothing")
+			return nil
+		}
+	}
+	first := nextWatched()
+	require.Equal(t, "2", desiredSeq(first["status"].(map[string]any)))
+
 	r = cli(t, grpcAddr, op, "pin", "production", "1", "--reason", "bad deploy")
 	require.Equal(t, 0, r.code, r.stderr)
+	for {
+		m := nextWatched()["status"].(map[string]any)
+		if desiredSeq(m) == "1" {
+			require.Equal(t, "olga", m["groups"].([]any)[0].(map[string]any)["pin"].(map[string]any)["by"])
+			break
+		}
+	}
 	require.Contains(t, r.stdout, "pinned production to version 1")
 	require.Contains(t, r.stdout, "by olga: bad deploy")
 
