@@ -21,7 +21,7 @@ var errWatchClosed = errors.New("watch channel closed")
 // (in Manifest mode it is also counted as unmanaged and a re-Apply leaves it alone; in
 // Exclusive mode a re-Apply deletes it). When the watch breaks (etcd down, compaction) it is
 // restarted from a fresh read, and what changed meanwhile is reported by comparing the two
-// states.
+// states. It also returns, with an error, when the sink is closed.
 //
 // While a watch runs, Apply trusts what it knows of etcd instead of reading the whole prefix
 // again, which makes small changes cheap; any foreign change makes the next Apply read again.
@@ -32,10 +32,15 @@ func (s *Sink) WatchDrift(ctx context.Context, report func(agent.Drift)) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if s.bg.Err() != nil {
+			return errors.New("etcd sink: closed while watching for drift")
+		}
 		s.log.Warn("drift watch interrupted; restarting from a fresh read", "err", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-s.bg.Done():
+			return errors.New("etcd sink: closed while watching for drift")
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)

@@ -32,6 +32,7 @@ type Sink struct {
 	connMu  sync.Mutex
 	client  *clientv3.Client
 	connErr error
+	bg      context.Context // done when the sink is closed
 	stop    context.CancelFunc
 	done    chan struct{}
 
@@ -89,7 +90,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		now:         time.Now,
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.stop = cancel
+	s.bg, s.stop = bg, cancel
 	if err := s.connect(); err != nil {
 		s.log.Warn("etcd unreachable at start; retrying in the background", "endpoints", cfg.Endpoints, "err", err)
 		go s.connectLoop(bg)

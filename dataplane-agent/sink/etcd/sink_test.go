@@ -568,3 +568,16 @@ func TestReapplyWithoutWatchHealsHandEdits(t *testing.T) {
 		assert.Equal(t, stamped(string(r.Body)), got[keyFor("/apisix", r.Kind, r.ID)])
 	}
 }
+
+func TestWatchDriftStopsOnClose(t *testing.T) {
+	e, _ := startEtcd(t)
+	s := newSink(t, e.Endpoint, "n1", Manifest)
+	_, _, errc := driftRecorder(t, s)
+	require.NoError(t, s.Close())
+	select {
+	case err := <-errc:
+		assert.ErrorContains(t, err, "closed")
+	case <-time.After(5 * time.Second):
+		t.Fatal("WatchDrift did not return after the sink was closed")
+	}
+}
