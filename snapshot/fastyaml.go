@@ -90,9 +90,10 @@ func fastParse(data []byte, c *converter) (docs []*value, err error) {
 	}
 }
 
-// printable reports whether YAML allows r in a stream (YAML 1.2 c-printable, less the BOM).
+// printable reports whether the fast parser takes r: YAML 1.2 c-printable, less the BOM
+// and the Unicode line breaks (NEL, LS, PS) that YAML parsers treat specially.
 func printable(r rune) bool {
-	return r == 0x85 || (r >= 0xA0 && r <= 0xD7FF) || (r >= 0xE000 && r <= 0xFFFD && r != 0xFEFF) || (r >= 0x10000 && r <= 0x10FFFF)
+	return (r >= 0xA0 && r <= 0xD7FF && r != 0x2028 && r != 0x2029) || (r >= 0xE000 && r <= 0xFFFD && r != 0xFEFF) || (r >= 0x10000 && r <= 0x10FFFF)
 }
 
 type fallbackPanic struct{}
@@ -104,7 +105,16 @@ func (e fatalErr) Error() string { return e.f.p.Message }
 func bail() { panic(fallbackPanic{}) }
 
 func (p *fastParser) eof() bool { return p.pos >= len(p.d) }
-func (p *fastParser) col() int  { return p.pos - p.lineStart + 1 }
+// col is the 1-based column in characters, as yaml.v3 counts it.
+func (p *fastParser) col() int {
+	n := p.pos - p.lineStart + 1
+	for _, b := range p.d[p.lineStart:p.pos] {
+		if b&0xC0 == 0x80 {
+			n--
+		}
+	}
+	return n
+}
 func (p *fastParser) peek(off int) byte {
 	if p.pos+off < len(p.d) {
 		return p.d[p.pos+off]
@@ -536,7 +546,7 @@ func (p *fastParser) escape(buf []byte) []byte {
 	ch := p.d[p.pos]
 	p.pos++
 	switch ch {
-	case '"', '\\', '/':
+	case '"', '\\':
 		return append(buf, ch)
 	case 'n':
 		return append(buf, '\n')
@@ -713,7 +723,7 @@ func (p *fastParser) flowPlain(key bool) string {
 				break
 			}
 		}
-		if ch == '"' || ch == '\'' {
+		if ch == '"' || ch == '\'' || ch == '?' {
 			bail()
 		}
 		p.pos++

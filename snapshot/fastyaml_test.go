@@ -91,6 +91,16 @@ func TestFastYAMLMatchesYAMLv3(t *testing.T) {
 	}
 }
 
+// addExampleSeeds seeds a fuzzer with the example repository's files.
+func addExampleSeeds(f *testing.F) {
+	files, _ := filepath.Glob("../examples/gitops-repo/*/*.yaml")
+	for _, name := range files {
+		if data, err := os.ReadFile(name); err == nil {
+			f.Add(data)
+		}
+	}
+}
+
 func TestFastYAMLLimits(t *testing.T) {
 	c := testConverter()
 	c.maxItems, c.maxDepth = 3, 4
@@ -111,6 +121,7 @@ func FuzzFastYAML(f *testing.F) {
 	f.Add([]byte("a: [1, {b: c}]\n- x\n"))
 	f.Add([]byte("{\"a\":1,\n \"b\": [true, null]}"))
 	f.Add([]byte("a:\n- b: 1\n  c: 'd'\n- \"e\"\n"))
+	addExampleSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkSameAsYAMLv3(t, data)
 	})

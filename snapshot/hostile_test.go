@@ -120,6 +120,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"routes":[{"uri":"/x","plugins":{"cors":{}}}],"consumers":[{"username":"a"},{"id":"a/credentials/1","plugins":{"key-auth":{"key":"k"}}}]}`))
 	f.Add([]byte("a: &a [1,2]\nb: [*a, *a]\nroutes: [{uri: \"${{X:=/d}}\", plugins: {<<: {}}}]"))
 	f.Add([]byte("--- \nsecrets: [{id: vault/1, uri: 'http://v', prefix: p, token: t}]\n---\nssls: []\n"))
+	addExampleSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		layers := []Layer{{Files: []File{{Path: "f.yaml", Data: data}}}}
 		s, err := Build(layers, Options{Variables: map[string]string{"X": "/x"}, MaxFileSize: 1 << 20}, Meta{})
