@@ -128,7 +128,10 @@ func (s *Source) fetchCommit(ctx context.Context, auth transport.AuthMethod) (*o
 }
 
 func (s *Source) hasObject(h plumbing.Hash) bool {
-	return s.repo.Storer.HasEncodedObject(h) == nil
+	// Not HasEncodedObject: with ExclusiveAccess, go-git v5.19 answers ErrObjectNotFound for
+	// every packed object (dotgit's loose-object list is consulted before the packs).
+	_, err := s.repo.Storer.EncodedObject(plumbing.AnyObject, h)
+	return err == nil
 }
 
 // peel follows annotated tags down to the commit they name.

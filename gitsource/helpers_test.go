@@ -34,6 +34,7 @@ func open(t *testing.T, url string, mod func(*gitsource.Config)) *gitsource.Sour
 	}
 	s, err := gitsource.Open(context.Background(), cfg)
 	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	return s
 }
 

@@ -90,9 +90,10 @@ type Source struct {
 	fetchMu sync.Mutex
 	// repoMu guards the repository's object store: go-git's storage is not safe for
 	// concurrent use, so readers and the fetch take turns.
-	repoMu sync.Mutex
-	repo   *git.Repository
-	remote *git.Remote
+	repoMu  sync.Mutex
+	repo    *git.Repository
+	storage *filesystem.Storage
+	remote  *git.Remote
 
 	mu       sync.Mutex
 	head     Revision
@@ -175,12 +176,15 @@ func (s *Source) openCache() error {
 		}
 	}
 	if state == cacheOurs {
-		repo, err := openRepo(dir)
+		st, repo, err := openRepo(dir)
 		if err == nil {
-			err = s.useRepo(repo, m.Ref != want.Ref)
+			err = s.useRepo(st, repo, m.Ref != want.Ref)
 		}
 		if err == nil {
 			return writeMarker(dir, want)
+		}
+		if st != nil {
+			_ = st.Close()
 		}
 		s.log.Warn("cache is corrupt, re-cloning", "dir", dir, "err", err)
 		if err := resetCache(dir); err != nil {
@@ -195,15 +199,21 @@ func (s *Source) openCache() error {
 	if err := writeMarker(dir, want); err != nil {
 		return err
 	}
-	repo, err := git.Init(newStorage(dir), nil)
+	st := newStorage(dir)
+	repo, err := git.Init(st, nil)
 	if err != nil {
+		_ = st.Close()
 		return fmt.Errorf("init bare repository: %w", err)
 	}
-	return s.useRepo(repo, false)
+	if err := s.useRepo(st, repo, false); err != nil {
+		_ = st.Close()
+		return err
+	}
+	return nil
 }
 
 // useRepo adopts repo as the cache: checks the remote and loads the accepted head.
-func (s *Source) useRepo(repo *git.Repository, refChanged bool) error {
+func (s *Source) useRepo(st *filesystem.Storage, repo *git.Repository, refChanged bool) error {
 	rc := &config.RemoteConfig{Name: remoteName, URLs: []string{s.cfg.URL}}
 	cur, err := repo.Remote(remoteName)
 	switch {
@@ -216,7 +226,7 @@ func (s *Source) useRepo(repo *git.Repository, refChanged bool) error {
 	case len(cur.Config().URLs) != 1 || cur.Config().URLs[0] != s.cfg.URL:
 		return fmt.Errorf("cache remote is %v, want %s", cur.Config().URLs, redactURL(s.cfg.URL))
 	}
-	s.repo = repo
+	s.repo, s.storage = repo, st
 	s.remote = git.NewRemote(repo.Storer, rc)
 	if refChanged {
 		if err := repo.Storer.RemoveReference(acceptedRef); err != nil {
@@ -298,15 +308,33 @@ func resetCache(dir string) error {
 	return nil
 }
 
+// newStorage opens the object store keeping pack files open (reading 10,000 files is ~30x
+// faster than reopening the pack for each object); Close releases them. Exclusive access: the
+// cache directory belongs to this Source alone.
 func newStorage(dir string) *filesystem.Storage {
-	return filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRUDefault(), filesystem.Options{})
+	return filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRUDefault(), filesystem.Options{KeepDescriptors: true, ExclusiveAccess: true})
 }
 
-func openRepo(dir string) (*git.Repository, error) {
+func openRepo(dir string) (*filesystem.Storage, *git.Repository, error) {
 	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err != nil {
-		return nil, fmt.Errorf("not a bare repository: %w", err)
+		return nil, nil, fmt.Errorf("not a bare repository: %w", err)
 	}
-	return git.Open(newStorage(dir), nil)
+	st := newStorage(dir)
+	repo, err := git.Open(st, nil)
+	return st, repo, err
+}
+
+// Close releases the cache's open files. Run must have returned; the Source must not be used
+// afterwards.
+func (s *Source) Close() error {
+	s.repoMu.Lock()
+	defer s.repoMu.Unlock()
+	if s.storage == nil {
+		return nil
+	}
+	err := s.storage.Close()
+	s.storage = nil
+	return err
 }
 
 // Head returns the last accepted revision, and false before there is one.
