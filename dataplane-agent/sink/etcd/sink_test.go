@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 	"github.com/fleetgate/fleetgate/snapshot"
@@ -545,8 +544,6 @@ func TestKeyMapping(t *testing.T) {
 		}
 	}
 }
-
-var _ = clientv3.WithPrefix
 
 func TestReapplyWithoutWatchHealsHandEdits(t *testing.T) {
 	ctx := context.Background()
