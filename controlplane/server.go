@@ -108,6 +108,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 		return err
 	}
 	defer cli.Close()
+	// the sources and the elector (which resigns) stop before the client closes
+	defer func() { cancel(); wg.Wait() }()
 	st := store.New(cli)
 	{
 		pctx, pcancel := context.WithTimeout(ctx, 15*time.Second)

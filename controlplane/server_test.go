@@ -95,7 +95,7 @@ func TestReplicasShareExternalStore(t *testing.T) {
 	etcd := testutil.StartEtcd(t)
 	eps := []string{etcd.Endpoint}
 
-	addrA, _ := startReplica(t, replicaConfig(t, r.dir), "replica-a", eps)
+	addrA, stopA := startReplica(t, replicaConfig(t, r.dir), "replica-a", eps)
 	a := adminClient(t, addrA.GRPC)
 	ctx := context.Background()
 	st := func(c fleetgatev1.FleetAdminClient) *fleetgatev1.GetStatusResponse {
@@ -158,6 +158,17 @@ func TestReplicasShareExternalStore(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, 200, resp.StatusCode)
+
+	// the leader stops (and resigns): b takes over fetching and building
+	stopA()
+	require.Eventually(t, func() bool { return st(b).GetLeader() }, 30*time.Second, 20*time.Millisecond, "b leads after a stops")
+	third := r.commit("third", map[string]string{"base/routes.yaml": routes(3, "v3")})
+	_, err = b.Sync(ctx, &fleetgatev1.SyncRequest{Source: "gitops"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		h := st(b).GetGroups()[0].GetHead().GetMeta()
+		return h.GetSequence() == 3 && h.GetCommit() == third
+	}, 30*time.Second, 20*time.Millisecond, "the new leader builds")
 }
 
 func TestRunRefusesBadSetup(t *testing.T) {
