@@ -147,12 +147,8 @@ func checkUpstream(c *vctx, v *value, path string) {
 	switch {
 	case nodes != nil && disc:
 		c.at(nodes, join(path, "nodes"), `"nodes" and service discovery ("service_name", "discovery_type") are mutually exclusive`, "keep one")
-	case nodes == nil && !disc:
-		hint := `add nodes: {"host:port": 1}, or service_name + discovery_type to use service discovery`
-		if u, ok := v.get("url").strOf(); ok {
-			hint = suggestNodesFromURL(u)
-		}
-		c.at(v, path, `upstream has no "nodes"`, hint)
+	case nodes == nil && !disc && !v.has("url"): // with "url", its unknown-field problem says it all
+		c.at(v, path, `upstream has no "nodes"`, `add nodes: {"host:port": 1}, or service_name + discovery_type to use service discovery`)
 	case disc && !(v.has("service_name") && v.has("discovery_type")):
 		c.at(v, path, `service discovery needs both "service_name" and "discovery_type"`, "")
 	}

@@ -76,6 +76,7 @@ func TestSeedSecondExampleRejected(t *testing.T) {
 	require.Contains(t, text, `base/apisix.yaml:4:7: routes/example-route: upstream.url: unknown field (APISIX upstreams have no "url": list backends under "nodes"`)
 	require.Contains(t, text, `and set "scheme" to http or https`)
 	require.Contains(t, text, `route has neither "uri" nor "uris"`)
-	require.Contains(t, text, `nodes: {"backend-service:8080": 1} and scheme: http`)
+	require.Contains(t, text, `; write nodes: {"backend-service:8080": 1} and scheme: http`)
+	require.Len(t, probs, 3, "rate-limit, upstream.url and the missing uri")
 	require.Contains(t, err.Error(), "problems:")
 }
