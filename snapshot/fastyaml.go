@@ -105,6 +105,7 @@ func (e fatalErr) Error() string { return e.f.p.Message }
 func bail() { panic(fallbackPanic{}) }
 
 func (p *fastParser) eof() bool { return p.pos >= len(p.d) }
+
 // col is the 1-based column in characters, as yaml.v3 counts it.
 func (p *fastParser) col() int {
 	n := p.pos - p.lineStart + 1
