@@ -240,13 +240,21 @@ func RunPush(ctx context.Context, cfg PushConfig) (*PushReport, error) {
 	wait := func(d <-chan struct{}, digest string) error {
 		tm := time.NewTimer(cfg.Timeout)
 		defer tm.Stop()
-		select {
-		case <-d:
-			return nil
-		case <-tm.C:
-			return fmt.Errorf("only %d of %d agents ACKed %s within %s; NACKs: %v", fleet.acked(digest), fleet.want, digest, cfg.Timeout, fleet.nacks)
-		case <-ctx.Done():
-			return ctx.Err()
+		progress := time.NewTicker(5 * time.Second)
+		defer progress.Stop()
+		for {
+			select {
+			case <-d:
+				return nil
+			case <-progress.C:
+				st := srv.Stats()
+				log.Info("waiting for ACKs", "digest", snapshot.ShortDigest(digest), "acked", fleet.acked(digest), "of", fleet.want,
+					"full_sent", st.FullUpdates, "delta_sent", st.DeltaUpdates, "waiting_full", st.WaitingFull, "nacks", st.Nacks)
+			case <-tm.C:
+				return fmt.Errorf("only %d of %d agents ACKed %s within %s; NACKs: %v", fleet.acked(digest), fleet.want, digest, cfg.Timeout, fleet.nacks)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 	}
 
