@@ -24,7 +24,8 @@ var errWatchClosed = errors.New("watch channel closed")
 // states. It also returns, with an error, when the sink is closed.
 //
 // While a watch runs, Apply trusts what it knows of etcd instead of reading the whole prefix
-// again, which makes small changes cheap; any foreign change makes the next Apply read again.
+// again, which makes small changes cheap; a foreign change seen by the watch is applied to
+// that picture, so a heal plans in memory and writes exactly the drifted keys.
 func (s *Sink) WatchDrift(ctx context.Context, report func(agent.Drift)) error {
 	backoff := 200 * time.Millisecond
 	for {
@@ -137,17 +138,27 @@ func (s *Sink) pruneOwnRevs(below int64) {
 func (s *Sink) classify(ev *clientv3.Event) (agent.Drift, bool) {
 	key := string(ev.Kv.Key)
 	kind, id, ph, ok := parseKey(s.cfg.Prefix, key)
-	if !ok || ph {
+	if !ok || s.isOwn(ev.Kv.ModRevision) {
 		return agent.Drift{}, false
 	}
-	if s.isOwn(ev.Kv.ModRevision) {
+	if ph { // a placeholder: not drift, but the next Apply recreates it if deleted
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.lastSnap = nil
+		if ev.Type == mvccpb.PUT {
+			s.st.live[key] = ev.Kv.ModRevision
+		} else {
+			delete(s.st.live, key)
+		}
 		return agent.Drift{}, false
 	}
 	d := agent.Drift{Key: key, Kind: kind, ID: id, At: time.Now()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The sink's picture stays exact: the change is applied to it below. A reload running
+	// now must not be trusted, and the next Apply must plan in full (not from the delta).
 	s.dirtyGen++
-	s.cacheValid = false
+	s.lastSnap = nil
 	st := s.st
 	_, owned := st.owned[key]
 	if ev.Type == mvccpb.PUT {
