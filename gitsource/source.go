@@ -69,7 +69,14 @@ const (
 	fixedRef    = plumbing.ReferenceName("refs/fleetgate/fixed")
 	remoteName  = "origin"
 	fetchTimout = 5 * time.Minute
+	// maxOpenPacks bounds the pack files kept open.
+	maxOpenPacks = 64
 )
+
+// repackAfter is the number of pack files (each fetch that brings objects adds one) above
+// which a full-history cache is repacked into one pack of the objects reachable from its refs,
+// which also drops what a force push made unreachable. A variable for tests.
+var repackAfter = 50
 
 // marker identifies a cache directory as fleetgate's and records what it caches.
 type marker struct {
@@ -308,11 +315,12 @@ func resetCache(dir string) error {
 	return nil
 }
 
-// newStorage opens the object store keeping pack files open (reading 10,000 files is ~30x
-// faster than reopening the pack for each object); Close releases them. Exclusive access: the
-// cache directory belongs to this Source alone.
+// newStorage opens the object store keeping up to maxOpenPacks pack files open (reading
+// 10,000 files is ~30x faster than reopening the pack for each object); Close releases them.
+// Exclusive access: the cache directory belongs to this Source alone.
 func newStorage(dir string) *filesystem.Storage {
-	return filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRUDefault(), filesystem.Options{KeepDescriptors: true, ExclusiveAccess: true})
+	return filesystem.NewStorageWithOptions(osfs.New(dir), cache.NewObjectLRUDefault(),
+		filesystem.Options{MaxOpenDescriptors: maxOpenPacks, ExclusiveAccess: true})
 }
 
 func openRepo(dir string) (*filesystem.Storage, *git.Repository, error) {
@@ -335,6 +343,34 @@ func (s *Source) Close() error {
 	err := s.storage.Close()
 	s.storage = nil
 	return err
+}
+
+// maybeRepack repacks the cache when fetches have piled up pack files. Failing to repack is
+// logged and harmless: the cache stays as it was.
+func (s *Source) maybeRepack() {
+	if s.cfg.Depth > 0 {
+		return // a shallow history cannot be walked to its roots
+	}
+	s.repoMu.Lock()
+	defer s.repoMu.Unlock()
+	packs, err := s.storage.ObjectPacks()
+	if err != nil || len(packs) <= repackAfter {
+		return
+	}
+	start := time.Now()
+	if err := s.repo.RepackObjects(&git.RepackConfig{}); err != nil {
+		s.log.Warn("repack of the cache failed, continuing with many pack files", "packs", len(packs), "err", err)
+	}
+	// Reopen: the storage's pack index and open files still name the deleted packs.
+	_ = s.storage.Close()
+	st, repo, err := openRepo(s.cfg.CacheDir)
+	if err != nil {
+		s.log.Error("reopen cache after repack failed", "err", err)
+		return
+	}
+	s.storage, s.repo = st, repo
+	s.remote = git.NewRemote(repo.Storer, s.remote.Config())
+	s.log.Info("cache repacked", "packs_before", len(packs), "took", time.Since(start).Round(time.Millisecond))
 }
 
 // Head returns the last accepted revision, and false before there is one.
@@ -433,6 +469,14 @@ func (s *Source) Fetch(ctx context.Context) (Revision, error) {
 func (s *Source) fetch(ctx context.Context) (Revision, error) {
 	s.fetchMu.Lock()
 	defer s.fetchMu.Unlock()
+	rev, err := s.fetchAndRecord(ctx)
+	if err == nil || errors.Is(err, ErrRejected) {
+		s.maybeRepack() // outside s.mu: Status and Head stay responsive meanwhile
+	}
+	return rev, err
+}
+
+func (s *Source) fetchAndRecord(ctx context.Context) (Revision, error) {
 	ctx, cancel := context.WithTimeout(ctx, fetchTimout)
 	defer cancel()
 	s.fetches.Add(1)

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fleetgate/fleetgate/test/testutil"
+	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/stretchr/testify/require"
 )
 
@@ -152,4 +154,44 @@ func TestBackoff(t *testing.T) {
 			require.LessOrEqual(t, d, tc.want*11/10, "attempts %d", tc.attempts)
 		}
 	}
+}
+
+func TestRepackBoundsPackFiles(t *testing.T) {
+	old := repackAfter
+	repackAfter = 4
+	t.Cleanup(func() { repackAfter = old })
+	root := t.TempDir()
+	repo := testutil.NewRepoAt(t, filepath.Join(root, "cfg"))
+	repo.Write("a.yaml", "v: 0\n")
+	repo.Commit("init")
+	url := testutil.StartGitDaemon(t, root) + "cfg"
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := Open(context.Background(), Config{Name: "gitops", URL: url, CacheDir: filepath.Join(t.TempDir(), "c"), Logger: quiet})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	var rewritten string
+	for i := range 12 {
+		repo.Write("a.yaml", fmt.Sprintf("v: %d\n", i+1))
+		c := repo.Commit(fmt.Sprintf("c%d", i))
+		if i == 2 {
+			rewritten = c
+			repo.Write("a.yaml", "v: rewritten\n")
+			c = repo.ForcePush(1, "rewrite")
+		}
+		rev, err := s.Fetch(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, c, rev.Commit)
+		packs, err := s.storage.ObjectPacks()
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(packs), repackAfter+1, "after fetch %d", i)
+		want := fmt.Sprintf("v: %d\n", i+1)
+		if i == 2 {
+			want = "v: rewritten\n"
+		}
+		files, err := s.Files(context.Background(), c, []string{"a.yaml"})
+		require.NoError(t, err)
+		require.Equal(t, want, string(files[0].Data))
+	}
+	_, err = s.repo.CommitObject(plumbing.NewHash(rewritten))
+	require.Error(t, err, "the commit a force push made unreachable is dropped by the repack")
 }
