@@ -192,6 +192,37 @@ groups:
 	}
 	require.Eventually(t, func() bool { return desiredSeq(statusJSON()) == "1" }, 30*time.Second, 100*time.Millisecond)
 
+	// a real agent process with a file sink joins the group
+	apisixFile := filepath.Join(dir, "apisix.yaml")
+	var agentLogs syncBuffer
+	ag := exec.Command(cliBinary, "agent", "--controlplane", grpcAddr, "--group", "production", "--node-id", "gw-cli-1",
+		"--sink", "file", "--file", apisixFile, "--backoff-max", "500ms")
+	ag.Stdout, ag.Stderr = &agentLogs, &agentLogs
+	require.NoError(t, ag.Start())
+	t.Cleanup(func() {
+		_ = ag.Process.Kill()
+		_ = ag.Wait()
+		if t.Failed() {
+			t.Logf("agent logs:\n%s", agentLogs.String())
+		}
+	})
+	nodeConverged := func() bool {
+		r := cli(t, grpcAddr, viewer, "nodes", "production", "-o", "json")
+		if r.code != 0 {
+			return false
+		}
+		var m map[string]any
+		if json.Unmarshal([]byte(r.stdout), &m) != nil {
+			return false
+		}
+		ns, _ := m["nodes"].([]any)
+		return len(ns) == 1 && ns[0].(map[string]any)["converged"] == true && ns[0].(map[string]any)["connected"] == true
+	}
+	require.Eventually(t, nodeConverged, 30*time.Second, 100*time.Millisecond, "the agent converges")
+	data, err := os.ReadFile(apisixFile)
+	require.NoError(t, err)
+	require.Contains(t, string(data), "/prod")
+
 	// no token and a wrong token are refused
 	r = cli(t, grpcAddr, "", "status")
 	require.Equal(t, 1, r.code)
@@ -252,12 +283,12 @@ groups:
 		}
 	}
 	first := nextWatched()
-	require.Equal(t, "2", desiredSeq(first["status"].(map[string]any)))
+	require.Equal(t, "2", desiredSeq(first), "status --watch -o json prints one status document per change")
 
 	r = cli(t, grpcAddr, op, "pin", "production", "1", "--reason", "bad deploy")
 	require.Equal(t, 0, r.code, r.stderr)
 	for {
-		m := nextWatched()["status"].(map[string]any)
+		m := nextWatched()
 		if desiredSeq(m) == "1" {
 			require.Equal(t, "olga", m["groups"].([]any)[0].(map[string]any)["pin"].(map[string]any)["by"])
 			break
@@ -277,6 +308,12 @@ groups:
 	require.Contains(t, r.stdout, "routes:")
 	require.Contains(t, r.stdout, "uri: /prod/v2")
 	require.True(t, strings.HasSuffix(r.stdout, "#END\n"))
+
+	require.Eventually(t, nodeConverged, 30*time.Second, 100*time.Millisecond, "the agent follows the pin")
+	r = cli(t, grpcAddr, viewer, "nodes")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Regexp(t, `gw-cli-1\s+production\s+converged\s+1 \(`, r.stdout)
+	require.Contains(t, r.stdout, "cp-test")
 
 	r = cli(t, grpcAddr, op, "unpin", "production", "--reason", "fixed")
 	require.Equal(t, 0, r.code, r.stderr)

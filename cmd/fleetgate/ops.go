@@ -245,7 +245,7 @@ func newNodesCmd() *cobra.Command {
 					return printJSON(cmd.OutOrStdout(), resp)
 				}
 				t := opTable(cmd.OutOrStdout())
-				fmt.Fprintln(t, "NODE\tGROUP\tSTATE\tAPPLIED\tAPPLIED AT\tLAST NACK\tSINK\tREPLICA\tAGENT")
+				fmt.Fprintln(t, "NODE\tGROUP\tSTATE\tAPPLIED\tAPPLIED AT\tLAST NACK\tSINK\tDRIFT\tREPLICA\tAGENT")
 				for _, n := range resp.GetNodes() {
 					state := "disconnected since " + opTime(n.GetSince())
 					if n.GetConnected() {
@@ -266,8 +266,20 @@ func newNodesCmd() *cobra.Command {
 					if n.GetSinkHealth() == fleetgatev1.SinkHealth_SINK_HEALTH_UNHEALTHY {
 						sink += " UNHEALTHY: " + opOneLine(n.GetSinkError(), 40)
 					}
-					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.GetNodeId(), n.GetGroup(), state, applied, opTime(n.GetAppliedAt()),
-						nack, sink, n.GetReplica(), n.GetAgentVersion())
+					drift := "-"
+					if n.GetDriftEventsTotal() > 0 || n.GetUnmanagedKeys() > 0 {
+						drift = fmt.Sprintf("%d events, %d unmanaged keys", n.GetDriftEventsTotal(), n.GetUnmanagedKeys())
+						if d := n.GetRecentDrift(); len(d) > 0 {
+							last := d[len(d)-1]
+							healed := "not healed"
+							if last.GetHealed() {
+								healed = "healed"
+							}
+							drift += fmt.Sprintf("; last %s (%s)", last.GetKey(), healed)
+						}
+					}
+					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.GetNodeId(), n.GetGroup(), state, applied, opTime(n.GetAppliedAt()),
+						nack, sink, drift, n.GetReplica(), n.GetAgentVersion())
 				}
 				return t.Flush()
 			})
