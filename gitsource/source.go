@@ -477,15 +477,16 @@ func (s *Source) fetch(ctx context.Context) (Revision, error) {
 }
 
 func (s *Source) fetchAndRecord(ctx context.Context) (Revision, error) {
-	ctx, cancel := context.WithTimeout(ctx, fetchTimout)
+	fctx, cancel := context.WithTimeout(ctx, fetchTimout)
 	defer cancel()
 	s.fetches.Add(1)
 	start := time.Now()
-	c, err := s.fetchHead(ctx)
+	c, err := s.fetchHead(fctx)
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		if ctx.Err() != nil {
+			// The caller gave up (shutdown, lost leadership): not a remote failure.
 			h, _ := s.Head()
-			return h, err
+			return h, fmt.Errorf("source %q: fetch cancelled: %w", s.cfg.Name, ctx.Err())
 		}
 		return s.recordFailure(err)
 	}

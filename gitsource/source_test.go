@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -556,4 +557,60 @@ func TestRunStopsOnCancel(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("Run did not stop on cancel")
 	}
+}
+
+func TestFetchCancelledIsNotAFailure(t *testing.T) {
+	_, repo, _ := served(t)
+	s := open(t, repo.Dir, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := s.Fetch(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Zero(t, s.Status().Attempts)
+}
+
+// TestRunStopsDuringHungFetch: a remote that accepts the connection and never answers must
+// not keep Run from returning on cancel.
+func TestRunStopsDuringHungFetch(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	t.Cleanup(func() {
+		for {
+			select {
+			case c := <-accepted:
+				c.Close()
+			default:
+				return
+			}
+		}
+	})
+	s := open(t, "git://"+l.Addr().String()+"/cfg", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, func(context.Context, gitsource.Revision) {}) }()
+	select {
+	case c := <-accepted:
+		defer c.Close()
+	case <-time.After(wait):
+		t.Fatal("no connection to the hung remote")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(wait):
+		t.Fatal("Run did not return while a fetch hung")
+	}
+	require.Zero(t, s.Status().Attempts, "a cancelled fetch is not a remote failure")
 }
