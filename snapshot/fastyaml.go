@@ -405,6 +405,9 @@ func (p *fastParser) blockMap() *value {
 }
 
 func (p *fastParser) addMember(v *value, base int, key string, kline, kcol int, val *value) {
+	if len(key) > 512 {
+		bail() // YAML limits implicit keys to 1024 characters: leave long ones to yaml.v3
+	}
 	if containsVar(key) {
 		key = p.c.substitute(kline, kcol, key)
 	}

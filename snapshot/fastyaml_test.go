@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -85,7 +86,7 @@ func TestFastYAMLMatchesYAMLv3(t *testing.T) {
 	require.Equal(t, len(inputs), accepted, "every input here is in the fast subset")
 
 	// Outside the subset: the fast parser steps aside.
-	for _, in := range []string{"a: &x 1\nb: *x\n", "a: |\n  text\n", "a: !!str 1\n", "a: b\n  c\n", "a:\tb\n", "? a\n: b\n", "a: \"x\n y\"\n", "a:\n"} {
+	for _, in := range []string{"a: &x 1\nb: *x\n", "a: |\n  text\n", "a: !!str 1\n", "a: b\n  c\n", "a:\tb\n", "? a\n: b\n", "a: \"x\n y\"\n", "a:\n", "{" + strings.Repeat("k", 1100) + ": 1}"} {
 		_, err := fastParse([]byte(in), testConverter())
 		require.ErrorIs(t, err, errFallback, "%q", in)
 	}

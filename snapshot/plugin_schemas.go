@@ -48,7 +48,7 @@ func policyRule(c *vctx, v *value, path string) {
 
 // countS: an integer > 0, or (APISIX 3.x) a string naming a variable.
 func countS() *sch {
-	return (&sch{t: tAny}).rule(func(c *vctx, v *value, path string) {
+	return (&sch{t: tAny, what: "an integer greater than 0, or a $variable"}).rule(func(c *vctx, v *value, path string) {
 		if v.kind == vStr && strings.HasPrefix(v.str, "$") {
 			return
 		}

@@ -56,6 +56,7 @@ type sch struct {
 	hints     map[string]string // hint for an unknown field, by field name
 	allowRefs bool              // strings may be $env:// or $secret:// references (skip pattern/length)
 	soft      bool              // unknown fields are warnings (plugin schemas fleetgate may not know fully)
+	what      string            // what the schema accepts, for hints (default: from its type)
 }
 
 // rule is a check across fields (oneOf, xor, dependencies...).
@@ -195,6 +196,27 @@ func (c *vctx) check(s *sch, v *value, path string) {
 	}
 }
 
+// describeSchema names what a schema accepts, for hints.
+func describeSchema(s *sch) string {
+	if s == nil {
+		return "any value"
+	}
+	if s.what != "" {
+		return s.what
+	}
+	switch {
+	case s.enum != nil:
+		return "one of " + strings.Join(s.enum, ", ")
+	case (s.t == tInteger || s.t == tNumber) && s.hasMin && s.hasMax:
+		return fmt.Sprintf("%s from %s to %s", s.t, fmtNum(s.min), fmtNum(s.max))
+	case (s.t == tInteger || s.t == tNumber) && s.hasMin && s.exclMin:
+		return fmt.Sprintf("%s greater than %s", s.t, fmtNum(s.min))
+	case (s.t == tInteger || s.t == tNumber) && s.hasMin:
+		return fmt.Sprintf("%s of at least %s", s.t, fmtNum(s.min))
+	}
+	return s.t.String()
+}
+
 func describe(v *value) string {
 	switch v.kind {
 	case vStr:
@@ -255,7 +277,8 @@ func (c *vctx) checkObject(s *sch, v *value, path string) {
 	}
 	for _, r := range s.required {
 		if v.get(r) == nil {
-			c.at(v, path, fmt.Sprintf("required field %q is missing", r), "")
+			hint := fmt.Sprintf("add %s (%s)", r, describeSchema(s.props[r]))
+			c.at(v, path, fmt.Sprintf("required field %q is missing", r), hint)
 		}
 	}
 }
