@@ -81,6 +81,26 @@ func (f *fleet) group(st *fleetgatev1.GetStatusResponse, name string) *fleetgate
 	return nil
 }
 
+// nodeStatus returns what `fleetgate nodes GROUP -o json` says of node id (nil if absent or
+// the call failed).
+func (f *fleet) nodeStatus(group, id string) *fleetgatev1.NodeStatus {
+	f.t.Helper()
+	out, code := f.admin("nodes", group, "-o", "json")
+	if code != 0 {
+		return nil
+	}
+	var nodes fleetgatev1.ListNodesResponse
+	if protojson.Unmarshal([]byte(out), &nodes) != nil {
+		return nil
+	}
+	for _, ns := range nodes.GetNodes() {
+		if ns.GetNodeId() == id {
+			return ns
+		}
+	}
+	return nil
+}
+
 // commit writes files in the work tree, commits, and asks the control plane to fetch now.
 func (f *fleet) commit(msg string, files map[string]string) string {
 	f.t.Helper()
@@ -384,20 +404,8 @@ func TestFleet(t *testing.T) {
 		f.cp.restart()
 		waitHTTP(t, "http://"+f.httpAddr+"/readyz")
 		require.Eventually(t, func() bool {
-			out, code := f.admin("nodes", "production", "-o", "json")
-			if code != 0 {
-				return false
-			}
-			var nodes fleetgatev1.ListNodesResponse
-			if protojson.Unmarshal([]byte(out), &nodes) != nil {
-				return false
-			}
-			for _, ns := range nodes.GetNodes() {
-				if ns.GetNodeId() == n.id {
-					return ns.GetConnected() && ns.GetAppliedDigest() == digest && ns.GetConverged()
-				}
-			}
-			return false
+			ns := f.nodeStatus("production", n.id)
+			return ns.GetConnected() && ns.GetAppliedDigest() == digest && ns.GetConverged()
 		}, 60*time.Second, 200*time.Millisecond, "%s never reported %s", n.id, digest)
 		require.Equal(t, rev, n.revision(t), "etcd of %s was rewritten", n.id)
 	})
@@ -417,20 +425,7 @@ func TestFleet(t *testing.T) {
 		}, 10*time.Second, 50*time.Millisecond, "hand edit was not healed")
 		f.holdsExactly(n, head)
 		require.Eventually(t, func() bool {
-			out, code := f.admin("nodes", "production", "-o", "json")
-			if code != 0 {
-				return false
-			}
-			var nodes fleetgatev1.ListNodesResponse
-			if protojson.Unmarshal([]byte(out), &nodes) != nil {
-				return false
-			}
-			for _, ns := range nodes.GetNodes() {
-				if ns.GetNodeId() == n.id {
-					return ns.GetDriftEventsTotal() > 0
-				}
-			}
-			return false
+			return f.nodeStatus("production", n.id).GetDriftEventsTotal() > 0
 		}, 20*time.Second, 200*time.Millisecond, "drift never showed in fleetgate nodes")
 	})
 
@@ -448,21 +443,9 @@ func TestFleet(t *testing.T) {
 `})
 		f.converged("production", f.build("production").Digest)
 		require.Eventually(t, func() bool {
-			out, code := f.admin("nodes", "staging", "-o", "json")
-			if code != 0 {
-				return false
-			}
-			var nodes fleetgatev1.ListNodesResponse
-			if protojson.Unmarshal([]byte(out), &nodes) != nil {
-				return false
-			}
-			for _, ns := range nodes.GetNodes() {
-				if ns.GetNodeId() == broken.id {
-					return !ns.GetConverged() && (ns.GetLastNack().GetError() != "" ||
-						ns.GetSinkHealth() == fleetgatev1.SinkHealth_SINK_HEALTH_UNHEALTHY)
-				}
-			}
-			return false
+			ns := f.nodeStatus("staging", broken.id)
+			return ns != nil && !ns.GetConverged() && (ns.GetLastNack().GetError() != "" ||
+				ns.GetSinkHealth() == fleetgatev1.SinkHealth_SINK_HEALTH_UNHEALTHY)
 		}, 60*time.Second, 200*time.Millisecond, "the broken node never showed a NACK or an unhealthy sink")
 		g := f.group(f.status(), "production")
 		require.Zero(t, g.GetNodesNacking(), "production nodes are not affected")

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -129,14 +127,6 @@ func cli(t *testing.T, args ...string) (string, int) {
 	return out.String(), code
 }
 
-// cliJSON runs a verb with -o json and decodes its output.
-func cliJSON(t *testing.T, v any, args ...string) {
-	t.Helper()
-	out, code := cli(t, append(args, "-o", "json")...)
-	require.Equal(t, 0, code, "fleetgate %v: %s", args, out)
-	require.NoError(t, json.Unmarshal([]byte(out), v), "decode output of fleetgate %v: %s", args, out)
-}
-
 // seedRepo copies examples/gitops-repo into repo and commits it.
 func seedRepo(t *testing.T, repo *testutil.Repo) string {
 	t.Helper()
@@ -207,6 +197,3 @@ func (n *node) applied(t *testing.T) string {
 	t.Helper()
 	return n.kv(t, "/fleetgate-agent/"+n.id+"/applied")["/fleetgate-agent/"+n.id+"/applied"]
 }
-
-// syncOnce guards against two goroutines of one test both running `fleetgate sync`.
-var syncMu sync.Mutex
