@@ -14,8 +14,8 @@ import (
 )
 
 // fetchHead brings the tracked ref up to date in the cache and returns the commit it names.
-// It lists the remote's refs first and fetches only when the tracked one moved, so a poll of
-// an unchanged remote costs one ref advertisement.
+// A fetch of an unchanged remote costs one ref advertisement. A short ref name is resolved
+// (branch or tag) against the remote's refs once, and again only if it disappears.
 func (s *Source) fetchHead(ctx context.Context) (*object.Commit, error) {
 	auth, err := s.cfg.authMethod()
 	if err != nil {
@@ -24,41 +24,56 @@ func (s *Source) fetchHead(ctx context.Context) (*object.Commit, error) {
 	if s.kind == refCommit {
 		return s.fetchCommit(ctx, auth)
 	}
-	refs, err := s.remote.ListContext(ctx, &git.ListOptions{Auth: auth, CABundle: s.caFile})
-	if err != nil {
-		return nil, fmt.Errorf("list remote refs: %w", err)
+	if s.resolved == "" {
+		if s.kind != refShort {
+			s.resolved = plumbing.ReferenceName(s.cfg.Ref)
+		} else {
+			refs, err := s.remote.ListContext(ctx, &git.ListOptions{Auth: auth, CABundle: s.caFile})
+			if err != nil {
+				return nil, fmt.Errorf("list remote refs: %w", err)
+			}
+			if s.resolved, err = s.resolveRef(refs); err != nil {
+				return nil, err
+			}
+		}
 	}
-	name, remoteHash, err := s.resolveRef(refs)
-	if err != nil {
-		return nil, err
-	}
+	name := s.resolved
 	s.repoMu.Lock()
 	defer s.repoMu.Unlock()
-	local, err := s.repo.Storer.Reference(name)
-	if err != nil || local.Hash() != remoteHash || !s.hasObject(remoteHash) {
-		spec := config.RefSpec(fmt.Sprintf("+%s:%s", name, name))
-		err := s.remote.FetchContext(ctx, &git.FetchOptions{
-			RemoteName: remoteName,
-			RefSpecs:   []config.RefSpec{spec},
-			Depth:      s.cfg.Depth,
-			Auth:       auth,
-			CABundle:   s.caFile,
-			Tags:       git.NoTags,
-			Force:      true,
-		})
-		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-			return nil, fmt.Errorf("fetch %s: %w", name, err)
-		}
+	spec := config.RefSpec(fmt.Sprintf("+%s:%s", name, name))
+	err = s.remote.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: remoteName,
+		RefSpecs:   []config.RefSpec{spec},
+		Depth:      s.cfg.Depth,
+		Auth:       auth,
+		CABundle:   s.caFile,
+		Tags:       git.NoTags,
+		Force:      true,
+	})
+	var noMatch git.NoMatchingRefSpecError
+	switch {
+	case errors.As(err, &noMatch):
+		s.resolved = "" // resolve again next time: it may come back, or as a tag
+		return nil, fmt.Errorf("ref %s not found on the remote", name)
+	case err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate):
+		return nil, fmt.Errorf("fetch %s: %w", name, err)
 	}
 	ref, err := s.repo.Storer.Reference(name)
 	if err != nil {
 		return nil, fmt.Errorf("read fetched ref %s: %w", name, err)
 	}
-	return s.peel(ref.Hash())
+	c, err := s.peel(ref.Hash())
+	if err != nil {
+		// The ref is there but its objects are not (a damaged cache): forget the ref so that
+		// the next fetch downloads them again instead of finding the ref up to date.
+		_ = s.repo.Storer.RemoveReference(name)
+		return nil, err
+	}
+	return c, nil
 }
 
 // resolveRef finds the configured ref among the remote's refs.
-func (s *Source) resolveRef(refs []*plumbing.Reference) (plumbing.ReferenceName, plumbing.Hash, error) {
+func (s *Source) resolveRef(refs []*plumbing.Reference) (plumbing.ReferenceName, error) {
 	var candidates []plumbing.ReferenceName
 	switch s.kind {
 	case refBranch, refTag:
@@ -79,11 +94,11 @@ func (s *Source) resolveRef(refs []*plumbing.Reference) (plumbing.ReferenceName,
 	}
 	switch len(found) {
 	case 0:
-		return "", plumbing.ZeroHash, fmt.Errorf("ref %q not found on the remote (%d refs advertised)", s.cfg.Ref, len(refs))
+		return "", fmt.Errorf("ref %q not found on the remote (%d refs advertised)", s.cfg.Ref, len(refs))
 	case 1:
-		return found[0].Name(), found[0].Hash(), nil
+		return found[0].Name(), nil
 	}
-	return "", plumbing.ZeroHash, fmt.Errorf("ref %q is both a branch and a tag on the remote: write refs/heads/%s or refs/tags/%s", s.cfg.Ref, s.cfg.Ref, s.cfg.Ref)
+	return "", fmt.Errorf("ref %q is both a branch and a tag on the remote: write refs/heads/%s or refs/tags/%s", s.cfg.Ref, s.cfg.Ref, s.cfg.Ref)
 }
 
 // fetchCommit makes sure the fixed commit is in the cache. Once it is, nothing is fetched any
@@ -125,13 +140,6 @@ func (s *Source) fetchCommit(ctx context.Context, auth transport.AuthMethod) (*o
 		return nil, fmt.Errorf("pin commit %s in cache: %w", h, err)
 	}
 	return c, nil
-}
-
-func (s *Source) hasObject(h plumbing.Hash) bool {
-	// Not HasEncodedObject: with ExclusiveAccess, go-git v5.19 answers ErrObjectNotFound for
-	// every packed object (dotgit's loose-object list is consulted before the packs).
-	_, err := s.repo.Storer.EncodedObject(plumbing.AnyObject, h)
-	return err == nil
 }
 
 // peel follows annotated tags down to the commit they name.

@@ -93,8 +93,9 @@ type Source struct {
 	caFile  []byte
 	warning string
 
-	// fetchMu makes fetches one at a time.
-	fetchMu sync.Mutex
+	// fetchMu makes fetches one at a time, and guards resolved.
+	fetchMu  sync.Mutex
+	resolved plumbing.ReferenceName // the full name of a short Ref, once resolved
 	// repoMu guards the repository's object store: go-git's storage is not safe for
 	// concurrent use, so readers and the fetch take turns.
 	repoMu  sync.Mutex
@@ -235,6 +236,18 @@ func (s *Source) useRepo(st *filesystem.Storage, repo *git.Repository, refChange
 	}
 	s.repo, s.storage = repo, st
 	s.remote = git.NewRemote(repo.Storer, rc)
+	if s.kind == refShort && !refChanged {
+		// A short name resolved by an earlier run left exactly one of these in the cache.
+		var have []plumbing.ReferenceName
+		for _, n := range []plumbing.ReferenceName{plumbing.NewBranchReferenceName(s.cfg.Ref), plumbing.NewTagReferenceName(s.cfg.Ref)} {
+			if _, err := repo.Storer.Reference(n); err == nil {
+				have = append(have, n)
+			}
+		}
+		if len(have) == 1 {
+			s.resolved = have[0]
+		}
+	}
 	if refChanged {
 		if err := repo.Storer.RemoveReference(acceptedRef); err != nil {
 			return fmt.Errorf("forget head of previous ref: %w", err)

@@ -253,6 +253,22 @@ func TestRefs(t *testing.T) {
 		require.Equal(t, c2, rev.Commit)
 	})
 
+	t.Run("vanished branch reported, then resolved again", func(t *testing.T) {
+		repo.Git("branch", "feature", c2)
+		s := open(t, daemon, func(c *gitsource.Config) { c.Ref = "feature" })
+		rev, err := s.Fetch(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, c2, rev.Commit)
+		repo.Git("branch", "-D", "feature")
+		_, err = s.Fetch(context.Background())
+		require.ErrorContains(t, err, "not found on the remote")
+		require.Equal(t, c2, s.Status().Head.Commit, "the last revision stays")
+		repo.Git("tag", "feature", c1)
+		rev, err = s.Fetch(context.Background())
+		require.NoError(t, err)
+		require.Equal(t, c1, rev.Commit)
+	})
+
 	t.Run("moved tag followed", func(t *testing.T) {
 		s := open(t, daemon, func(c *gitsource.Config) { c.Ref = "v1" })
 		rev, err := s.Fetch(context.Background())

@@ -48,7 +48,8 @@ func RequireGit(t testing.TB) {
 	}
 }
 
-// NewRepo creates an empty repository on branch main in a temporary directory.
+// NewRepo creates an empty repository on branch main in a temporary directory. To serve it,
+// start a server on its parent: StartGitDaemon(t, filepath.Dir(r.Dir)) + "repo".
 func NewRepo(t testing.TB) *Repo {
 	t.Helper()
 	return NewRepoAt(t, filepath.Join(t.TempDir(), "repo"))
