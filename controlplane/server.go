@@ -237,7 +237,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (err error) {
 	// --- HTTP ---
 	handler := httpapi.NewHandler(httpapi.Options{
 		Metrics:  metrics,
-		Webhooks: gitsource.NewWebhookHandler("/webhooks/", srcs.webhook, log),
+		Webhooks: srcs.forwardWebhooks(gitsource.NewWebhookHandler("/webhooks/", srcs.webhook, log)),
 		Ready: func(ctx context.Context) error {
 			if _, err := cli.Get(ctx, store.Prefix+"probe"); err != nil {
 				return fmt.Errorf("store: %w", err)
@@ -384,6 +384,57 @@ type sources struct {
 	byName   map[string]*source
 }
 
+// followSyncRequests triggers a fetch for every sync asked by another replica, until ctx is
+// done.
+func (s *sources) followSyncRequests(ctx context.Context) {
+	for ctx.Err() == nil {
+		for wr := range s.st.Client().Watch(clientv3.WithRequireLeader(ctx), store.SyncPrefix, clientv3.WithPrefix()) {
+			for _, ev := range wr.Events {
+				if ev.Type != clientv3.EventTypePut {
+					continue
+				}
+				if src, ok := s.byName[strings.TrimPrefix(string(ev.Kv.Key), store.SyncPrefix)]; ok {
+					s.log.Info("fetch asked by another replica", "source", src.name)
+					src.src.Trigger()
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// forwardWebhooks makes a webhook accepted by a follower ask the leader to fetch (behind a
+// load balancer any replica may receive it).
+func (s *sources) forwardWebhooks(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.isLeader() {
+			h.ServeHTTP(w, r)
+			return
+		}
+		cw := &codeWriter{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(cw, r)
+		if cw.code == http.StatusAccepted {
+			name := strings.TrimPrefix(r.URL.Path, "/webhooks/")
+			if err := s.st.RequestSync(r.Context(), name); err != nil {
+				s.log.Warn("forward webhook to the leader failed", "source", name, "err", err)
+			}
+		}
+	})
+}
+
+type codeWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (c *codeWriter) WriteHeader(code int) {
+	c.code = code
+	c.ResponseWriter.WriteHeader(code)
+}
+
 // sourceStatusInterval is how often the leader records the sources' state for the others.
 const sourceStatusInterval = 5 * time.Second
 
@@ -391,7 +442,8 @@ const sourceStatusInterval = 5 * time.Second
 // the store for the other replicas.
 func (s *sources) lead(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
+	go func() { defer wg.Done(); s.followSyncRequests(ctx) }()
 	go func() {
 		defer wg.Done()
 		t := time.NewTicker(sourceStatusInterval)
@@ -480,14 +532,8 @@ func (s *sources) local() []*fleetgatev1.SourceStatus {
 }
 
 // Sync implements admin.Sources: it fetches now; the running source builds what changed.
+// On a follower it asks the leader (through the store) to fetch, and returns at once.
 func (s *sources) Sync(ctx context.Context, name string) ([]*fleetgatev1.SourceStatus, error) {
-	if !s.isLeader() {
-		leader := "another replica"
-		if s.elector != nil && s.elector.Leader() != "" {
-			leader = s.elector.Leader()
-		}
-		return nil, status.Errorf(codes.FailedPrecondition, "this replica does not fetch; %s leads: run sync against it", leader)
-	}
 	var picked []*source
 	if name == "" {
 		picked = s.list
@@ -502,6 +548,12 @@ func (s *sources) Sync(ctx context.Context, name string) ([]*fleetgatev1.SourceS
 	}
 	var errs []error
 	for _, src := range picked {
+		if !s.isLeader() {
+			if err := s.st.RequestSync(ctx, src.name); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
 		if _, err := src.src.Fetch(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", src.name, err))
 		}

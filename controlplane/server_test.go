@@ -86,7 +86,8 @@ func startReplica(t *testing.T, cfg *config.Config, name string, endpoints []str
 }
 
 // Two replicas on one external etcd: one leads and builds, both serve the same versions, a pin
-// made on one is seen by the other, and a webhook on the leader triggers a build.
+// made on one is seen by the other, a webhook or a sync received by the follower makes the
+// leader build, and the follower takes over when the leader stops.
 func TestReplicasShareExternalStore(t *testing.T) {
 	t.Setenv("FLEETGATE_TEST_HOOK", "hook-secret")
 	r := &repo{t: t, dir: t.TempDir()}
@@ -116,17 +117,16 @@ func TestReplicasShareExternalStore(t *testing.T) {
 	require.Eventually(t, func() bool { return st(b).GetGroups()[0].GetHead().GetMeta().GetSequence() == 1 }, 30*time.Second, 20*time.Millisecond)
 	require.False(t, st(b).GetLeader(), "only one replica leads")
 
-	_, err := b.Sync(ctx, &fleetgatev1.SyncRequest{})
-	require.Equal(t, codes.FailedPrecondition, status.Code(err), "%v", err)
-	require.Contains(t, err.Error(), "replica-a leads")
+	_, err := b.Sync(ctx, &fleetgatev1.SyncRequest{Source: "nope"})
+	require.Equal(t, codes.NotFound, status.Code(err), "%v", err)
 
-	// a signed webhook on the leader fetches and builds the new commit; b sees it
+	// a signed webhook received by the follower makes the leader fetch and build; b sees it
 	second := r.commit("second", map[string]string{"base/routes.yaml": routes(3, "v2")})
 	body := []byte(`{"ref":"refs/heads/main"}`)
 	mac := hmac.New(sha256.New, []byte("hook-secret"))
 	mac.Write(body)
 	post := func(sig string) int {
-		req, err := http.NewRequest(http.MethodPost, "http://"+addrA.HTTP+"/webhooks/gitops", bytes.NewReader(body))
+		req, err := http.NewRequest(http.MethodPost, "http://"+addrB.HTTP+"/webhooks/gitops", bytes.NewReader(body))
 		require.NoError(t, err)
 		req.Header.Set("X-Hub-Signature-256", sig)
 		req.Header.Set("X-GitHub-Event", "push")
@@ -145,6 +145,15 @@ func TestReplicasShareExternalStore(t *testing.T) {
 		srcs := st(b).GetSources()
 		return len(srcs) == 1 && srcs[0].GetHeadCommit() == second && srcs[0].GetLastFetch() != nil
 	}, 30*time.Second, 20*time.Millisecond, "the follower shows the leader's view of the source")
+
+	// sync on the follower: the leader fetches
+	synced := r.commit("synced", map[string]string{"base/routes.yaml": routes(3, "v2b")})
+	_, err = b.Sync(ctx, &fleetgatev1.SyncRequest{Source: "gitops"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		h := st(b).GetGroups()[0].GetHead().GetMeta()
+		return h.GetSequence() == 3 && h.GetCommit() == synced
+	}, 30*time.Second, 20*time.Millisecond, "sync on a follower is done by the leader")
 
 	// a pin on the follower is the pin of the fleet
 	_, err = b.Pin(ctx, &fleetgatev1.PinRequest{Group: "production", Version: "1", Reason: "from b"})
@@ -167,7 +176,7 @@ func TestReplicasShareExternalStore(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		h := st(b).GetGroups()[0].GetHead().GetMeta()
-		return h.GetSequence() == 3 && h.GetCommit() == third
+		return h.GetSequence() == 4 && h.GetCommit() == third
 	}, 30*time.Second, 20*time.Millisecond, "the new leader builds")
 }
 

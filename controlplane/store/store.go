@@ -11,6 +11,7 @@
 //	/fleetgate/retries/<group>/<node or *>      operator retries (the key's revision counts)
 //	/fleetgate/audit/<time>-<rand>              AuditEntry
 //	/fleetgate/sources/<source>                 SourceStatus, as the leader last saw it
+//	/fleetgate/sync/<source>                    a fetch asked of the leader by another replica
 //	/fleetgate/leader/                          leader election of the replicas
 //
 // Bodies are addressed by digest and shared by every group and version that has that digest.
@@ -53,6 +54,7 @@ const (
 	AuditPrefix   = Prefix + "audit/"
 	LeaderPrefix  = Prefix + "leader/"
 	SourcesPrefix = Prefix + "sources/"
+	SyncPrefix    = Prefix + "sync/"
 )
 
 // DefaultChunkSize is the largest compressed body stored as one value; bigger bodies are split.
@@ -577,6 +579,14 @@ func (s *Store) PutSourceStatuses(ctx context.Context, sts []*fleetgatev1.Source
 			return fmt.Errorf("store: write source statuses: %w", err)
 		}
 		ops = ops[n:]
+	}
+	return nil
+}
+
+// RequestSync asks the leading replica to fetch source now (it watches SyncPrefix).
+func (s *Store) RequestSync(ctx context.Context, source string) error {
+	if _, err := s.cli.Put(ctx, SyncPrefix+source, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+		return fmt.Errorf("store: ask the leader to fetch %s: %w", source, err)
 	}
 	return nil
 }
