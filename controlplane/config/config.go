@@ -515,10 +515,6 @@ func lookup(n *yaml.Node, path ...any) *yaml.Node {
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				if n.Content[i].Value == k {
 					next = n.Content[i+1]
-					if next.Kind == yaml.ScalarNode {
-						// point at the value, which is on the key's line
-						break
-					}
 					break
 				}
 			}

@@ -63,11 +63,12 @@ type Fleet struct {
 }
 
 type group struct {
-	name    string
-	head    *fleetgatev1.SnapshotMeta
-	pin     *fleetgatev1.Pin
-	desired *snapshot.Snapshot
-	changed chan struct{}
+	name        string
+	head        *fleetgatev1.SnapshotMeta
+	pin         *fleetgatev1.Pin
+	desired     *snapshot.Snapshot
+	desiredMeta *fleetgatev1.SnapshotMeta
+	changed     chan struct{}
 }
 
 type localNode struct {
@@ -208,7 +209,7 @@ func (f *Fleet) Reload(ctx context.Context, name string) error {
 	f.mu.Lock()
 	moved := digestOf(g.desired) != digestOf(desired) || seqOf(g.desired) != seqOf(desired)
 	changed := moved || !proto.Equal(g.head, head) || !proto.Equal(g.pin, pin)
-	g.head, g.pin = head, pin
+	g.head, g.pin, g.desiredMeta = head, pin, want
 	if moved {
 		g.desired = desired
 		close(g.changed)
@@ -574,15 +575,7 @@ func (f *Fleet) Group(name string) (GroupState, bool) {
 	if !ok {
 		return GroupState{}, false
 	}
-	gs := GroupState{Name: name, Head: g.head, Pin: g.pin}
-	if g.desired != nil {
-		gs.Desired = snapshot.MetaToProto(g.desired)
-		gs.Desired.ResourceCounts = nil
-		if g.head != nil && g.head.GetSequence() == g.desired.Meta.Sequence {
-			gs.Desired = g.head
-		}
-	}
-	return gs, true
+	return GroupState{Name: name, Head: g.head, Pin: g.pin, Desired: g.desiredMeta}, true
 }
 
 // DesiredDigest returns the digest group should run ("" when none).
