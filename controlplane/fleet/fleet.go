@@ -63,6 +63,8 @@ type Fleet struct {
 }
 
 type group struct {
+	// reload serializes Reload, so that a slow read of the store never overwrites a newer one.
+	reload      sync.Mutex
 	name        string
 	head        *fleetgatev1.SnapshotMeta
 	pin         *fleetgatev1.Pin
@@ -180,6 +182,8 @@ func (f *Fleet) Reload(ctx context.Context, name string) error {
 	if !ok {
 		return nil
 	}
+	g.reload.Lock()
+	defer g.reload.Unlock()
 	head, err := f.st.Head(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		head, err = nil, nil
