@@ -630,3 +630,25 @@ func TestRunStopsDuringHungFetch(t *testing.T) {
 	}
 	require.Zero(t, s.Status().Attempts, "a cancelled fetch is not a remote failure")
 }
+
+func TestKeyringChangeDropsCachedHead(t *testing.T) {
+	_, repo, _ := served(t)
+	a, aPub := testutil.NewSigningKey(t, "Key A")
+	_, bPub := testutil.NewSigningKey(t, "Key B")
+	good := repo.CommitSigned("signed by A", a)
+	dir := filepath.Join(t.TempDir(), "cache")
+	s := open(t, repo.Dir, func(c *gitsource.Config) { c.CacheDir, c.SigningKeys = dir, aPub })
+	rev, err := s.Fetch(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, good, rev.Commit)
+
+	again := open(t, repo.Dir, func(c *gitsource.Config) { c.CacheDir, c.SigningKeys = dir, aPub })
+	h, ok := again.Head()
+	require.True(t, ok)
+	require.Equal(t, good, h.Commit)
+
+	rotated := open(t, repo.Dir, func(c *gitsource.Config) { c.CacheDir, c.SigningKeys = dir, bPub })
+	_, ok = rotated.Head()
+	require.False(t, ok, "a cached head the new keyring does not verify is not handed on")
+	require.Contains(t, rotated.Status().Rejected, good[:12])
+}
