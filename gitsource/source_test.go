@@ -652,3 +652,22 @@ func TestKeyringChangeDropsCachedHead(t *testing.T) {
 	require.False(t, ok, "a cached head the new keyring does not verify is not handed on")
 	require.Contains(t, rotated.Status().Rejected, good[:12])
 }
+
+func TestHTTPSWithCAFile(t *testing.T) {
+	root, _, c1 := served(t)
+	url, ca := testutil.StartHTTPSGit(t, root, "deploy", "tls-token")
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, []byte(ca), 0o600))
+	t.Setenv("FLEETGATE_TLS_TOKEN", "tls-token")
+	auth := gitsource.Auth{Username: "deploy", PasswordEnv: "FLEETGATE_TLS_TOKEN"}
+
+	untrusted := open(t, url+"cfg", func(c *gitsource.Config) { c.Auth = auth })
+	_, err := untrusted.Fetch(context.Background())
+	require.ErrorContains(t, err, "certificate")
+
+	auth.CAFile = caFile
+	trusted := open(t, url+"cfg", func(c *gitsource.Config) { c.Auth = auth })
+	rev, err := trusted.Fetch(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, c1, rev.Commit)
+}

@@ -3,6 +3,7 @@ package testutil
 import (
 	"bytes"
 	"crypto/subtle"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -203,6 +204,20 @@ func StartHTTPGit(t testing.TB, dir, user, pass string) string {
 // StartHTTPGitServer is StartHTTPGit returning the server, to count requests or make it fail.
 func StartHTTPGitServer(t testing.TB, dir, user, pass string) *HTTPGit {
 	t.Helper()
+	return startHTTPGit(t, dir, user, pass, false)
+}
+
+// StartHTTPSGit is StartHTTPGit over TLS, with a certificate for 127.0.0.1 from a test CA. It
+// returns the base URL and the CA certificate in PEM, for the client to trust.
+func StartHTTPSGit(t testing.TB, dir, user, pass string) (url, caPEM string) {
+	t.Helper()
+	h := startHTTPGit(t, dir, user, pass, true)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: h.Server.Certificate().Raw})
+	return h.URL, string(ca)
+}
+
+func startHTTPGit(t testing.TB, dir, user, pass string, tls bool) *HTTPGit {
+	t.Helper()
 	exe := filepath.Join(gitExecPath(t), "git-http-backend")
 	if _, err := os.Stat(exe); err != nil {
 		t.Skipf("git http-backend not installed (%s missing; Debian package git): %v", exe, err)
@@ -216,7 +231,7 @@ func StartHTTPGitServer(t testing.TB, dir, user, pass string) *HTTPGit {
 		},
 	}
 	h := &HTTPGit{}
-	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.requests.Add(1)
 		if h.down.Load() {
 			http.Error(w, "down for the test", http.StatusServiceUnavailable)
@@ -232,6 +247,11 @@ func StartHTTPGitServer(t testing.TB, dir, user, pass string) *HTTPGit {
 		}
 		backend.ServeHTTP(w, r)
 	}))
+	if tls {
+		h.Server.StartTLS()
+	} else {
+		h.Server.Start()
+	}
 	t.Cleanup(h.Server.Close)
 	h.URL = h.Server.URL + "/"
 	return h
