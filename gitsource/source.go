@@ -401,7 +401,7 @@ func (s *Source) Status() Status {
 }
 
 // Trigger asks for a fetch soon. It never blocks; triggers that arrive while one is pending
-// coalesce into one fetch. It has an effect only while Run runs.
+// coalesce into one fetch. Run performs it; one made before Run starts waits for Run.
 func (s *Source) Trigger() {
 	select {
 	case s.trigger <- struct{}{}:

@@ -671,3 +671,18 @@ func TestHTTPSWithCAFile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, c1, rev.Commit)
 }
+
+// TestSyncFetchReachesRun: a Fetch from outside (the admin "sync") hands the new head on
+// through a running Run, without waiting for the poll.
+func TestSyncFetchReachesRun(t *testing.T) {
+	_, repo, c1 := served(t)
+	s := open(t, repo.Dir, nil) // Interval 1h
+	rec := run(t, s)
+	require.Eventually(t, func() bool { return rec.last() == c1 }, wait, 5*time.Millisecond)
+	c2 := repo.Commit("synced")
+	rev, err := s.Fetch(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, c2, rev.Commit)
+	require.Eventually(t, func() bool { return rec.last() == c2 }, wait, 5*time.Millisecond)
+	require.Equal(t, []string{c1, c2}, rec.commits())
+}
