@@ -28,6 +28,8 @@ type fastParser struct {
 	slab      []value
 	mstack    []member // members of the mappings being parsed
 	astack    []*value // items of the sequences being parsed
+	// column cache: cCol is the column at cPos on the line starting at cLine
+	cLine, cPos, cCol int
 }
 
 // fastParse parses data into documents. A *fatal error is a limit violation; errFallback
@@ -48,7 +50,7 @@ func fastParse(data []byte, c *converter) (docs []*value, err error) {
 			i += size - 1
 		}
 	}
-	p := &fastParser{d: data, line: 1, c: c}
+	p := &fastParser{d: data, line: 1, c: c, cLine: -1}
 	defer func() {
 		if r := recover(); r != nil {
 			switch e := r.(type) {
@@ -106,16 +108,21 @@ func bail() { panic(fallbackPanic{}) }
 
 func (p *fastParser) eof() bool { return p.pos >= len(p.d) }
 
-// col is the 1-based column in characters, as yaml.v3 counts it.
+// col is the 1-based column in characters, as yaml.v3 counts it. It counts on from the
+// last position asked on the same line.
 func (p *fastParser) col() int {
-	n := p.pos - p.lineStart + 1
-	for _, b := range p.d[p.lineStart:p.pos] {
-		if b&0xC0 == 0x80 {
-			n--
+	if p.cLine != p.lineStart || p.cPos > p.pos {
+		p.cLine, p.cPos, p.cCol = p.lineStart, p.lineStart, 1
+	}
+	for _, b := range p.d[p.cPos:p.pos] {
+		if b&0xC0 != 0x80 {
+			p.cCol++
 		}
 	}
-	return n
+	p.cPos = p.pos
+	return p.cCol
 }
+
 func (p *fastParser) peek(off int) byte {
 	if p.pos+off < len(p.d) {
 		return p.d[p.pos+off]
@@ -456,7 +463,9 @@ func (p *fastParser) plainKey() string {
 // plainStart reports whether a plain scalar may start with ch (followed by next).
 func plainStart(ch, next byte) bool {
 	switch ch {
-	case '-', ':':
+	case ':':
+		return false // legal in places, but rare: leave it to yaml.v3
+	case '-':
 		return next != ' ' && next != '\n' && next != 0 && next != ',' && next != ']' && next != '}' && next != '[' && next != '{'
 	case '[', ']', '{', '}', ',', '#', '"', '\'', '\n', ' ', '&', '*', '!', '|', '>', '%', '?', '@', '`':
 		return false
