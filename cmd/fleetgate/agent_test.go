@@ -29,12 +29,15 @@ func TestAgentFlagErrors(t *testing.T) {
 		{"bad label", []string{"--sink", "memory", "--label", "zone"}, "want key=value"},
 		{"bad drift", []string{"--sink", "memory", "--drift", "fix"}, "heal, report or off"},
 		{"bad ownership", []string{"--sink", "etcd", "--ownership", "mine"}, "--ownership"},
-		{"no controlplane", []string{"--sink", "memory", "--controlplane", ""}, "--controlplane"},
 		{"cert without ca", []string{"--sink", "memory", "--cert-file", "c.pem"}, "--ca-file"},
+		{"no controlplane", []string{"--sink", "memory"}, "--controlplane"},
 		{"bad log level", []string{"--log-level", "loud"}, "--log-level"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"agent", "--controlplane", "127.0.0.1:1", "--group", "g", "--node-id", "n1"}, tc.args...)
+			if tc.name == "no controlplane" {
+				args = append([]string{"agent", "--group", "g", "--node-id", "n1"}, tc.args...)
+			}
 			out, code := run(t, args...)
 			assert.Equal(t, 1, code)
 			assert.Contains(t, out, tc.says)
