@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,10 +29,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	cliBinary = filepath.Join(dir, "fleetgate")
-	out, err := exec.Command("go", "build", "-o", cliBinary, ".").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build fleetgate: %v\n%s", err, out)
+	if cliBinary, err = testutil.BuildFleetgate(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
@@ -95,19 +92,6 @@ func testRoute(id, uri string) string {
 	return fmt.Sprintf("routes:\n  - id: %s\n    uri: %s\n    upstream:\n      type: roundrobin\n      nodes:\n        \"10.0.0.1:80\": 1\n", id, uri)
 }
 
-// syncBuffer is a bytes.Buffer safe for the process's writer and the test's reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func TestCLIAgainstRunningControlPlane(t *testing.T) {
 	repo := t.TempDir()
 	gitRun(t, repo, "init", "-q", "-b", "main")
@@ -148,7 +132,7 @@ groups:
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stderr, bad+":2: field grcp not found")
 
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	cp := exec.Command(cliBinary, "controlplane", "--config", cfgFile, "--replica-name", "cp-test")
 	cp.Stdout, cp.Stderr = &logs, &logs
 	require.NoError(t, cp.Start())
@@ -194,7 +178,7 @@ groups:
 
 	// a real agent process with a file sink joins the group
 	apisixFile := filepath.Join(dir, "apisix.yaml")
-	var agentLogs syncBuffer
+	var agentLogs testutil.SyncBuffer
 	ag := exec.Command(cliBinary, "agent", "--controlplane", grpcAddr, "--group", "production", "--node-id", "gw-cli-1",
 		"--sink", "file", "--file", apisixFile, "--backoff-max", "500ms")
 	ag.Stdout, ag.Stderr = &agentLogs, &agentLogs

@@ -1,7 +1,6 @@
 package discovery
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 	"github.com/fleetgate/fleetgate/snapshot"
+	"github.com/fleetgate/fleetgate/test/testutil"
 )
 
 const wait, tick = 10 * time.Second, 5 * time.Millisecond
@@ -372,7 +372,7 @@ func TestStatusReported(t *testing.T) {
 func TestServerWithoutCodecSaysSo(t *testing.T) {
 	f := newMemFleet("prod")
 	f.set("prod", makeSnap(t, 1, "a"))
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	h := startServer(t, f, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	// Same server, but a grpc.Server built without ServerOptions.
 	gs := grpc.NewServer()
@@ -384,23 +384,6 @@ func TestServerWithoutCodecSaysSo(t *testing.T) {
 	err := h.open(t, hello("n1", "")).recvErr()
 	assert.Equal(t, codes.Internal, status.Code(err))
 	assert.Contains(t, logs.String(), "without discovery.ServerOptions")
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestFullUpdatesBounded(t *testing.T) {

@@ -35,7 +35,7 @@ func TestRunStopsWhenCancelled(t *testing.T) {
 	testutil.RequireGit(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{Dir: t.TempDir(), GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Out: out})

@@ -1,7 +1,6 @@
 package testutil
 
 import (
-	"bytes"
 	"crypto/subtle"
 	"encoding/pem"
 	"errors"
@@ -85,7 +84,7 @@ func (d *GitDaemon) start() error {
 	cmd := exec.Command("git", "daemon", "--reuseaddr", "--export-all", "--informative-errors",
 		"--listen=127.0.0.1", "--port="+strconv.Itoa(d.port), "--base-path="+d.Dir)
 	cmd.Env = GitEnv()
-	stderr := &lockedBuffer{}
+	stderr := &SyncBuffer{}
 	cmd.Stderr = stderr
 	// Its own process group, so that Stop ends the per-connection children too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -124,24 +123,6 @@ func killGroup(cmd *exec.Cmd) {
 	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
 		_ = cmd.Process.Kill()
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for the writer goroutine of exec and a reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // Restart starts a stopped daemon again on the same port.
@@ -362,7 +343,7 @@ func StartSSHD(t testing.TB, passphrase string) *SSHServer {
 			t.Skipf("sshd rejects its test config here: %v: %s", err, out)
 		}
 		cmd := exec.Command(sshd, "-D", "-e", "-f", conf)
-		stderr := &lockedBuffer{}
+		stderr := &SyncBuffer{}
 		cmd.Stderr = stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		cmd.WaitDelay = time.Second
