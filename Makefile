@@ -63,11 +63,13 @@ test: check ## format, vet, buf lint, generated-code check, go test -race ./...,
 fuzz: ## a short run of the config parser fuzzer (FUZZTIME=10s)
 	$(GO) test ./snapshot -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
-bench: ## the benchmarks quoted in docs/benchmarks.md
+bench: build ## the benchmarks quoted in README.md "Benchmarks" and docs/
 	$(GO) test ./snapshot -run '^$$' -bench . -benchmem
-	$(GO) test ./gitsource -run '^$$' -bench . -benchmem
+	$(GO) test ./gitsource -run '^$$' -bench . -benchtime 20x -benchmem
+	$(GO) test ./controlplane/pipeline -run '^$$' -bench BuildAndStore10k -benchtime 5x
 	$(GO) test ./dataplane-agent/sink/etcd -run '^$$' -bench . -benchmem -benchtime 3x
-	$(GO) run ./cmd/fleetgate bench push --agents 1000 --routes 1000
+	./bin/fleetgate bench push --agents 1000 --routes 1000 --changes 10
+	./bin/fleetgate bench push --agents 1000 --routes 10000 --changes 10
 
 EXAMPLE := examples/gitops-repo
 
