@@ -33,19 +33,11 @@ func newSink(t testing.TB, endpoint, node string, own Ownership) *Sink {
 	return s
 }
 
-func res(t testing.TB, kind snapshot.Kind, id, body string) *snapshot.Resource {
-	t.Helper()
-	r, err := snapshot.NewResource(kind, id, []byte(body))
-	require.NoError(t, err)
-	return r
-}
-
-func snap(t testing.TB, rs ...*snapshot.Resource) *snapshot.Snapshot {
-	t.Helper()
-	s, err := snapshot.New(rs, snapshot.Meta{Group: "test"})
-	require.NoError(t, err)
-	return s
-}
+// res and snap are the shared test constructors, short for the many call sites here.
+var (
+	res  = testutil.Resource
+	snap = testutil.Snapshot
+)
 
 func route(t testing.TB, i int, upstream string) *snapshot.Resource {
 	id := fmt.Sprintf("r%05d", i)

@@ -22,6 +22,7 @@ import (
 	agent "github.com/fleetgate/fleetgate/dataplane-agent"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 	"github.com/fleetgate/fleetgate/snapshot"
+	"github.com/fleetgate/fleetgate/test/testutil"
 )
 
 func newSink(t testing.TB, path string) *Sink {
@@ -31,19 +32,11 @@ func newSink(t testing.TB, path string) *Sink {
 	return s
 }
 
-func res(t testing.TB, kind snapshot.Kind, id, body string) *snapshot.Resource {
-	t.Helper()
-	r, err := snapshot.NewResource(kind, id, []byte(body))
-	require.NoError(t, err)
-	return r
-}
-
-func snap(t testing.TB, rs ...*snapshot.Resource) *snapshot.Snapshot {
-	t.Helper()
-	s, err := snapshot.New(rs, snapshot.Meta{Group: "test"})
-	require.NoError(t, err)
-	return s
-}
+// res and snap are the shared test constructors, short for the many call sites here.
+var (
+	res  = testutil.Resource
+	snap = testutil.Snapshot
+)
 
 func sample(t testing.TB) *snapshot.Snapshot {
 	return snap(t,
