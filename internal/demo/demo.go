@@ -348,30 +348,44 @@ func firstProblem(f *fleetgatev1.BuildFailure) string {
 }
 
 func (d *demo) printHowTo(grpcAddr string) {
-	server := ""
+	bin := "fleetgate"
+	if exe, err := os.Executable(); err == nil {
+		bin = exe
+	}
+	server := "" // the operator verbs' default --server is 127.0.0.1:18000
 	if grpcAddr != "127.0.0.1:18000" {
 		server = " --server " + grpcAddr
+	}
+	var prod *node
+	for _, n := range d.nodes {
+		if n.id == "production-1" {
+			prod = n
+		}
 	}
 	fmt.Fprintf(d.out, `The fleet has converged. Try it (in a second terminal):
 
   # watch the fleet live
-  bin/fleetgate status --watch%[2]s
+  %[2]s status --watch%[6]s
 
-  # change the config: edit a file and commit — the control plane polls every 2 s
+  # change the config: edit a file of base/ (both groups use it) and commit;
+  # the control plane polls the repository every 2 s
   cd %[1]s
-  sed -i 's/rate: 20/rate: 50/' base/routes.yaml && git commit -qam "raise the users API rate limit"
+  sed -i 's/max_age: 3600/max_age: 7200/' base/routes.yaml && git commit -qam "cache CORS preflights longer"
 
-  # see versions, roll production back, and release the pin
-  bin/fleetgate versions production%[2]s
-  bin/fleetgate rollback production --reason "try a rollback"%[2]s
-  bin/fleetgate unpin production%[2]s
+  # see versions, roll production back to the previous one, and release the pin
+  %[2]s versions production%[6]s
+  %[2]s rollback production --reason "try a rollback"%[6]s
+  %[2]s unpin production%[6]s
+  %[2]s audit%[6]s
 
-  # edit a gateway by hand and watch the agent heal it
-  bin/fleetgate nodes%[2]s
+  # edit a gateway by hand (if you have etcdctl) and watch the agent heal it
+  etcdctl --endpoints %[3]s put %[4]s/routes/health '{"id":"health","uri":"/hacked"}'
+  etcdctl --endpoints %[3]s get %[4]s/routes/health
+  %[2]s nodes%[6]s
 
-Press Ctrl-C to stop the demo.
+Logs are in %[5]s. Press Ctrl-C to stop the demo.
 
-`, d.repo, server)
+`, d.repo, bin, prod.endpoint, Prefix, filepath.Join(filepath.Dir(d.repo), "demo.log"), server)
 }
 
 // follow prints the fleet every time it changes until ctx is cancelled.
