@@ -215,3 +215,21 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// TestREADMEConfigParses keeps the README's control plane config reference true: its example
+// is accepted by the real parser.
+func TestREADMEConfigParses(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root, "README.md"))
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(b), "## Control plane config reference")
+	require.True(t, ok, "README lost its config reference section")
+	_, block, ok := strings.Cut(section, "```yaml\n")
+	require.True(t, ok)
+	block, _, ok = strings.Cut(block, "```")
+	require.True(t, ok)
+	cfg, err := config.Parse("README.md", []byte(block))
+	require.NoError(t, err)
+	require.Len(t, cfg.Groups, 1)
+	require.NotNil(t, cfg.TLS)
+	require.Len(t, cfg.Admin.Tokens, 1)
+}
