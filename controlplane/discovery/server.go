@@ -102,9 +102,10 @@ func ServerOptions(o Options) []grpc.ServerOption {
 		grpc.MaxRecvMsgSize(o.MaxRecvBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: o.KeepaliveTime, Timeout: o.KeepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveMinTime, PermitWithoutStream: true}),
-		// Idle agents dominate: read with a small buffer and give the write buffer back to a
-		// shared pool after each flush.
-		grpc.ReadBufferSize(1 << 10),
+		// Idle agents dominate: no read buffer (the framer reads the connection directly, so an
+		// idle connection holds none; TLS buffers records itself; on plain TCP a frame costs
+		// two reads), and the write buffer goes back to a shared pool after each flush.
+		grpc.ReadBufferSize(0),
 		// Agents send only small ACKs and Status: a static 64 KiB window (gRPC's minimum) is
 		// plenty, and setting it turns off BDP estimation, whose pings would otherwise add a
 		// write and a read per ACK on every connection.
@@ -112,6 +113,11 @@ func ServerOptions(o Options) []grpc.ServerOption {
 		grpc.InitialConnWindowSize(64 << 10),
 		grpc.WriteBufferSize(32 << 10),
 		grpc.SharedWriteBuffer(true),
+		// One stream per connection: the agent sends one header block, so an HPACK dynamic
+		// table (4 KiB allowed by default) saves nothing on the wire and keeps the agent's
+		// headers in memory for the life of the connection. Table size 0 tells the agent's
+		// encoder not to index them.
+		grpc.HeaderTableSize(0),
 	}
 }
 
@@ -197,8 +203,11 @@ type inflight struct {
 // session is one agent stream.
 type session struct {
 	node, group string
-	cancel      context.CancelCauseFunc
-	peer        string
+	// ctx and recv are the stream's context and the channel its receive loop feeds; a newer
+	// stream of the same node id ends this one by passing errReplaced on recv (replace).
+	ctx  context.Context
+	recv chan recvResult
+	peer string
 
 	applied  string // what the node holds, as far as the server knows
 	needFull bool   // the agent asked for a full update
@@ -215,25 +224,32 @@ type session struct {
 	nackedRetry  uint64
 }
 
+// recvResult is one result of stream.Recv, passed from the receive loop to the handler.
+type recvResult struct {
+	m   *fleetgatev1.StreamConfigRequest
+	err error
+}
+
 // StreamConfig implements fleetgatev1.ConfigDiscoveryServer.
 func (s *Server) StreamConfig(stream fleetgatev1.ConfigDiscovery_StreamConfigServer) error {
-	ctx, cancel := context.WithCancelCause(stream.Context())
-	defer cancel(nil)
+	// No context of our own per stream: grpc cancels the stream's context when the handler
+	// returns (which ends the receive loop), and a replaced stream is told on recv
+	// (session.replace). An idle agent costs one stream context less.
+	ctx := stream.Context()
 
 	// The receive loop runs beside the handler so that the handler can wait for a new
-	// desired version and for the agent's messages at once.
-	recv := make(chan *fleetgatev1.StreamConfigRequest)
-	recvErr := make(chan error, 1)
+	// desired version and for the agent's messages at once. One channel carries both the
+	// messages and the final error.
+	recv := make(chan recvResult)
 	go func() {
 		for {
 			m, err := stream.Recv()
-			if err != nil {
-				recvErr <- err
+			select {
+			case recv <- recvResult{m, err}:
+			case <-ctx.Done():
 				return
 			}
-			select {
-			case recv <- m:
-			case <-ctx.Done():
+			if err != nil {
 				return
 			}
 		}
@@ -242,11 +258,12 @@ func (s *Server) StreamConfig(stream fleetgatev1.ConfigDiscovery_StreamConfigSer
 	var first *fleetgatev1.StreamConfigRequest
 	timer := time.NewTimer(s.opts.HelloTimeout)
 	select {
-	case first = <-recv:
+	case r := <-recv:
 		timer.Stop()
-	case err := <-recvErr:
-		timer.Stop()
-		return recvStatus(err)
+		if r.err != nil {
+			return recvStatus(r.err)
+		}
+		first = r.m
 	case <-timer.C:
 		return status.Errorf(codes.DeadlineExceeded, "no Hello within %s of opening the stream; the agent must send Hello first", s.opts.HelloTimeout)
 	case <-ctx.Done():
@@ -261,7 +278,7 @@ func (s *Server) StreamConfig(stream fleetgatev1.ConfigDiscovery_StreamConfigSer
 		return err
 	}
 
-	sess := &session{node: hello.GetNodeId(), group: hello.GetGroup(), cancel: cancel, applied: hello.GetAppliedDigest()}
+	sess := &session{node: hello.GetNodeId(), group: hello.GetGroup(), ctx: ctx, recv: recv, applied: hello.GetAppliedDigest()}
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		sess.peer = p.Addr.String()
 	}
@@ -289,18 +306,19 @@ func (s *Server) StreamConfig(stream fleetgatev1.ConfigDiscovery_StreamConfigSer
 			sess.slot = true
 			s.setWaiting(sess, false)
 		case <-changed:
-		case m := <-recv:
-			if err := s.handle(sess, m, log); err != nil {
-				return err
-			}
-		case err := <-recvErr:
-			log.Info("agent disconnected", "reason", err)
-			return recvStatus(err)
-		case <-ctx.Done():
-			if cause := context.Cause(ctx); errors.Is(cause, errReplaced) {
+		case r := <-recv:
+			if r.err == errReplaced {
 				log.Warn("stream replaced by a newer one of the same node id; if two gateways share this node id, give each its own --node-id")
 				return status.Errorf(codes.Aborted, "node %q: %v; if two gateways share this node id, give each its own --node-id", sess.node, errReplaced)
 			}
+			if r.err != nil {
+				log.Info("agent disconnected", "reason", r.err)
+				return recvStatus(r.err)
+			}
+			if err := s.handle(sess, r.m, log); err != nil {
+				return err
+			}
+		case <-ctx.Done():
 			return status.FromContextError(ctx.Err()).Err()
 		}
 	}
@@ -338,11 +356,21 @@ func (s *Server) attach(sess *session, h *fleetgatev1.Hello) {
 	s.sessions[sess.node] = sess
 	s.mu.Unlock()
 	if old != nil {
-		old.cancel(errReplaced)
+		go old.replace()
 	} else {
 		s.streams.Add(1)
 	}
 	s.fleet.Connected(h)
+}
+
+// replace ends the stream of sess, which a newer stream of the same node id took over: the
+// handler receives errReplaced where it receives the agent's messages. This runs on its own
+// goroutine (streams are rarely replaced), so that an idle stream waits on no extra channel.
+func (sess *session) replace() {
+	select {
+	case sess.recv <- recvResult{err: errReplaced}:
+	case <-sess.ctx.Done(): // the stream has ended anyway
+	}
 }
 
 // detach forgets sess; the node counts as disconnected only if no newer stream took over.
