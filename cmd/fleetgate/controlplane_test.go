@@ -23,21 +23,7 @@ import (
 // a process.
 var cliBinary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "fleetgate-cli-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if cliBinary, err = testutil.BuildFleetgate(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.MainWithFleetgate(m, &cliBinary) }
 
 type cliResult struct {
 	code           int

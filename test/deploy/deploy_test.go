@@ -25,19 +25,7 @@ import (
 
 var binPath string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "fleetgate-deploy-")
-	if err == nil {
-		binPath, err = testutil.BuildFleetgate(dir)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.MainWithFleetgate(m, &binPath) }
 
 const root = "../.."
 

@@ -24,20 +24,7 @@ import (
 // binPath is the fleetgate binary built once for the whole suite.
 var binPath string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "fleetgate-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if binPath, err = testutil.BuildFleetgate(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testutil.MainWithFleetgate(m, &binPath) }
 
 // proc is a fleetgate process started by a test, with its output kept in a log file that is
 // printed when the test fails.

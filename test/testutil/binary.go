@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 )
@@ -15,4 +16,22 @@ func BuildFleetgate(dir string) (string, error) {
 		return "", fmt.Errorf("go build ./cmd/fleetgate: %w\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// MainWithFleetgate is a TestMain body for packages whose tests run the binary as a process:
+// it builds fleetgate into a temporary directory, stores its path in *bin, runs the tests,
+// removes the directory and exits with the tests' code.
+func MainWithFleetgate(m interface{ Run() int }, bin *string) {
+	dir, err := os.MkdirTemp("", "fleetgate-bin-")
+	if err == nil {
+		*bin, err = BuildFleetgate(dir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
