@@ -54,9 +54,10 @@ type oneGroupFleet struct {
 }
 
 func (f *oneGroupFleet) HasGroup(g string) bool { return g == "prod" }
-func (f *oneGroupFleet) Desired(string, string) (discovery.Target, <-chan struct{}) {
-	return discovery.Target{Snapshot: f.snap}, nil
+func (f *oneGroupFleet) Desired(string, string) discovery.Target {
+	return discovery.Target{Snapshot: f.snap}
 }
+func (f *oneGroupFleet) DesiredChanged(string) <-chan struct{} { return nil } // never changes
 func (f *oneGroupFleet) Snapshot(context.Context, string) (*snapshot.Snapshot, error) {
 	return f.snap, nil
 }

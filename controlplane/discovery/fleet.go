@@ -13,9 +13,12 @@ import (
 type Fleet interface {
 	// HasGroup reports whether group is configured.
 	HasGroup(group string) bool
-	// Desired returns what node of group should run now, and a channel that is closed when
-	// that may have changed (a new desired version, a pin or unpin, an operator's retry).
-	Desired(group, node string) (Target, <-chan struct{})
+	// Desired returns what node of group should run now.
+	Desired(group, node string) Target
+	// DesiredChanged returns a channel that is closed when what any node of group should run
+	// may have changed (a new desired version, a pin or unpin, an operator's retry). The
+	// server takes the channel before it reads Desired, so that no change is missed.
+	DesiredChanged(group string) <-chan struct{}
 	// Snapshot returns the stored snapshot with digest (a delta base), or an error.
 	Snapshot(ctx context.Context, digest string) (*snapshot.Snapshot, error)
 	// Connected records that a node opened a stream on this replica.

@@ -85,10 +85,16 @@ func (f *memFleet) HasGroup(g string) bool {
 	return f.groups[g]
 }
 
-func (f *memFleet) Desired(group, node string) (Target, <-chan struct{}) {
+func (f *memFleet) Desired(group, node string) Target {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return Target{Snapshot: f.desired[group], Retry: f.retry}, f.changed
+	return Target{Snapshot: f.desired[group], Retry: f.retry}
+}
+
+func (f *memFleet) DesiredChanged(group string) <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.changed
 }
 
 func (f *memFleet) Snapshot(ctx context.Context, digest string) (*snapshot.Snapshot, error) {

@@ -413,3 +413,48 @@ func TestFullUpdatesBounded(t *testing.T) {
 	f.set("prod", v2)
 	assert.NotEmpty(t, d.recv().GetBaseDigest())
 }
+
+// TestLargeDeltaBounded: a delta larger than smallUpdate may block on flow control, so it is
+// sent like a full update: holding one of the MaxConcurrentFull slots, on its own goroutine.
+func TestLargeDeltaBounded(t *testing.T) {
+	f := newMemFleet("prod")
+	all := make([]int, 2000)
+	for i := range all {
+		all[i] = i
+	}
+	v1, v2 := makeSnap(t, 2000, "a"), makeSnap(t, 2000, "b", all...)
+	f.store(v1)
+	f.set("prod", v2)
+	h := startServer(t, f, Options{MaxConcurrentFull: 1})
+	a := h.open(t, hello("a", ""))
+	ua := a.recv()
+	require.Empty(t, ua.GetBaseDigest(), "a holds nothing: full update, holding the only slot")
+
+	b := h.open(t, hello("b", v1.Digest))
+	require.Eventually(t, func() bool { return h.srv.Stats().WaitingFull == 1 }, wait, tick, "the large delta waits for the slot")
+	a.ack(ua)
+	ub := b.recv()
+	assert.Equal(t, v1.Digest, ub.GetBaseDigest(), "a delta, sent once the slot came free")
+	require.Len(t, ub.GetUpserts(), 2000)
+	assert.Greater(t, proto.Size(ub), smallUpdate)
+	assert.Equal(t, v2.Digest, applyUpdate(t, v1, ub).Digest)
+	b.ack(ub)
+	require.Eventually(t, func() bool { return f.appliedOf("b") == v2.Digest }, wait, tick)
+	assert.EqualValues(t, 0, h.srv.Stats().WaitingFull)
+}
+
+// TestReplacedWhileSendingLarge: a stream replaced while its large update is being sent ends
+// with Aborted, and the new stream is served.
+func TestReplacedWhileSendingLarge(t *testing.T) {
+	f := newMemFleet("prod")
+	v1 := makeSnap(t, 5000, "a")
+	f.set("prod", v1)
+	h := startServer(t, f, Options{})
+	a := h.open(t, hello("gw", "")) // never reads: the 5000-route full update stays in flight
+	require.Eventually(t, func() bool { return h.srv.Stats().FullUpdates == 1 }, wait, tick)
+	b := h.open(t, hello("gw", ""))
+	assert.Equal(t, v1.Digest, b.recv().GetDigest())
+	err := a.recvErr()
+	assert.Equal(t, codes.Aborted, status.Code(err), "%v", err)
+	assert.EqualValues(t, 1, h.srv.Stats().Streams)
+}

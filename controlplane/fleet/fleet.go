@@ -173,8 +173,8 @@ func (f *Fleet) loadNodes(ctx context.Context) error {
 	return nil
 }
 
-// Reload re-reads group's head and pin from the store and moves its desired version. Nodes
-// waiting in Desired are woken when it changed.
+// Reload re-reads group's head and pin from the store and moves its desired version.
+// DesiredChanged watchers are woken when it moved.
 func (f *Fleet) Reload(ctx context.Context, name string) error {
 	f.mu.RLock()
 	g, ok := f.groups[name]
@@ -422,19 +422,31 @@ func (f *Fleet) HasGroup(name string) bool {
 	return ok
 }
 
-// Desired returns what node of group should run and a channel closed when that may change.
-func (f *Fleet) Desired(name, node string) (discovery.Target, <-chan struct{}) {
+// Desired returns what node of group should run.
+func (f *Fleet) Desired(name, node string) discovery.Target {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	g, ok := f.groups[name]
 	if !ok {
-		never := make(chan struct{})
-		return discovery.Target{}, never
+		return discovery.Target{}
 	}
 	return discovery.Target{
 		Snapshot: g.desired,
 		Retry:    uint64(f.retries[name+"/*"] + f.retries[name+"/"+node]),
-	}, g.changed
+	}
+}
+
+// DesiredChanged returns a channel closed when what a node of group should run may have
+// changed: a new desired version or an operator's retry. For an unknown group it is never
+// closed.
+func (f *Fleet) DesiredChanged(name string) <-chan struct{} {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	g, ok := f.groups[name]
+	if !ok {
+		return make(chan struct{})
+	}
+	return g.changed
 }
 
 // Snapshot returns the stored snapshot body with digest.

@@ -44,7 +44,7 @@ func start(t *testing.T, st *store.Store, replica string, flush time.Duration) *
 }
 
 func desiredDigest(f *Fleet, g string) string {
-	tg, _ := f.Desired(g, "n1")
+	tg := f.Desired(g, "n1")
 	if tg.Snapshot == nil {
 		return ""
 	}
@@ -66,7 +66,7 @@ func TestDesiredFollowsHeadAndPins(t *testing.T) {
 	st := store.New(e.Client(t))
 	f := start(t, st, "r1", 50*time.Millisecond)
 
-	tg, ch := f.Desired("prod", "n1")
+	tg, ch := f.Desired("prod", "n1"), f.DesiredChanged("prod")
 	require.Nil(t, tg.Snapshot, "no version yet")
 	require.True(t, f.HasGroup("prod"))
 	require.False(t, f.HasGroup("nope"))
@@ -76,7 +76,7 @@ func TestDesiredFollowsHeadAndPins(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return closed(ch) }, 5*time.Second, 10*time.Millisecond, "changed channel must close on a new head")
 	require.Equal(t, v1.Digest, desiredDigest(f, "prod"))
-	tg, _ = f.Desired("prod", "n1")
+	tg = f.Desired("prod", "n1")
 	require.Equal(t, uint64(1), tg.Snapshot.Meta.Sequence)
 	require.Equal(t, "commit-1", tg.Snapshot.Meta.Commit)
 
@@ -87,7 +87,7 @@ func TestDesiredFollowsHeadAndPins(t *testing.T) {
 	// pin to 1: desired moves back, and holds across a new head
 	m1, err := st.Version(ctx, "prod", 1)
 	require.NoError(t, err)
-	_, ch = f.Desired("prod", "n1")
+	ch = f.DesiredChanged("prod")
 	p, err := f.Pin(ctx, "prod", m1, "alice", "bad deploy")
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), p.GetSequence())
@@ -145,11 +145,11 @@ func TestTwoReplicasSeeEachOthersPins(t *testing.T) {
 	}, 5*time.Second, 10*time.Millisecond)
 
 	// a retry on b reaches the node's target on a
-	before, _ := a.Desired("prod", "n1")
+	before := a.Desired("prod", "n1")
 	_, err = b.Retry(ctx, "prod", "n1")
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		tg, _ := a.Desired("prod", "n1")
+		tg := a.Desired("prod", "n1")
 		return tg.Retry != before.Retry
 	}, 5*time.Second, 10*time.Millisecond)
 

@@ -54,10 +54,16 @@ func (f *benchFleet) set(s *snapshot.Snapshot) <-chan struct{} {
 
 func (f *benchFleet) HasGroup(g string) bool { return g == f.group }
 
-func (f *benchFleet) Desired(group, node string) (discovery.Target, <-chan struct{}) {
+func (f *benchFleet) Desired(group, node string) discovery.Target {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return discovery.Target{Snapshot: f.desired}, f.changed
+	return discovery.Target{Snapshot: f.desired}
+}
+
+func (f *benchFleet) DesiredChanged(group string) <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.changed
 }
 
 func (f *benchFleet) Snapshot(ctx context.Context, digest string) (*snapshot.Snapshot, error) {

@@ -66,11 +66,15 @@ type PushReport struct {
 	// 5-byte prefix), and TCP bytes written by the server (HTTP/2 framing, window updates and
 	// pings included); and TCP bytes received (the ACK).
 	ChangeMsgBytes, ChangeGRPCBytes, ChangeTCPBytesOut, ChangeTCPBytesIn float64
-	// Control plane memory per connected, idle agent: heap in use and RSS growth from
-	// before the agents connected, after a GC.
-	HeapPerAgent, RSSPerAgent float64
-	// HeapBase and RSSBase are the process's heap and RSS before agents connected.
-	HeapBase, RSSBase uint64
+	// Control plane memory per connected, idle agent, as growth from before the agents
+	// connected, each after a GC: the live heap (runtime.MemStats.HeapAlloc: the bytes of
+	// reachable objects, what the heap profile's inuse_space adds up to), the heap spans in
+	// use (HeapInuse: live objects plus the free slots in their spans, which vary from run to
+	// run with how connection setup's short-lived objects fell), and RSS.
+	HeapPerAgent, HeapInusePerAgent, RSSPerAgent float64
+	// HeapBase, HeapInuseBase and RSSBase are the process's live heap, heap spans and RSS
+	// before agents connected.
+	HeapBase, HeapInuseBase, RSSBase uint64
 	// Encodings is how many updates were encoded for all streams.
 	Encodings int64
 	// Nacks lists up to ten NACK errors (none expected).
@@ -182,7 +186,7 @@ func RunPush(ctx context.Context, cfg PushConfig) (*PushReport, error) {
 
 	runtime.GC()
 	debug.FreeOSMemory()
-	rep.HeapBase, rep.RSSBase = heapInUse(), rss()
+	rep.HeapBase, rep.HeapInuseBase, rep.RSSBase = heapNow()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -223,8 +227,9 @@ func RunPush(ctx context.Context, cfg PushConfig) (*PushReport, error) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	if rep.Connected > 0 {
-		rep.HeapPerAgent = float64(int64(heapInUse())-int64(rep.HeapBase)) / float64(rep.Connected)
-		rep.RSSPerAgent = float64(int64(rss())-int64(rep.RSSBase)) / float64(rep.Connected)
+		live, inuse, rssNow := heapNow()
+		per := func(now, base uint64) float64 { return float64(int64(now)-int64(base)) / float64(rep.Connected) }
+		rep.HeapPerAgent, rep.HeapInusePerAgent, rep.RSSPerAgent = per(live, rep.HeapBase), per(inuse, rep.HeapInuseBase), per(rssNow, rep.RSSBase)
 	}
 	if cfg.HeapProfile != "" {
 		if f, err := os.Create(cfg.HeapProfile); err == nil {
@@ -302,18 +307,19 @@ func (r *PushReport) Print(w io.Writer) {
 		fmt.Fprintf(w, "one-route change (%d changes): p50 %s, max %s\n", len(r.Changes), r.ChangeP50.Round(100*time.Microsecond), r.ChangeMax.Round(100*time.Microsecond))
 		fmt.Fprintf(w, "bytes/agent/change: update message %.0f, gRPC payload %.0f, TCP out %.0f (ACK in: %.0f)\n", r.ChangeMsgBytes, r.ChangeGRPCBytes, r.ChangeTCPBytesOut, r.ChangeTCPBytesIn)
 	}
-	fmt.Fprintf(w, "control plane per connected idle agent: heap %.1f KiB, RSS %.1f KiB (base heap %.1f MiB, RSS %.1f MiB)\n",
-		r.HeapPerAgent/1024, r.RSSPerAgent/1024, float64(r.HeapBase)/(1<<20), float64(r.RSSBase)/(1<<20))
+	fmt.Fprintf(w, "control plane per connected idle agent: heap %.1f KiB live (%.1f KiB of heap spans in use), RSS %.1f KiB (base: heap %.1f MiB live, %.1f MiB spans, RSS %.1f MiB)\n",
+		r.HeapPerAgent/1024, r.HeapInusePerAgent/1024, r.RSSPerAgent/1024, float64(r.HeapBase)/(1<<20), float64(r.HeapInuseBase)/(1<<20), float64(r.RSSBase)/(1<<20))
 	fmt.Fprintf(w, "updates encoded: %d (for %d streams)\n", r.Encodings, r.Connected)
 	if len(r.Nacks) > 0 {
 		fmt.Fprintf(w, "NACKs: %v\n", r.Nacks)
 	}
 }
 
-func heapInUse() uint64 {
+// heapNow returns the live heap, the heap spans in use and the RSS. The caller has run a GC.
+func heapNow() (live, inuse, rssBytes uint64) {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return m.HeapInuse
+	return m.HeapAlloc, m.HeapInuse, rss()
 }
 
 // rss returns the process's resident set size from /proc (0 where unavailable).
