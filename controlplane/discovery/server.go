@@ -45,8 +45,9 @@ type Options struct {
 	HelloTimeout time.Duration
 	// CacheBytes bounds the encoded updates kept for reuse across streams. Default 256 MiB.
 	CacheBytes int
-	// MaxConcurrentFull bounds the full-snapshot updates in flight (sent, not yet answered)
-	// across all streams; deltas are not limited. When thousands of agents need the whole
+	// MaxConcurrentFull bounds the large updates in flight (sent, not yet answered) across
+	// all streams: full snapshots, and deltas over 32 KiB; small deltas are not limited, and
+	// each large update is sent on a goroutine of its own. When thousands of agents need the whole
 	// snapshot at once (first start, a restart of the control plane with empty sinks), this
 	// keeps the bytes queued in the process and in the kernel's socket buffers bounded, so
 	// the push runs at the speed of the network instead of stalling under memory pressure.
