@@ -218,11 +218,11 @@ type client struct {
 	cancel context.CancelFunc
 }
 
-func (h *harness) open(t *testing.T, hello *fleetgatev1.Hello) *client {
+func (h *harness) open(t *testing.T, hello *fleetgatev1.Hello, opts ...grpc.DialOption) *client {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	st, err := fleetgatev1.NewConfigDiscoveryClient(h.dial(t)).StreamConfig(ctx)
+	st, err := fleetgatev1.NewConfigDiscoveryClient(h.dial(t, opts...)).StreamConfig(ctx)
 	require.NoError(t, err)
 	c := &client{t: t, stream: st, cancel: cancel}
 	if hello != nil {

@@ -584,7 +584,9 @@ func (s *Server) maybeSend(sess *session, t Target) {
 		s.logger(sess).Debug("update sent", "digest", digest, "seq", t.Snapshot.Meta.Sequence, "nonce", nonce, "full", enc.full(), "bytes", size, "upserts", enc.upserts, "removals", enc.removals)
 	}
 	if large {
-		// SendMsg may wait for the agent to read: not with mu held, not on a shared sender.
+		// SendMsg may wait for the agent to read (gRPC's API allows it; grpc-go v1.85 queues
+		// one message of any size without waiting, but does not promise to): not with mu
+		// held, not on a shared sender.
 		// The answer may arrive before SendMsg returns; inflight is already set for it, and
 		// sending keeps anyone else from sending until this send has returned.
 		sess.sending = true

@@ -443,18 +443,42 @@ func TestLargeDeltaBounded(t *testing.T) {
 	assert.EqualValues(t, 0, h.srv.Stats().WaitingFull)
 }
 
-// TestReplacedWhileSendingLarge: a stream replaced while its large update is being sent ends
-// with Aborted, and the new stream is served.
+// stuckReader are dial options of a client whose windows stay at gRPC's 64 KiB minimum (no
+// BDP growth): if it does not read, most of a 5000-route snapshot (~0.6 MB) stays queued in
+// the server. (grpc-go queues one message of any size without blocking SendMsg, so the send
+// itself returns; the stream's transport is what is stuck.)
+var stuckReader = []grpc.DialOption{grpc.WithInitialWindowSize(64 << 10), grpc.WithInitialConnWindowSize(64 << 10)}
+
+// TestReplacedWhileSendingLarge: a stream replaced while its large update is still unread ends
+// with Aborted, its handler returns, and the new stream is served.
 func TestReplacedWhileSendingLarge(t *testing.T) {
 	f := newMemFleet("prod")
 	v1 := makeSnap(t, 5000, "a")
 	f.set("prod", v1)
 	h := startServer(t, f, Options{})
-	a := h.open(t, hello("gw", "")) // never reads: the 5000-route full update stays in flight
+	a := h.open(t, hello("gw", ""), stuckReader...) // never reads: the full update stays in flight
 	require.Eventually(t, func() bool { return h.srv.Stats().FullUpdates == 1 }, wait, tick)
 	b := h.open(t, hello("gw", ""))
 	assert.Equal(t, v1.Digest, b.recv().GetDigest())
 	err := a.recvErr()
 	assert.Equal(t, codes.Aborted, status.Code(err), "%v", err)
 	assert.EqualValues(t, 1, h.srv.Stats().Streams)
+	require.Eventually(t, func() bool {
+		h.srv.mu.Lock()
+		defer h.srv.mu.Unlock()
+		return h.srv.watches["prod"].streams == 1
+	}, wait, tick, "the old handler returned although its update was never read")
+}
+
+// TestHandlerEndsDuringLargeSend: a stream whose agent stops reading mid-snapshot and then
+// sends garbage ends at once; the unread update does not hold the handler.
+func TestHandlerEndsDuringLargeSend(t *testing.T) {
+	f := newMemFleet("prod")
+	f.set("prod", makeSnap(t, 5000, "a"))
+	h := startServer(t, f, Options{})
+	c := h.open(t, hello("gw", ""), stuckReader...) // never reads
+	require.Eventually(t, func() bool { return h.srv.Stats().FullUpdates == 1 }, wait, tick)
+	c.send(&fleetgatev1.StreamConfigRequest{})
+	require.Eventually(t, func() bool { return h.srv.Stats().Streams == 0 && !f.isConnected("gw") }, wait, tick,
+		"the handler returned although its 5000-route update was never read")
 }
