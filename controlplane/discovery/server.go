@@ -407,7 +407,9 @@ func (s *Server) attach(sess *session, h *fleetgatev1.Hello) {
 	if w == nil {
 		w = &watch{stop: make(chan struct{})}
 		s.watches[sess.group] = w
-		go s.watchGroup(sess.group, w.stop)
+		// The channel is taken now, before this stream first reads Desired, so that a change
+		// made before the watcher runs still wakes it.
+		go s.watchGroup(sess.group, s.fleet.DesiredChanged(sess.group), w.stop)
 	}
 	w.streams++
 	s.mu.Unlock()
@@ -462,9 +464,8 @@ func (s *Server) detach(sess *session, err error) {
 }
 
 // watchGroup queues every stream of group for sending each time the group's desired version
-// may have changed, until stop is closed.
-func (s *Server) watchGroup(group string, stop <-chan struct{}) {
-	changed := s.fleet.DesiredChanged(group)
+// may have changed (changed is closed), until stop is closed.
+func (s *Server) watchGroup(group string, changed, stop <-chan struct{}) {
 	var batch []*session
 	for {
 		select {
