@@ -383,7 +383,8 @@ func TestServerWithoutCodecSaysSo(t *testing.T) {
 	h.addr = lis.Addr().String()
 	err := h.open(t, hello("n1", "")).recvErr()
 	assert.Equal(t, codes.Internal, status.Code(err))
-	assert.Contains(t, logs.String(), "without discovery.ServerOptions")
+	// gRPC writes the status inside the failed SendMsg; the server logs just after.
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "without discovery.ServerOptions") }, wait, tick, "%s", &logs)
 }
 
 func TestFullUpdatesBounded(t *testing.T) {
