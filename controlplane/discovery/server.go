@@ -722,16 +722,27 @@ func (s *Server) handle(sess *session, m *fleetgatev1.StreamConfigRequest) error
 	return nil
 }
 
-// ack records an Ack; sess.mu is held.
-func (s *Server) ack(sess *session, a *fleetgatev1.Ack) {
+// answer takes the update in flight that an Ack or Nack (kind) with nonce answers, and gives
+// back its slot. An answer that matches no update in flight is counted as ignored, changes
+// nothing, and answer returns nil. sess.mu is held.
+func (s *Server) answer(sess *session, nonce, kind string) *inflight {
 	f := sess.inflight
-	if f == nil || a.GetNonce() != f.nonce {
+	if f == nil || nonce != f.nonce {
 		s.ignored.Add(1)
-		s.logger(sess).Debug("ack matches no update in flight; ignored", "nonce", a.GetNonce())
-		return
+		s.logger(sess).Debug(kind+" matches no update in flight; ignored", "nonce", nonce)
+		return nil
 	}
 	sess.inflight = nil
 	s.releaseSlot(sess)
+	return f
+}
+
+// ack records an Ack; sess.mu is held.
+func (s *Server) ack(sess *session, a *fleetgatev1.Ack) {
+	f := s.answer(sess, a.GetNonce(), "ack")
+	if f == nil {
+		return
+	}
 	s.acks.Add(1)
 	if a.GetDigest() != f.digest {
 		// The agent says it holds something else than what was sent: record it as a refusal
@@ -751,14 +762,10 @@ func (s *Server) ack(sess *session, a *fleetgatev1.Ack) {
 
 // nack records a Nack; sess.mu is held.
 func (s *Server) nack(sess *session, n *fleetgatev1.Nack) {
-	f := sess.inflight
-	if f == nil || n.GetNonce() != f.nonce {
-		s.ignored.Add(1)
-		s.logger(sess).Debug("nack matches no update in flight; ignored", "nonce", n.GetNonce())
+	f := s.answer(sess, n.GetNonce(), "nack")
+	if f == nil {
 		return
 	}
-	sess.inflight = nil
-	s.releaseSlot(sess)
 	s.nacks.Add(1)
 	if n.GetNeedFull() && !f.full {
 		// The delta did not fit what the agent holds: send the whole snapshot next.
