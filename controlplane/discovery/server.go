@@ -283,13 +283,11 @@ type statusWriter interface {
 
 // abort ends stream with st, whatever its handler is doing: a blocked Recv returns and a
 // blocked SendMsg fails. It is how a stream is ended from another goroutine (a replacing
-// stream, the Hello timer). It reports false if gRPC offers no way to do it.
-func abort(stream grpc.ServerStream, st *status.Status) bool {
-	w, ok := grpc.ServerTransportStreamFromContext(stream.Context()).(statusWriter)
-	if ok {
+// stream, the Hello timer). StreamConfig refuses streams on which it cannot work.
+func abort(stream grpc.ServerStream, st *status.Status) {
+	if w, ok := grpc.ServerTransportStreamFromContext(stream.Context()).(statusWriter); ok {
 		_ = w.WriteStatus(st)
 	}
-	return ok
 }
 
 // StreamConfig implements fleetgatev1.ConfigDiscoveryServer.
@@ -314,8 +312,7 @@ func (s *Server) StreamConfig(stream fleetgatev1.ConfigDiscovery_StreamConfigSer
 		peerAddr = p.Addr.String()
 	}
 	s.attach(sess, hello)
-	log := s.logger(sess)
-	log.Info("agent connected", "peer", peerAddr, "applied", hello.GetAppliedDigest(), "agent_version", hello.GetAgentVersion(), "sink", hello.GetSink())
+	s.logger(sess).Info("agent connected", "peer", peerAddr, "applied", hello.GetAppliedDigest(), "agent_version", hello.GetAgentVersion(), "sink", hello.GetSink())
 
 	err = s.serve(sess)
 	s.detach(sess, err)
@@ -565,15 +562,14 @@ func (s *Server) maybeSend(sess *session, t Target) {
 		s.failSend(sess, status.Errorf(codes.Internal, "prepare update to %s for node %q: %v", digest, sess.node, err))
 		return
 	}
+	large := enc.full() || len(enc.body) > smallUpdate
+	if large && !s.acquireSlot(sess) {
+		return // in line for a slot; releaseSlot queues the session again
+	}
 	sess.nonce++
 	nonce := strconv.FormatUint(sess.nonce, 10)
 	out := newOutgoing(enc, nonce)
 	size := len(out.head) + len(enc.body)
-	large := enc.full() || size > smallUpdate
-	if large && !s.acquireSlot(sess) {
-		sess.nonce--
-		return // in line for a slot; releaseSlot queues the session again
-	}
 	sess.inflight = &inflight{nonce: nonce, digest: digest, full: enc.full(), large: large, retry: t.Retry}
 	if enc.full() {
 		s.fulls.Add(1)

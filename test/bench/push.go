@@ -186,7 +186,7 @@ func RunPush(ctx context.Context, cfg PushConfig) (*PushReport, error) {
 
 	runtime.GC()
 	debug.FreeOSMemory()
-	rep.HeapBase, rep.HeapInuseBase, rep.RSSBase = heapNow()
+	rep.HeapBase, rep.HeapInuseBase, rep.RSSBase = memNow()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -227,7 +227,7 @@ func RunPush(ctx context.Context, cfg PushConfig) (*PushReport, error) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	if rep.Connected > 0 {
-		live, inuse, rssNow := heapNow()
+		live, inuse, rssNow := memNow()
 		per := func(now, base uint64) float64 { return float64(int64(now)-int64(base)) / float64(rep.Connected) }
 		rep.HeapPerAgent, rep.HeapInusePerAgent, rep.RSSPerAgent = per(live, rep.HeapBase), per(inuse, rep.HeapInuseBase), per(rssNow, rep.RSSBase)
 	}
@@ -315,8 +315,8 @@ func (r *PushReport) Print(w io.Writer) {
 	}
 }
 
-// heapNow returns the live heap, the heap spans in use and the RSS. The caller has run a GC.
-func heapNow() (live, inuse, rssBytes uint64) {
+// memNow returns the live heap, the heap spans in use and the RSS. The caller has run a GC.
+func memNow() (live, inuse, rssBytes uint64) {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc, m.HeapInuse, rss()
