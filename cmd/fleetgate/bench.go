@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fleetgate/fleetgate/test/bench"
+	"github.com/fleetgate/fleetgate/internal/bench"
 )
 
 func init() { register(newBenchCmd) }
