@@ -94,8 +94,9 @@ func startControlPlane(t *testing.T, cfg *config.Config) *controlPlane {
 	ready := make(chan Addrs, 1)
 	done := make(chan error, 1)
 	c := *cfg
+	c.NodeStatusInterval.Duration = 20 * time.Millisecond
 	go func() {
-		done <- Run(ctx, &c, Options{Replica: "cp-1", FleetFlushInterval: 20 * time.Millisecond,
+		done <- Run(ctx, &c, Options{Replica: "cp-1",
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), OnReady: func(a Addrs) { ready <- a }})
 	}()
 	cp := &controlPlane{}

@@ -55,8 +55,9 @@ func startReplica(t *testing.T, cfg *config.Config, name string, endpoints []str
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan Addrs, 1)
 	done := make(chan error, 1)
+	cfg.NodeStatusInterval.Duration = 20 * time.Millisecond
 	go func() {
-		done <- Run(ctx, cfg, Options{Replica: name, StoreEndpoints: endpoints, FleetFlushInterval: 20 * time.Millisecond,
+		done <- Run(ctx, cfg, Options{Replica: name, StoreEndpoints: endpoints,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), OnReady: func(a Addrs) { ready <- a }})
 	}()
 	var addrs Addrs

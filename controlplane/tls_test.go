@@ -2,19 +2,10 @@ package controlplane
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
-	"net"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -29,54 +20,9 @@ import (
 	agent "github.com/fleetgate/fleetgate/dataplane-agent"
 	"github.com/fleetgate/fleetgate/dataplane-agent/sink/memory"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
+	"github.com/fleetgate/fleetgate/test/testca"
 	"github.com/fleetgate/fleetgate/test/testutil"
 )
-
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-	pem  []byte
-}
-
-func newCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fleetgate test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue returns a certificate for cn (server certificates also get 127.0.0.1).
-func (ca *testCA) issue(t *testing.T, cn string, server bool) (tls.Certificate, []byte, []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	require.NoError(t, err)
-	kder, err := x509.MarshalECPrivateKey(key)
-	require.NoError(t, err)
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	require.NoError(t, err)
-	return pair, certPEM, keyPEM
-}
 
 // With tls.client_ca_file set, an agent's certificate binds its node id; operators may still
 // come without a certificate.
@@ -85,26 +31,21 @@ func TestMutualTLSBindsNodeIdentity(t *testing.T) {
 	r.git("init", "-q", "-b", "main")
 	r.commit("initial", map[string]string{"base/routes.yaml": routes(2, "v1")})
 
-	ca := newCA(t)
+	ca := testca.New(t, "fleetgate test CA")
 	dir := t.TempDir()
-	_, scert, skey := ca.issue(t, "controlplane", true)
-	write := func(name string, data []byte) string {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.WriteFile(p, data, 0o600))
-		return p
-	}
+	srv := ca.Issue(t, "controlplane", true)
 	cfg, err := config.Parse("cp.yaml", []byte(fmt.Sprintf(`data_dir: %s
 listen: {grpc: "127.0.0.1:%d", http: "127.0.0.1:%d"}
 tls: {cert_file: %s, key_file: %s, client_ca_file: %s}
 sources: [{name: gitops, url: %s, interval: 1h}]
 groups: [{name: production, source: gitops, paths: [base]}]
-`, filepath.Join(dir, "data"), testutil.FreePort(t), testutil.FreePort(t), write("server.pem", scert), write("server.key", skey),
-		write("ca.pem", ca.pem), r.dir)))
+`, filepath.Join(dir, "data"), testutil.FreePort(t), testutil.FreePort(t), srv.CertFile, srv.KeyFile,
+		ca.File, r.dir)))
 	require.NoError(t, err)
 	cp := startControlPlane(t, cfg)
 
 	dial := func(cert *tls.Certificate) *grpc.ClientConn {
-		tc := &tls.Config{RootCAs: ca.pool, MinVersion: tls.VersionTLS12}
+		tc := &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}
 		if cert != nil {
 			tc.Certificates = []tls.Certificate{*cert}
 		}
@@ -123,12 +64,12 @@ groups: [{name: production, source: gitops, paths: [base]}]
 	}, 30*time.Second, 20*time.Millisecond)
 
 	// the agent whose certificate names it converges
-	gw1, _, _ := ca.issue(t, "gw-1", false)
+	gw1 := ca.Issue(t, "gw-1", false).Pair
 	sink := memory.New(memory.Options{})
 	actx, acancel := context.WithCancel(ctx)
 	defer acancel()
 	a, err := agent.New(agent.Config{Addresses: []string{cp.addrs.GRPC}, Group: "production", NodeID: "gw-1", SinkName: "memory",
-		TLS:    &tls.Config{RootCAs: ca.pool, Certificates: []tls.Certificate{gw1}, MinVersion: tls.VersionTLS12},
+		TLS:    &tls.Config{RootCAs: ca.Pool, Certificates: []tls.Certificate{gw1}, MinVersion: tls.VersionTLS12},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, sink)
 	require.NoError(t, err)
 	done := make(chan error, 1)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fleetgate/fleetgate/internal/backoff"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 	"github.com/fleetgate/fleetgate/snapshot"
 )
@@ -94,7 +94,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.loadCache()
 
-	attempt := 0
+	b := backoff.Backoff{Min: a.cfg.BackoffMin, Max: a.cfg.BackoffMax, Jitter: 0.2}
 	for i := 0; ; i = (i + 1) % len(a.cfg.Addresses) {
 		addr := a.cfg.Addresses[i]
 		start := time.Now()
@@ -103,30 +103,14 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		}
 		if got || time.Since(start) > 10*time.Second {
-			attempt = 0
+			b.Reset()
 		}
-		delay := a.backoff(attempt)
-		attempt++
-		a.log.Warn("control plane stream ended; gateway config is kept, reconnecting", "address", addr, "error", err, "retry_in", delay.Round(time.Millisecond))
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		delay := b.Next()
+		a.log.Warn("control plane stream ended; gateway config is kept, reconnecting", "address", addr, "err", err, "retry_in", delay.Round(time.Millisecond))
+		if !backoff.Sleep(ctx, delay) {
 			return nil
-		case <-t.C:
 		}
 	}
-}
-
-// backoff returns the delay before reconnect attempt n (0-based): BackoffMin doubled n
-// times, at most BackoffMax, jittered by ±20%.
-func (a *Agent) backoff(n int) time.Duration {
-	d := a.cfg.BackoffMin
-	for i := 0; i < n && d < a.cfg.BackoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, a.cfg.BackoffMax)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
 func (a *Agent) conn(addr string) (*grpc.ClientConn, error) {
@@ -172,7 +156,7 @@ func (a *Agent) closeConns() {
 func (a *Agent) prepare(ctx context.Context) string {
 	applied, err := a.sink.Applied(ctx)
 	if err != nil {
-		a.log.Error("read applied digest from sink; saying Hello with none", "error", err)
+		a.log.Error("read applied digest from sink; saying Hello with none", "err", err)
 		return ""
 	}
 	cur := a.Current()
@@ -181,7 +165,7 @@ func (a *Agent) prepare(ctx context.Context) string {
 		err := a.sink.Apply(ctx, cur)
 		a.applyMu.Unlock()
 		if err != nil {
-			a.log.Error("restore last good snapshot into empty sink", "digest", cur.Digest, "error", err)
+			a.log.Error("restore last good snapshot into empty sink", "digest", cur.Digest, "err", err)
 			return ""
 		}
 		a.log.Warn("sink was empty: restored the last good snapshot", "digest", cur.Digest, "seq", cur.Meta.Sequence)
@@ -272,7 +256,7 @@ func (a *Agent) handleUpdate(ctx context.Context, u *fleetgatev1.ConfigUpdate) (
 	a.mu.Unlock()
 
 	nack := func(err error, needFull bool) *fleetgatev1.StreamConfigRequest {
-		a.log.Warn("update refused", "digest", u.GetDigest(), "seq", u.GetMeta().GetSequence(), "nonce", nonce, "need_full", needFull, "error", err)
+		a.log.Warn("update refused", "digest", u.GetDigest(), "seq", u.GetMeta().GetSequence(), "nonce", nonce, "need_full", needFull, "err", err)
 		return &fleetgatev1.StreamConfigRequest{Message: &fleetgatev1.StreamConfigRequest_Nack{Nack: &fleetgatev1.Nack{
 			Nonce: nonce, Digest: u.GetDigest(), Error: err.Error(), NeedFull: needFull,
 		}}}
@@ -298,54 +282,38 @@ func (a *Agent) handleUpdate(ctx context.Context, u *fleetgatev1.ConfigUpdate) (
 	}}}, next
 }
 
-// build turns u into the snapshot the sink must hold, checking its digest before anything
-// is written. needFull is set when a full update would fix the error.
+// build turns u into the snapshot the sink must hold, checking every resource and the
+// digest before anything is written. needFull is set when a full update would fix the error:
+// the delta does not fit the snapshot the agent holds, or its result has another digest.
 func (a *Agent) build(u *fleetgatev1.ConfigUpdate) (s *snapshot.Snapshot, needFull bool, err error) {
-	meta := snapshot.MetaFromProto(u.GetMeta())
-	upserts := make([]*snapshot.Resource, len(u.GetUpserts()))
-	for i, p := range u.GetUpserts() {
-		r, err := snapshot.FromProto(p)
+	base := u.GetBaseDigest()
+	if base == "" {
+		next, err := snapshot.FromFullUpdate(u)
 		if err != nil {
-			return nil, false, fmt.Errorf("update to %s: %w", u.GetDigest(), err)
+			return nil, false, err
 		}
-		upserts[i] = r
+		return merges.dedupe(next, u), false, nil
 	}
-	if base := u.GetBaseDigest(); base != "" {
-		cur := a.Current()
-		if cur == nil || cur.Digest != base {
-			have := "nothing"
-			if cur != nil {
-				have = cur.Digest
-			}
-			return nil, true, fmt.Errorf("delta is against %s but the agent holds %s", base, have)
-		}
-		d := snapshot.Delta{Upserts: upserts, Removals: make([]snapshot.Key, len(u.GetRemovals()))}
-		for i, p := range u.GetRemovals() {
-			k, err := snapshot.KeyFromProto(p)
-			if err != nil {
-				return nil, true, fmt.Errorf("delta to %s: %w", u.GetDigest(), err)
-			}
-			d.Removals[i] = k
-		}
-		next, err := a.cfg.PatchCache.patch(cur, d, u.GetDigest())
-		if err != nil {
-			return nil, true, fmt.Errorf("delta to %s: %w", u.GetDigest(), err)
-		}
-		if next.Digest != u.GetDigest() {
-			return nil, true, fmt.Errorf("delta result has digest %s, update says %s", next.Digest, u.GetDigest())
-		}
-		n := *next
-		n.Meta = meta
-		return &n, false, nil
-	}
-	next, err := snapshot.New(upserts, meta)
+	d, err := snapshot.UpdateDelta(u)
 	if err != nil {
-		return nil, false, fmt.Errorf("full update to %s: %w", u.GetDigest(), err)
+		return nil, false, err
+	}
+	cur := a.Current()
+	if cur == nil || cur.Digest != base {
+		have := "nothing"
+		if cur != nil {
+			have = cur.Digest
+		}
+		return nil, true, fmt.Errorf("delta is against %s but the agent holds %s", base, have)
+	}
+	next, err := merges.patch(cur, d, u)
+	if err != nil {
+		return nil, true, fmt.Errorf("delta to %s: %w", u.GetDigest(), err)
 	}
 	if next.Digest != u.GetDigest() {
-		return nil, false, fmt.Errorf("full update hashes to %s, update says %s", next.Digest, u.GetDigest())
+		return nil, true, fmt.Errorf("delta result has digest %s, update says %s", next.Digest, u.GetDigest())
 	}
-	return a.cfg.PatchCache.dedupe(next), false, nil
+	return next, false, nil
 }
 
 // statusLoop sends Status after Hello, every StatusInterval, on drift and on a change of

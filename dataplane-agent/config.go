@@ -52,7 +52,8 @@ type Config struct {
 	// Drift is the drift mode. Default DriftHeal.
 	Drift DriftMode
 	// BackoffMin and BackoffMax bound the reconnect delay, which doubles after each failed
-	// attempt and is jittered by ±20%. Defaults 250ms and 30s.
+	// attempt and is jittered by ±20%; the same delay spaces restarts of a failed drift
+	// watch. Defaults 250ms and 30s.
 	BackoffMin, BackoffMax time.Duration
 	// StatusInterval is how often the agent sends Status when nothing changed. Default 30s.
 	StatusInterval time.Duration
@@ -61,9 +62,6 @@ type Config struct {
 	KeepaliveTime time.Duration
 	// MaxMessageBytes is the largest update the agent accepts. Default 64 MiB.
 	MaxMessageBytes int
-	// PatchCache, when set, is shared by agents in one process (the push benchmark) so that
-	// a delta verified by one agent is not re-merged by the others. Default nil.
-	PatchCache *PatchCache
 	// Logger receives the agent's events. Default slog.Default().
 	Logger *slog.Logger
 }

@@ -6,13 +6,18 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fleetgate/fleetgate/internal/backoff"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 )
 
-// watchDrift runs the sink's drift watch until ctx is done, restarting it after a failure.
-// The callback only queues: a sink may call it while holding its own locks.
+// watchDrift runs the sink's drift watch until ctx is done, restarting it after a failure
+// with the reconnect backoff (BackoffMin doubling to BackoffMax, jittered; from BackoffMin
+// again after a watch that ran for 10s). The callback only queues: a sink may call it while
+// holding its own locks.
 func (a *Agent) watchDrift(ctx context.Context, dw DriftWatcher) {
+	b := backoff.Backoff{Min: a.cfg.BackoffMin, Max: a.cfg.BackoffMax, Jitter: 0.2}
 	for ctx.Err() == nil {
+		start := time.Now()
 		err := dw.WatchDrift(ctx, func(d Drift) {
 			select {
 			case a.driftCh <- d:
@@ -25,13 +30,13 @@ func (a *Agent) watchDrift(ctx context.Context, dw DriftWatcher) {
 		if ctx.Err() != nil {
 			return
 		}
-		a.log.Error("drift watch failed; restarting", "error", err)
-		t := time.NewTimer(a.cfg.BackoffMin)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if time.Since(start) > 10*time.Second {
+			b.Reset()
+		}
+		delay := b.Next()
+		a.log.Error("drift watch failed; restarting", "err", err, "retry_in", delay.Round(time.Millisecond))
+		if !backoff.Sleep(ctx, delay) {
 			return
-		case <-t.C:
 		}
 	}
 }
@@ -64,7 +69,7 @@ func (a *Agent) processDrift(ctx context.Context) {
 				err := a.sink.Apply(ctx, cur)
 				a.applyMu.Unlock()
 				if err != nil {
-					a.log.Error("heal drift: re-apply current snapshot", "digest", cur.Digest, "error", err)
+					a.log.Error("heal drift: re-apply current snapshot", "digest", cur.Digest, "err", err)
 				} else {
 					healed = true
 					a.log.Warn("drift healed: re-applied the current snapshot", "digest", cur.Digest, "changes", len(batch))

@@ -21,16 +21,12 @@ func (a *Agent) saveCache(s *snapshot.Snapshot) {
 		return
 	}
 	if err := writeCache(a.cfg.StateDir, s); err != nil {
-		a.log.Error("write last good snapshot", "dir", a.cfg.StateDir, "digest", s.Digest, "error", err)
+		a.log.Error("write last good snapshot", "dir", a.cfg.StateDir, "digest", s.Digest, "err", err)
 	}
 }
 
 func writeCache(dir string, s *snapshot.Snapshot) error {
-	u := &fleetgatev1.ConfigUpdate{Digest: s.Digest, Meta: snapshot.MetaToProto(s), Upserts: make([]*fleetgatev1.Resource, len(s.Resources))}
-	for i, r := range s.Resources {
-		u.Upserts[i] = snapshot.ToProto(r)
-	}
-	b, err := proto.Marshal(u)
+	b, err := proto.Marshal(snapshot.FullUpdate(s))
 	if err != nil {
 		return fmt.Errorf("encode: %w", err)
 	}
@@ -77,18 +73,9 @@ func readCache(dir string) (*snapshot.Snapshot, error) {
 	if err := proto.Unmarshal(b, &u); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", cacheFile, err)
 	}
-	rs := make([]*snapshot.Resource, len(u.GetUpserts()))
-	for i, p := range u.GetUpserts() {
-		if rs[i], err = snapshot.FromProto(p); err != nil {
-			return nil, fmt.Errorf("%s: %w", cacheFile, err)
-		}
-	}
-	s, err := snapshot.New(rs, snapshot.MetaFromProto(u.GetMeta()))
+	s, err := snapshot.FromFullUpdate(&u)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cacheFile, err)
-	}
-	if s.Digest != u.GetDigest() {
-		return nil, fmt.Errorf("%s hashes to %s but records %s: the file is damaged", cacheFile, s.Digest, u.GetDigest())
+		return nil, fmt.Errorf("%s is damaged: %w", cacheFile, err)
 	}
 	return s, nil
 }
@@ -101,7 +88,7 @@ func (a *Agent) loadCache() {
 	}
 	s, err := readCache(a.cfg.StateDir)
 	if err != nil {
-		a.log.Error("read last good snapshot; ignoring it", "dir", a.cfg.StateDir, "error", err)
+		a.log.Error("read last good snapshot; ignoring it", "dir", a.cfg.StateDir, "err", err)
 		return
 	}
 	if s == nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +20,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/fleetgate/fleetgate/internal/backoff"
 )
 
 // Revision is one commit of the followed ref.
@@ -451,25 +452,18 @@ func (s *Source) Run(ctx context.Context, onRevision func(context.Context, Revis
 	}
 }
 
-// nextWait is the delay before the next poll: the interval, or the backoff after failures,
-// jittered by ±10%.
+// nextWait is the delay before the next poll: the interval or, after failures, RetryMin
+// doubled per further failure up to the interval; jittered by ±10%.
 func (s *Source) nextWait() time.Duration {
 	s.mu.Lock()
 	attempts := s.st.Attempts
 	s.mu.Unlock()
-	d := s.cfg.Interval
-	if attempts > 0 {
-		b := s.cfg.RetryMin
-		for i := 1; i < attempts && b < d; i++ {
-			b *= 2
-		}
-		d = min(b, d)
+	if attempts == 0 {
+		b := backoff.Backoff{Min: s.cfg.Interval, Jitter: 0.1}
+		return b.Delay(0)
 	}
-	return jitter(d)
-}
-
-func jitter(d time.Duration) time.Duration {
-	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
+	b := backoff.Backoff{Min: s.cfg.RetryMin, Max: s.cfg.Interval, Jitter: 0.1}
+	return b.Delay(attempts - 1)
 }
 
 // Fetch fetches the tracked ref now and returns the accepted head. A remote head that fails

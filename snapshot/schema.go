@@ -85,11 +85,10 @@ func numR(lo, hi float64, excl bool) *sch {
 
 var inf = math.Inf(1)
 
-func (s *sch) with(f func(*sch)) *sch { f(s); return s }
-func (s *sch) rule(r rule) *sch       { s.rules = append(s.rules, r); return s }
-func (s *sch) minN(n int) *sch        { s.minItems = n; return s }
-func (s *sch) uniq() *sch             { s.unique = true; return s }
-func (s *sch) refs() *sch             { s.allowRefs = true; return s }
+func (s *sch) rule(r rule) *sch { s.rules = append(s.rules, r); return s }
+func (s *sch) minN(n int) *sch  { s.minItems = n; return s }
+func (s *sch) uniq() *sch       { s.unique = true; return s }
+func (s *sch) refs() *sch       { s.allowRefs = true; return s }
 func (s *sch) hint(field, h string) *sch {
 	if s.hints == nil {
 		s.hints = map[string]string{}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/fleetgate/fleetgate/internal/tlsfiles"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 )
 
@@ -58,21 +58,9 @@ func envOr(name, def string) string {
 func (f *adminFlags) dial() (*grpc.ClientConn, error) {
 	creds := insecure.NewCredentials()
 	if f.caFile != "" {
-		pem, err := os.ReadFile(f.caFile)
+		cfg, err := clientTLS(f.caFile, f.certFile, f.keyFile, "")
 		if err != nil {
-			return nil, fmt.Errorf("read --ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", f.caFile)
-		}
-		cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		if f.certFile != "" || f.keyFile != "" {
-			cert, err := tls.LoadX509KeyPair(f.certFile, f.keyFile)
-			if err != nil {
-				return nil, fmt.Errorf("load --cert-file/--key-file: %w", err)
-			}
-			cfg.Certificates = []tls.Certificate{cert}
+			return nil, err
 		}
 		creds = credentials.NewTLS(cfg)
 	}
@@ -81,6 +69,21 @@ func (f *adminFlags) dial() (*grpc.ClientConn, error) {
 		return nil, fmt.Errorf("connect to control plane %s: %w", f.server, err)
 	}
 	return conn, nil
+}
+
+// clientTLS builds the TLS configuration of a connection to the control plane from the
+// --ca-file, --cert-file and --key-file flags; errors name the flag at fault.
+func clientTLS(caFile, certFile, keyFile, serverName string) (*tls.Config, error) {
+	pool, err := tlsfiles.Pool(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	cfg, err := tlsfiles.Client(tlsfiles.Files{CertFile: certFile, KeyFile: keyFile}, serverName)
+	if err != nil {
+		return nil, fmt.Errorf("--cert-file/--key-file: %w", err)
+	}
+	cfg.RootCAs = pool
+	return cfg, nil
 }
 
 // token returns the bearer token from --token-file or FLEETGATE_TOKEN ("" if none).

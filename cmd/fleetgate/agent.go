@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
@@ -148,6 +147,8 @@ func runAgentCmd(ctx context.Context, f *agentFlags) error {
 	return a.Run(ctx)
 }
 
+// agentTLS builds the agent's TLS configuration from its flags: nil (plaintext) without
+// --ca-file; --cert-file/--key-file (mutual TLS) need --ca-file.
 func agentTLS(f *agentFlags) (*tls.Config, error) {
 	if f.caFile == "" {
 		if f.certFile != "" || f.keyFile != "" {
@@ -155,21 +156,5 @@ func agentTLS(f *agentFlags) (*tls.Config, error) {
 		}
 		return nil, nil
 	}
-	pem, err := os.ReadFile(f.caFile)
-	if err != nil {
-		return nil, fmt.Errorf("read --ca-file: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", f.caFile)
-	}
-	cfg := &tls.Config{RootCAs: pool, ServerName: f.serverName, MinVersion: tls.VersionTLS12}
-	if f.certFile != "" || f.keyFile != "" {
-		cert, err := tls.LoadX509KeyPair(f.certFile, f.keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("load --cert-file/--key-file: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
+	return clientTLS(f.caFile, f.certFile, f.keyFile, f.serverName)
 }

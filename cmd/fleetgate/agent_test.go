@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,8 @@ import (
 )
 
 func TestAgentFlagErrors(t *testing.T) {
+	notPEM := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(notPEM, []byte("not a certificate"), 0o600))
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -30,6 +34,8 @@ func TestAgentFlagErrors(t *testing.T) {
 		{"bad drift", []string{"--sink", "memory", "--drift", "fix"}, "heal, report or off"},
 		{"bad ownership", []string{"--sink", "etcd", "--ownership", "mine"}, "--ownership"},
 		{"cert without ca", []string{"--sink", "memory", "--cert-file", "c.pem"}, "--ca-file"},
+		{"missing ca file", []string{"--sink", "memory", "--ca-file", filepath.Join(t.TempDir(), "none.pem")}, "--ca-file: read CA file"},
+		{"ca file without PEM", []string{"--sink", "memory", "--ca-file", notPEM}, "--ca-file: CA file " + notPEM + " holds no PEM certificate"},
 		{"no controlplane", []string{"--sink", "memory"}, "--controlplane"},
 		{"bad log level", []string{"--log-level", "loud"}, "--log-level"},
 	} {
@@ -45,7 +51,8 @@ func TestAgentFlagErrors(t *testing.T) {
 	}
 }
 
-// oneGroupFleet serves one snapshot to group "prod" and records ACKs and Hellos.
+// oneGroupFleet serves one snapshot to group "prod" (a discovery.Provider) and records ACKs
+// and Hellos (a discovery.Reporter).
 type oneGroupFleet struct {
 	snap *snapshot.Snapshot
 	mu   sync.Mutex
@@ -54,8 +61,8 @@ type oneGroupFleet struct {
 }
 
 func (f *oneGroupFleet) HasGroup(g string) bool { return g == "prod" }
-func (f *oneGroupFleet) Desired(string, string) discovery.Target {
-	return discovery.Target{Snapshot: f.snap}
+func (f *oneGroupFleet) Desired(string, string) (*snapshot.Snapshot, uint64) {
+	return f.snap, 0
 }
 func (f *oneGroupFleet) DesiredChanged(string) <-chan struct{} { return nil } // never changes
 func (f *oneGroupFleet) Snapshot(context.Context, string) (*snapshot.Snapshot, error) {
@@ -83,7 +90,7 @@ func TestAgentCommandAppliesAndStops(t *testing.T) {
 	f := &oneGroupFleet{snap: s, acks: map[string]string{}, hi: map[string]*fleetgatev1.Hello{}}
 	o := discovery.Options{Logger: slog.New(slog.DiscardHandler)}
 	gs := grpc.NewServer(discovery.ServerOptions(o)...)
-	discovery.NewServer(f, o).Register(gs)
+	discovery.NewServer(f, f, o).Register(gs)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	go gs.Serve(lis)

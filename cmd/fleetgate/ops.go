@@ -92,28 +92,13 @@ func opState(s fleetgatev1.VersionState) string {
 	return "-"
 }
 
-func opProblem(p *fleetgatev1.Problem) string {
-	var b strings.Builder
-	if p.GetFile() != "" {
-		fmt.Fprintf(&b, "%s:%d:%d: ", p.GetFile(), p.GetLine(), p.GetColumn())
-	}
-	if p.GetKind() != "" {
-		fmt.Fprintf(&b, "%s/%s: ", p.GetKind(), p.GetId())
-	}
-	b.WriteString(p.GetMessage())
-	if p.GetHint() != "" {
-		fmt.Fprintf(&b, " (%s)", p.GetHint())
-	}
-	return b.String()
-}
-
 func writeFailure(w io.Writer, indent string, f *fleetgatev1.BuildFailure) {
 	fmt.Fprintf(w, "%sbuild of commit %s (%s, %s) failed %s:\n", indent, opShort(f.GetCommit(), 12), opOneLine(f.GetSubject(), 50), f.GetAuthor(), opTime(f.GetAt()))
 	if f.GetError() != "" {
 		fmt.Fprintf(w, "%s  %s\n", indent, f.GetError())
 	}
 	for _, p := range f.GetProblems() {
-		fmt.Fprintf(w, "%s  %s\n", indent, opProblem(p))
+		fmt.Fprintf(w, "%s  %s\n", indent, snapshot.ProblemFromProto(p).String())
 	}
 }
 

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -30,15 +31,21 @@ type env struct {
 	snaps  []*snapshot.Snapshot
 }
 
-type fakeSources struct{ synced []string }
+type fakeSources struct {
+	synced []string
+	err    error // returned by every Sync of a known source
+}
 
 func (f *fakeSources) Statuses() []*fleetgatev1.SourceStatus {
 	return []*fleetgatev1.SourceStatus{{Name: "gitops", Url: "https://example.com/gw.git", Ref: "main"}}
 }
 
 func (f *fakeSources) Sync(_ context.Context, name string) ([]*fleetgatev1.SourceStatus, error) {
+	if name != "" && name != "gitops" {
+		return nil, fmt.Errorf("%w %q (sources: gitops)", ErrUnknownSource, name)
+	}
 	f.synced = append(f.synced, name)
-	return f.Statuses(), nil
+	return f.Statuses(), f.err
 }
 
 var commits = []string{
@@ -292,4 +299,28 @@ func TestStatusCountsNodesAndFailures(t *testing.T) {
 	require.Len(t, nodes.GetNodes(), 3)
 	require.Equal(t, uint64(3), nodes.GetNodes()[0].GetAppliedSequence())
 	require.Equal(t, "sink unreachable", nodes.GetNodes()[1].GetLastNack().GetError())
+}
+
+func TestSyncErrorsAreMappedToCodes(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		source string
+		srcs   Sources
+		code   codes.Code
+		msg    string
+	}{
+		{name: "no sources", source: "gitops", code: codes.FailedPrecondition, msg: "has no sources"},
+		{name: "unknown source", source: "nope", srcs: &fakeSources{}, code: codes.NotFound, msg: `unknown source "nope" (sources: gitops)`},
+		{name: "fetch fails", source: "gitops", srcs: &fakeSources{err: errors.New("dial tcp: refused")}, code: codes.Unavailable, msg: "sync: dial tcp: refused"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// The error paths touch neither the store nor the fleet.
+			srv := New(nil, nil, Options{Sources: tc.srcs})
+			_, err := srv.Sync(ctx, &fleetgatev1.SyncRequest{Source: tc.source})
+			require.Equal(t, tc.code, status.Code(err), "%v", err)
+			require.Contains(t, status.Convert(err).Message(), tc.msg)
+		})
+	}
 }

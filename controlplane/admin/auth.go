@@ -57,7 +57,7 @@ func (s *Server) authenticate(ctx context.Context, fullMethod string) (context.C
 	if !ok {
 		need = config.RoleAdmin
 	}
-	if len(s.tokens) == 0 {
+	if len(s.opts.Tokens) == 0 {
 		return context.WithValue(ctx, whoKey{}, Caller{Name: anonymousName(ctx), Role: config.RoleAdmin}), nil
 	}
 	tok, err := grpcauth.AuthFromMD(ctx, "bearer")
@@ -65,10 +65,10 @@ func (s *Server) authenticate(ctx context.Context, fullMethod string) (context.C
 		return nil, status.Error(codes.Unauthenticated, "missing bearer token: pass --token-file FILE or set FLEETGATE_TOKEN (tokens are configured under admin.tokens)")
 	}
 	var found *Token
-	for i := range s.tokens {
+	for i := range s.opts.Tokens {
 		// compare with every token, in constant time each
-		if subtle.ConstantTimeCompare([]byte(tok), []byte(s.tokens[i].Secret)) == 1 {
-			found = &s.tokens[i]
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.Tokens[i].Secret)) == 1 {
+			found = &s.opts.Tokens[i]
 		}
 	}
 	if found == nil {

@@ -36,9 +36,12 @@ type cacheEntry struct {
 // diffed and marshalled once per pair, not once per stream. It keeps at most maxBytes of
 // encodings, dropping the oldest pairs first.
 type updateCache struct {
-	fleet    Fleet
+	provider Provider // for delta bases
 	maxBytes int
 
+	// mu guards the fields below. It is a leaf in the server's lock order (see Server): it may
+	// be taken while a session.mu is held, and no other lock is taken while it is held; it is
+	// not held while an update is built.
 	mu      sync.Mutex
 	entries map[pairKey]*cacheEntry
 	order   []pairKey
@@ -46,12 +49,12 @@ type updateCache struct {
 	builds  int // number of encodings computed, for tests
 }
 
-func newUpdateCache(f Fleet, maxBytes int) *updateCache {
-	return &updateCache{fleet: f, maxBytes: maxBytes, entries: map[pairKey]*cacheEntry{}}
+func newUpdateCache(p Provider, maxBytes int) *updateCache {
+	return &updateCache{provider: p, maxBytes: maxBytes, entries: map[pairKey]*cacheEntry{}}
 }
 
 // get returns the update that moves a node holding base (or "" / an unknown digest) to
-// target. If base is known to the fleet the update is a delta, otherwise the full snapshot.
+// target. If base is known to the provider the update is a delta, otherwise the full snapshot.
 // forceFull skips the delta.
 func (c *updateCache) get(ctx context.Context, base string, target *snapshot.Snapshot, forceFull bool) (*encodedUpdate, error) {
 	k := pairKey{base: base, target: target.Digest}
@@ -122,7 +125,7 @@ func (c *updateCache) evictLocked(keep pairKey) {
 
 func (c *updateCache) build(ctx context.Context, base string, target *snapshot.Snapshot) (*encodedUpdate, error) {
 	if base != "" {
-		b, err := c.fleet.Snapshot(ctx, base)
+		b, err := c.provider.Snapshot(ctx, base)
 		if err == nil && b != nil {
 			return encodeDelta(b, target)
 		}
@@ -133,39 +136,21 @@ func (c *updateCache) build(ctx context.Context, base string, target *snapshot.S
 	return encodeFull(target)
 }
 
+// encodeFull encodes the update that carries all of target.
 func encodeFull(target *snapshot.Snapshot) (*encodedUpdate, error) {
-	u := &fleetgatev1.ConfigUpdate{
-		Digest:  target.Digest,
-		Upserts: make([]*fleetgatev1.Resource, len(target.Resources)),
-		Meta:    snapshot.MetaToProto(target),
-	}
-	for i, r := range target.Resources {
-		u.Upserts[i] = snapshot.ToProto(r)
-	}
+	u := snapshot.FullUpdate(target)
 	return marshal(u, "", target.Digest, len(u.Upserts), 0)
 }
 
+// encodeDelta encodes the update that moves a node holding base to target (see
+// snapshot.DeltaUpdate: a delta carries only the sequence as meta).
 func encodeDelta(base, target *snapshot.Snapshot) (*encodedUpdate, error) {
-	d := snapshot.ComputeDelta(base, target)
-	u := &fleetgatev1.ConfigUpdate{
-		Digest:     target.Digest,
-		BaseDigest: base.Digest,
-		Upserts:    make([]*fleetgatev1.Resource, len(d.Upserts)),
-		Removals:   make([]*fleetgatev1.ResourceKey, len(d.Removals)),
-		// A delta carries only the sequence; the full meta (commit, author, counts, times,
-		// warnings) travels with full updates and is in the control plane's history. The agent
-		// knows its group. This keeps a one-route change under 300 bytes.
-		Meta: &fleetgatev1.SnapshotMeta{Sequence: target.Meta.Sequence},
-	}
-	for i, r := range d.Upserts {
-		u.Upserts[i] = snapshot.ToProto(r)
-	}
-	for i, k := range d.Removals {
-		u.Removals[i] = snapshot.KeyToProto(k)
-	}
+	u, d := snapshot.DeltaUpdate(base, target)
 	return marshal(u, base.Digest, target.Digest, len(d.Upserts), len(d.Removals))
 }
 
+// marshal encodes u once for every stream; u carries no nonce (each stream's is prepended by
+// newOutgoing). Marshalling is deterministic, so equal updates have equal bytes.
 func marshal(u *fleetgatev1.ConfigUpdate, base, digest string, ups, rems int) (*encodedUpdate, error) {
 	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(u)
 	if err != nil {

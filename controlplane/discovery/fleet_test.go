@@ -17,8 +17,8 @@ import (
 	"github.com/fleetgate/fleetgate/snapshot"
 )
 
-// memFleet is an in-memory Fleet for the stream handler's tests: one desired snapshot per
-// group, and maps of what nodes reported.
+// memFleet is an in-memory Provider and Reporter for the stream handler's tests: one desired
+// snapshot per group, and maps of what nodes reported.
 type memFleet struct {
 	mu        sync.Mutex
 	groups    map[string]bool
@@ -32,6 +32,11 @@ type memFleet struct {
 	statuses  map[string]*fleetgatev1.Status
 	hellos    map[string]*fleetgatev1.Hello
 }
+
+var (
+	_ Provider = (*memFleet)(nil)
+	_ Reporter = (*memFleet)(nil)
+)
 
 func newMemFleet(groups ...string) *memFleet {
 	f := &memFleet{
@@ -85,10 +90,10 @@ func (f *memFleet) HasGroup(g string) bool {
 	return f.groups[g]
 }
 
-func (f *memFleet) Desired(group, node string) Target {
+func (f *memFleet) Desired(group, node string) (*snapshot.Snapshot, uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return Target{Snapshot: f.desired[group], Retry: f.retry}
+	return f.desired[group], f.retry
 }
 
 func (f *memFleet) DesiredChanged(group string) <-chan struct{} {
@@ -195,7 +200,7 @@ func startServer(t *testing.T, f *memFleet, o Options) *harness {
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv := NewServer(f, o)
+	srv := NewServer(f, f, o)
 	gs := grpc.NewServer(ServerOptions(o)...)
 	srv.Register(gs)
 	go gs.Serve(lis)

@@ -44,11 +44,11 @@ func start(t *testing.T, st *store.Store, replica string, flush time.Duration) *
 }
 
 func desiredDigest(f *Fleet, g string) string {
-	tg := f.Desired(g, "n1")
-	if tg.Snapshot == nil {
+	s, _ := f.Desired(g, "n1")
+	if s == nil {
 		return ""
 	}
-	return tg.Snapshot.Digest
+	return s.Digest
 }
 
 func closed(ch <-chan struct{}) bool {
@@ -66,8 +66,9 @@ func TestDesiredFollowsHeadAndPins(t *testing.T) {
 	st := store.New(e.Client(t))
 	f := start(t, st, "r1", 50*time.Millisecond)
 
-	tg, ch := f.Desired("prod", "n1"), f.DesiredChanged("prod")
-	require.Nil(t, tg.Snapshot, "no version yet")
+	ch := f.DesiredChanged("prod")
+	desired, _ := f.Desired("prod", "n1")
+	require.Nil(t, desired, "no version yet")
 	require.True(t, f.HasGroup("prod"))
 	require.False(t, f.HasGroup("nope"))
 
@@ -76,9 +77,9 @@ func TestDesiredFollowsHeadAndPins(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return closed(ch) }, 5*time.Second, 10*time.Millisecond, "changed channel must close on a new head")
 	require.Equal(t, v1.Digest, desiredDigest(f, "prod"))
-	tg = f.Desired("prod", "n1")
-	require.Equal(t, uint64(1), tg.Snapshot.Meta.Sequence)
-	require.Equal(t, "commit-1", tg.Snapshot.Meta.Commit)
+	desired, _ = f.Desired("prod", "n1")
+	require.Equal(t, uint64(1), desired.Meta.Sequence)
+	require.Equal(t, "commit-1", desired.Meta.Commit)
 
 	_, _, err = st.AddVersion(ctx, "prod", v2)
 	require.NoError(t, err)
@@ -145,13 +146,24 @@ func TestTwoReplicasSeeEachOthersPins(t *testing.T) {
 	}, 5*time.Second, 10*time.Millisecond)
 
 	// a retry on b reaches the node's target on a
-	before := a.Desired("prod", "n1")
+	_, before := a.Desired("prod", "n1")
+	changed := a.DesiredChanged("prod")
 	_, err = b.Retry(ctx, "prod", "n1")
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		tg := a.Desired("prod", "n1")
-		return tg.Retry != before.Retry
+		_, retry := a.Desired("prod", "n1")
+		return retry != before
 	}, 5*time.Second, 10*time.Millisecond)
+	require.True(t, closed(changed), "a retry wakes the group's streams")
+	_, retryN2 := a.Desired("prod", "n2")
+	require.Zero(t, retryN2, "a retry of n1 is not one of n2")
+	_, before = a.Desired("prod", "n2")
+	_, err = b.Retry(ctx, "prod", "")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, retry := a.Desired("prod", "n2")
+		return retry != before
+	}, 5*time.Second, 10*time.Millisecond, "a retry of the group reaches every node")
 
 	require.NoError(t, b.Unpin(ctx, "prod"))
 	require.Eventually(t, func() bool { return desiredDigest(a, "prod") == v2.Digest }, 5*time.Second, 10*time.Millisecond)

@@ -33,6 +33,7 @@ import (
 	"github.com/fleetgate/fleetgate/controlplane/discovery"
 	"github.com/fleetgate/fleetgate/controlplane/fleet"
 	"github.com/fleetgate/fleetgate/controlplane/pipeline"
+	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 )
 
 // Metrics holds the control plane's Prometheus metrics.
@@ -42,11 +43,27 @@ type Metrics struct {
 	buildDur *prometheus.HistogramVec
 }
 
-// Sources of the gauges read at scrape time; any may be nil.
+// Fleet is what the group gauges read of the fleet state at scrape time; *fleet.Fleet
+// implements it.
+type Fleet interface {
+	// Groups returns the configured group names.
+	Groups() []string
+	// Group returns the state of a group; false when it is not configured.
+	Group(name string) (fleet.GroupState, bool)
+	// Nodes returns the known nodes of a group.
+	Nodes(group string) []*fleetgatev1.NodeStatus
+}
+
+var _ Fleet = (*fleet.Fleet)(nil)
+
+// Sources of the gauges read at scrape time; any may be nil, and its gauges are then left out.
 type Sources struct {
-	Fleet     *fleet.Fleet
+	// Fleet gives the fleetgate_group_* gauges.
+	Fleet Fleet
+	// Discovery gives the fleetgate_discovery_* metrics.
 	Discovery func() discovery.Stats
-	IsLeader  func() bool
+	// IsLeader gives fleetgate_leader.
+	IsLeader func() bool
 }
 
 // NewMetrics registers the metrics (and Go/process collectors) on a new registry.
@@ -119,26 +136,12 @@ func (g *gauges) Collect(ch chan<- prometheus.Metric) {
 	if f := g.src.Fleet; f != nil {
 		for _, name := range f.Groups() {
 			gs, _ := f.Group(name)
-			var total, connected, converged, nacking, drifting float64
-			for _, n := range f.Nodes(name) {
-				total++
-				if n.GetConnected() {
-					connected++
-				}
-				if n.GetConverged() {
-					converged++
-				} else if fleet.Nacking(n, gs.Desired.GetDigest()) {
-					nacking++
-				}
-				if fleet.Drifting(n) {
-					drifting++
-				}
-			}
-			gauge(descNodes, total, name)
-			gauge(descConnected, connected, name)
-			gauge(descConverged, converged, name)
-			gauge(descNacking, nacking, name)
-			gauge(descDrifting, drifting, name)
+			c := fleet.Count(f.Nodes(name), gs.Desired.GetDigest())
+			gauge(descNodes, float64(c.Total), name)
+			gauge(descConnected, float64(c.Connected), name)
+			gauge(descConverged, float64(c.Converged), name)
+			gauge(descNacking, float64(c.Nacking), name)
+			gauge(descDrifting, float64(c.Drifting), name)
 			gauge(descDesired, float64(gs.Desired.GetSequence()), name)
 			gauge(descHead, float64(gs.Head.GetSequence()), name)
 			pinned := 0.0

@@ -14,11 +14,24 @@ import (
 	"github.com/fleetgate/fleetgate/controlplane/discovery"
 	"github.com/fleetgate/fleetgate/controlplane/fleet"
 	"github.com/fleetgate/fleetgate/controlplane/pipeline"
-	"github.com/fleetgate/fleetgate/controlplane/store"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
-	"github.com/fleetgate/fleetgate/snapshot"
-	"github.com/fleetgate/fleetgate/test/testutil"
 )
+
+// fakeFleet is an in-memory Fleet: groups in order, their state and their nodes.
+type fakeFleet struct {
+	order  []string
+	groups map[string]fleet.GroupState
+	nodes  map[string][]*fleetgatev1.NodeStatus
+}
+
+func (f *fakeFleet) Groups() []string { return f.order }
+
+func (f *fakeFleet) Group(name string) (fleet.GroupState, bool) {
+	gs, ok := f.groups[name]
+	return gs, ok
+}
+
+func (f *fakeFleet) Nodes(group string) []*fleetgatev1.NodeStatus { return f.nodes[group] }
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -31,21 +44,27 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestEndpoints(t *testing.T) {
-	ctx := context.Background()
-	e := testutil.StartEtcd(t)
-	st := store.New(e.Client(t))
-	r, err := snapshot.NewResource(snapshot.Routes, "r1", []byte(`{"id":"r1","uri":"/"}`))
-	require.NoError(t, err)
-	s, err := snapshot.New([]*snapshot.Resource{r}, snapshot.Meta{})
-	require.NoError(t, err)
-	_, _, err = st.AddVersion(ctx, "prod", s)
-	require.NoError(t, err)
-	fl, err := fleet.New(ctx, st, []string{"prod"}, fleet.Options{Replica: "r1"})
-	require.NoError(t, err)
-	fl.Connected(&fleetgatev1.Hello{NodeId: "n1", Group: "prod"})
-	fl.Applied("n1", s.Digest)
-	fl.Connected(&fleetgatev1.Hello{NodeId: "n2", Group: "prod"})
-	fl.Nacked("n2", s.Digest, "boom")
+	const d2, d3 = "sha256:2222", "sha256:3333"
+	fl := &fakeFleet{
+		order: []string{"prod", "staging"},
+		groups: map[string]fleet.GroupState{
+			"prod": {Name: "prod",
+				Head:    &fleetgatev1.SnapshotMeta{Sequence: 3, Digest: d3},
+				Pin:     &fleetgatev1.Pin{Sequence: 2, Digest: d2},
+				Desired: &fleetgatev1.SnapshotMeta{Sequence: 2, Digest: d2}},
+			"staging": {Name: "staging"},
+		},
+		nodes: map[string][]*fleetgatev1.NodeStatus{"prod": {
+			// converged, but drifting
+			{NodeId: "n1", Group: "prod", Connected: true, AppliedDigest: d2,
+				RecentDrift: []*fleetgatev1.DriftEvent{{Key: "/apisix/routes/x", Healed: false}}},
+			// refused the desired version
+			{NodeId: "n2", Group: "prod", Connected: true, AppliedDigest: d3,
+				LastNack: &fleetgatev1.NodeNack{Digest: d2, Error: "boom"}},
+			// gone, on an old version
+			{NodeId: "n3", Group: "prod", AppliedDigest: d3},
+		}},
+	}
 
 	m := NewMetrics(Sources{Fleet: fl, IsLeader: func() bool { return true },
 		Discovery: func() discovery.Stats { return discovery.Stats{Streams: 2, DeltaUpdates: 5, UpdateBytes: 1234} }})
@@ -70,15 +89,22 @@ func TestEndpoints(t *testing.T) {
 	code, body = get(t, srv.URL+"/metrics")
 	require.Equal(t, 200, code)
 	for _, want := range []string{
-		`fleetgate_group_nodes{group="prod"} 2`,
+		`fleetgate_group_nodes{group="prod"} 3`,
+		`fleetgate_group_nodes_connected{group="prod"} 2`,
 		`fleetgate_group_nodes_converged{group="prod"} 1`,
 		`fleetgate_group_nodes_nacking{group="prod"} 1`,
-		`fleetgate_group_desired_sequence{group="prod"} 1`,
-		`fleetgate_group_pinned{group="prod"} 0`,
+		`fleetgate_group_nodes_drifting{group="prod"} 1`,
+		`fleetgate_group_desired_sequence{group="prod"} 2`,
+		`fleetgate_group_head_sequence{group="prod"} 3`,
+		`fleetgate_group_pinned{group="prod"} 1`,
+		`fleetgate_group_nodes{group="staging"} 0`,
+		`fleetgate_group_desired_sequence{group="staging"} 0`,
+		`fleetgate_group_pinned{group="staging"} 0`,
 		`fleetgate_builds_total{group="prod",result="added"} 1`,
 		`fleetgate_builds_total{group="prod",result="failed"} 1`,
 		`fleetgate_discovery_streams 2`,
 		`fleetgate_discovery_updates_total{type="delta"} 5`,
+		`fleetgate_discovery_update_bytes_total 1234`,
 		`fleetgate_leader 1`,
 		`go_goroutines`,
 	} {
@@ -89,4 +115,17 @@ func TestEndpoints(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+}
+
+func TestMetricsWithoutSources(t *testing.T) {
+	m := NewMetrics(Sources{})
+	srv := httptest.NewServer(NewHandler(Options{Metrics: m}))
+	defer srv.Close()
+	code, body := get(t, srv.URL+"/metrics")
+	require.Equal(t, 200, code)
+	require.Contains(t, body, "go_goroutines")
+	require.NotContains(t, body, "fleetgate_group_nodes")
+	require.NotContains(t, body, "fleetgate_leader")
+	code, _ = get(t, srv.URL+"/webhooks/gitops")
+	require.Equal(t, http.StatusNotFound, code, "no webhooks configured")
 }

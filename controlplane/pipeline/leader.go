@@ -7,17 +7,15 @@ import (
 	"sync/atomic"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/client/v3/concurrency"
-
 	"github.com/fleetgate/fleetgate/controlplane/store"
+	"github.com/fleetgate/fleetgate/internal/backoff"
 )
 
-// Elector decides which of several replicas sharing one etcd fetches and builds: the one
-// holding the etcd election under /fleetgate/leader/. Every replica serves agents and the
-// admin API either way.
+// Elector decides which of several replicas sharing one store fetches and builds: the one
+// holding the store's leader election. Every replica serves agents and the admin API either
+// way.
 type Elector struct {
-	cli     *clientv3.Client
+	st      *store.Store
 	replica string
 	ttl     int
 	log     *slog.Logger
@@ -25,16 +23,16 @@ type Elector struct {
 	current atomic.Value // string: the leader's name as last seen
 }
 
-// NewElector returns an elector for replica. ttl is the session TTL in seconds (default 10):
-// how long a crashed leader keeps its role.
-func NewElector(cli *clientv3.Client, replica string, ttl int, log *slog.Logger) *Elector {
+// NewElector returns an elector for replica on st. ttl is the session TTL in seconds
+// (default 10): how long a crashed leader keeps its role. log defaults to slog.Default().
+func NewElector(st *store.Store, replica string, ttl int, log *slog.Logger) *Elector {
 	if ttl <= 0 {
 		ttl = 10
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Elector{cli: cli, replica: replica, ttl: ttl, log: log}
+	e := &Elector{st: st, replica: replica, ttl: ttl, log: log}
 	e.current.Store("")
 	return e
 }
@@ -46,38 +44,38 @@ func (e *Elector) IsLeader() bool { return e.leader.Load() }
 func (e *Elector) Leader() string { return e.current.Load().(string) }
 
 // Run campaigns until ctx is done; each time this replica is elected it calls lead with a
-// context cancelled when leadership is lost, and waits for it to return.
+// context cancelled when leadership is lost, and waits for it to return. A failed election
+// is retried with backoff.
 func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context)) error {
+	b := backoff.Backoff{Min: 500 * time.Millisecond, Max: 15 * time.Second, Jitter: 0.2}
 	for ctx.Err() == nil {
-		if err := e.term(ctx, lead); err != nil && ctx.Err() == nil {
-			e.log.Warn("leader election failed; retrying", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
+		err := e.term(ctx, lead)
+		if err == nil || ctx.Err() != nil {
+			b.Reset()
+			continue
 		}
+		e.log.Warn("leader election failed; retrying", "err", err, "attempt", b.Attempts()+1)
+		b.Wait(ctx)
 	}
 	return ctx.Err()
 }
 
+// term is one session: campaign, lead until the session or ctx ends, resign.
 func (e *Elector) term(ctx context.Context, lead func(ctx context.Context)) error {
-	sess, err := concurrency.NewSession(e.cli, concurrency.WithTTL(e.ttl), concurrency.WithContext(ctx))
+	el, err := e.st.NewElection(ctx, e.ttl)
 	if err != nil {
-		return fmt.Errorf("open election session: %w", err)
+		return err
 	}
-	defer sess.Close()
-	el := concurrency.NewElection(sess, store.LeaderPrefix)
+	defer el.Close()
 	octx, ocancel := context.WithCancel(ctx)
 	defer ocancel()
 	go func() {
-		for r := range el.Observe(octx) {
-			if len(r.Kvs) > 0 {
-				e.current.Store(string(r.Kvs[0].Value))
-			}
+		for name := range el.Observe(octx) {
+			e.current.Store(name)
 		}
 	}()
 	if err := el.Campaign(ctx, e.replica); err != nil {
-		return fmt.Errorf("campaign: %w", err)
+		return fmt.Errorf("elector %s: %w", e.replica, err)
 	}
 	e.current.Store(e.replica)
 	e.leader.Store(true)
@@ -85,7 +83,7 @@ func (e *Elector) term(ctx context.Context, lead func(ctx context.Context)) erro
 	lctx, cancel := context.WithCancel(ctx)
 	go func() {
 		select {
-		case <-sess.Done():
+		case <-el.Done():
 			e.log.Warn("lost the leader session; stopping builds", "replica", e.replica)
 		case <-lctx.Done():
 		}

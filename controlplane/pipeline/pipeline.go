@@ -191,8 +191,7 @@ func (p *Pipeline) buildGroup(ctx context.Context, g Group, tree Tree, rev Revis
 		var be *snapshot.BuildError
 		if errors.As(err, &be) {
 			for _, pr := range be.Problems {
-				f.Problems = append(f.Problems, &fleetgatev1.Problem{File: pr.File, Line: uint32(max(pr.Line, 0)), Column: uint32(max(pr.Column, 0)),
-					Kind: string(pr.Kind), Id: pr.ID, Message: pr.Message, Hint: pr.Hint})
+				f.Problems = append(f.Problems, snapshot.ProblemToProto(pr))
 			}
 		} else {
 			f.Error = err.Error()

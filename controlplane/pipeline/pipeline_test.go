@@ -222,8 +222,8 @@ func TestPipeline(t *testing.T) {
 func TestElectorSingleLeader(t *testing.T) {
 	e := testutil.StartEtcd(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	a := NewElector(e.Client(t), "a", 2, nil)
-	b := NewElector(e.Client(t), "b", 2, nil)
+	a := NewElector(store.New(e.Client(t)), "a", 2, nil)
+	b := NewElector(store.New(e.Client(t)), "b", 2, nil)
 	leading := make(chan string, 4)
 	run := func(el *Elector, name string) chan error {
 		done := make(chan error, 1)

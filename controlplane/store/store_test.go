@@ -17,10 +17,10 @@ import (
 	"github.com/fleetgate/fleetgate/test/testutil"
 )
 
-func newStore(t *testing.T, opts ...Option) *Store {
+func newStore(t *testing.T) *Store {
 	t.Helper()
 	e := testutil.StartEtcd(t)
-	return New(e.Client(t), opts...)
+	return New(e.Client(t))
 }
 
 // snap builds a snapshot of n routes whose uris carry tag.
@@ -133,6 +133,32 @@ func TestVersionRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, "t1", bt.Trees["base"])
+
+	require.NoError(t, st.Ping(ctx))
+	rs, err := st.Retries(ctx)
+	require.NoError(t, err)
+	require.Empty(t, rs)
+	require.NoError(t, st.Retry(ctx, "prod", "n001"))
+	require.NoError(t, st.Retry(ctx, "prod", ""))
+	rs, err = st.Retries(ctx)
+	require.NoError(t, err)
+	require.Len(t, rs, 2)
+	byNode := map[string]int64{}
+	for _, r := range rs {
+		require.Equal(t, "prod", r.Group)
+		byNode[r.Node] = r.Revision
+	}
+	require.Contains(t, byNode, "n001")
+	require.Contains(t, byNode, "", "a retry of every node has no node")
+	require.Greater(t, byNode[""], byNode["n001"], "the revision counts retries")
+	require.NoError(t, st.Retry(ctx, "prod", "n001"))
+	rs, err = st.Retries(ctx)
+	require.NoError(t, err)
+	for _, r := range rs {
+		if r.Node == "n001" {
+			require.Greater(t, r.Revision, byNode[""], "a new retry of the node moves its counter")
+		}
+	}
 }
 
 func randomSnap(t testing.TB, n, size int) *snapshot.Snapshot {
@@ -162,7 +188,7 @@ func TestLargeSnapshotIsChunked(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, added)
 
-	chunks, err := cli.Get(ctx, ChunksPrefix+big.Digest+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	chunks, err := cli.Get(ctx, chunksPrefix+big.Digest+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(chunks.Kvs), 2, "body must be split into chunks")
 
@@ -253,13 +279,4 @@ func TestEmbeddedRestartKeepsState(t *testing.T) {
 	au, err := st.Audit(ctx, "", 0)
 	require.NoError(t, err)
 	require.Len(t, au, 1)
-}
-
-func TestParseHistoryKey(t *testing.T) {
-	g, s, ok := ParseHistoryKey(historyKey("prod", 42))
-	require.True(t, ok)
-	require.Equal(t, "prod", g)
-	require.Equal(t, uint64(42), s)
-	_, _, ok = ParseHistoryKey(GroupsPrefix + "prod/head")
-	require.False(t, ok)
 }

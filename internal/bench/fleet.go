@@ -15,9 +15,9 @@ import (
 	"github.com/fleetgate/fleetgate/snapshot"
 )
 
-// benchFleet is a minimal discovery.Fleet: one group, one desired snapshot, and a count of
-// ACKs per digest. It stands in for controlplane/fleet, which needs a store; the stream
-// handler and the wire are what the benchmark measures.
+// benchFleet is a minimal discovery.Provider and discovery.Reporter: one group, one desired
+// snapshot, and a count of ACKs per digest. It stands in for controlplane/fleet, which needs
+// a store; the stream handler and the wire are what the benchmark measures.
 type benchFleet struct {
 	group string
 	want  int // agents expected to ACK
@@ -30,6 +30,11 @@ type benchFleet struct {
 	done    map[string]chan struct{}
 	nacks   []string
 }
+
+var (
+	_ discovery.Provider = (*benchFleet)(nil)
+	_ discovery.Reporter = (*benchFleet)(nil)
+)
 
 func newBenchFleet(group string, want int) *benchFleet {
 	return &benchFleet{group: group, want: want, snaps: map[string]*snapshot.Snapshot{}, changed: make(chan struct{}),
@@ -54,10 +59,10 @@ func (f *benchFleet) set(s *snapshot.Snapshot) <-chan struct{} {
 
 func (f *benchFleet) HasGroup(g string) bool { return g == f.group }
 
-func (f *benchFleet) Desired(group, node string) discovery.Target {
+func (f *benchFleet) Desired(group, node string) (*snapshot.Snapshot, uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return discovery.Target{Snapshot: f.desired}
+	return f.desired, 0
 }
 
 func (f *benchFleet) DesiredChanged(group string) <-chan struct{} {

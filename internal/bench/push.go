@@ -179,7 +179,7 @@ func RunPush(ctx context.Context, cfg PushConfig) (*PushReport, error) {
 	ps := &payloadStats{}
 	o := discovery.Options{Logger: slog.New(slog.DiscardHandler)}
 	gs := grpc.NewServer(append(discovery.ServerOptions(o), grpc.StatsHandler(ps))...)
-	srv := discovery.NewServer(fleet, o)
+	srv := discovery.NewServer(fleet, fleet, o)
 	srv.Register(gs)
 	go gs.Serve(lis)
 	defer gs.Stop()

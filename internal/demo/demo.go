@@ -30,6 +30,7 @@ import (
 	agent "github.com/fleetgate/fleetgate/dataplane-agent"
 	etcdsink "github.com/fleetgate/fleetgate/dataplane-agent/sink/etcd"
 	"github.com/fleetgate/fleetgate/examples"
+	"github.com/fleetgate/fleetgate/internal/backoff"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 	"github.com/fleetgate/fleetgate/snapshot"
 )
@@ -297,10 +298,8 @@ func (d *demo) waitConverged(ctx context.Context, timeout time.Duration, ok func
 			}
 			return nil, fmt.Errorf("the fleet did not converge within %s (logs: %s)", timeout, "demo.log in the demo directory")
 		}
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, 100*time.Millisecond) {
 			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
@@ -339,8 +338,7 @@ func firstProblem(f *fleetgatev1.BuildFailure) string {
 	if len(f.GetProblems()) == 0 {
 		return f.GetError()
 	}
-	p := f.GetProblems()[0]
-	s := fmt.Sprintf("%s:%d:%d: %s", p.GetFile(), p.GetLine(), p.GetColumn(), p.GetMessage())
+	s := snapshot.ProblemFromProto(f.GetProblems()[0]).String()
 	if n := len(f.GetProblems()); n > 1 {
 		s += fmt.Sprintf(" (and %d more)", n-1)
 	}

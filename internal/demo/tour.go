@@ -10,7 +10,9 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/fleetgate/fleetgate/internal/backoff"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
+	"github.com/fleetgate/fleetgate/snapshot"
 )
 
 const tourRoute = `routes:
@@ -176,14 +178,13 @@ func (d *demo) stepInvalid(ctx context.Context) error {
 		if time.Now().After(deadline) {
 			return errors.New("the control plane never reported the invalid commit")
 		}
-		time.Sleep(100 * time.Millisecond)
+		if !backoff.Sleep(ctx, 100*time.Millisecond) {
+			return ctx.Err()
+		}
 	}
 	fmt.Fprintf(d.out, "     commit %.8s was rejected; the fleet keeps its version. Errors:\n", sha)
 	for _, p := range failure.GetProblems() {
-		fmt.Fprintf(d.out, "       %s:%d:%d: %s/%s: %s\n", p.GetFile(), p.GetLine(), p.GetColumn(), p.GetKind(), p.GetId(), p.GetMessage())
-		if p.GetHint() != "" {
-			fmt.Fprintf(d.out, "         hint: %s\n", p.GetHint())
-		}
+		fmt.Fprintf(d.out, "       %s\n", snapshot.ProblemFromProto(p))
 	}
 	for _, n := range d.nodes {
 		_, rev, err := d.get(ctx, n, "/")
@@ -264,7 +265,9 @@ func (d *demo) stepHeal(ctx context.Context) error {
 		if time.Since(start) > 10*time.Second {
 			return fmt.Errorf("%s still holds the hand edit after 10s: %s", n.id, v)
 		}
-		time.Sleep(20 * time.Millisecond)
+		if !backoff.Sleep(ctx, 20*time.Millisecond) {
+			return ctx.Err()
+		}
 	}
 }
 

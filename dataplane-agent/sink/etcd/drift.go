@@ -9,6 +9,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	agent "github.com/fleetgate/fleetgate/dataplane-agent"
+	"github.com/fleetgate/fleetgate/internal/backoff"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 )
 
@@ -27,7 +28,7 @@ var errWatchClosed = errors.New("watch channel closed")
 // again, which makes small changes cheap; a foreign change seen by the watch is applied to
 // that picture, so a heal plans in memory and writes exactly the drifted keys.
 func (s *Sink) WatchDrift(ctx context.Context, report func(agent.Drift)) error {
-	backoff := 200 * time.Millisecond
+	b := backoff.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.2}
 	for {
 		err := s.watchOnce(ctx, report)
 		if ctx.Err() != nil {
@@ -42,9 +43,8 @@ func (s *Sink) WatchDrift(ctx context.Context, report func(agent.Drift)) error {
 			return ctx.Err()
 		case <-s.bg.Done():
 			return errors.New("etcd sink: closed while watching for drift")
-		case <-time.After(backoff):
+		case <-time.After(b.Next()):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 

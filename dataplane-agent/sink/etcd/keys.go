@@ -60,18 +60,3 @@ func parseKey(prefix, key string) (kind snapshot.Kind, id string, placeholder, o
 	}
 	return kind, id, false, true
 }
-
-// isPlaceholderKey reports whether key is one of the init_dir placeholders.
-func isPlaceholderKey(prefix, key string) bool {
-	rest, found := strings.CutPrefix(key, prefix+"/")
-	if !found || !strings.HasSuffix(rest, "/") {
-		return false
-	}
-	dir := strings.TrimSuffix(rest, "/")
-	for _, d := range initDirs {
-		if d == dir {
-			return true
-		}
-	}
-	return false
-}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	agent "github.com/fleetgate/fleetgate/dataplane-agent"
+	"github.com/fleetgate/fleetgate/internal/backoff"
 	"github.com/fleetgate/fleetgate/snapshot"
 )
 
@@ -122,20 +123,16 @@ func (s *Sink) connect() error {
 	return nil
 }
 
+// connectLoop retries connecting to etcd (500ms doubling to 30s, jittered) until it
+// succeeds or ctx is done.
 func (s *Sink) connectLoop(ctx context.Context) {
 	defer close(s.done)
-	delay := 500 * time.Millisecond
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
+	b := backoff.Backoff{Min: 500 * time.Millisecond, Max: 30 * time.Second, Jitter: 0.2}
+	for b.Wait(ctx) {
 		if err := s.connect(); err == nil {
 			s.log.Info("connected to etcd", "endpoints", s.cfg.Endpoints)
 			return
 		}
-		delay = min(2*delay, 30*time.Second)
 	}
 }
 

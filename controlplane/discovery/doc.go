@@ -1,0 +1,29 @@
+// Package discovery is the control plane's side of the discovery protocol
+// (fleetgate.v1.ConfigDiscovery.StreamConfig, see DESIGN.md "The discovery protocol"): one
+// bidirectional gRPC stream per agent that carries the config each node should run as
+// ConfigUpdates (a delta when the control plane still holds the node's base snapshot, else the
+// whole snapshot) and brings back the agent's Ack, Nack and Status messages.
+//
+// The package decides how a stream carries config, not what config a node gets: that comes
+// from a Provider (the read half: desired snapshot per group and node, a change channel, delta
+// bases), and what nodes say goes to a Reporter (the report half: connects, ACKs, NACKs,
+// status, disconnects). controlplane/fleet implements both; the tests and the push benchmark
+// use small in-memory ones. The package imports neither the store nor the fleet.
+//
+// Use:
+//
+//	o := discovery.Options{Logger: logger, NodeIdentity: fromClientCert}
+//	gs := grpc.NewServer(append(discovery.ServerOptions(o), creds)...)
+//	discovery.NewServer(provider, reporter, o).Register(gs)
+//	err := gs.Serve(lis)
+//
+// The grpc.Server must be created with ServerOptions: its Codec sends each update's bytes,
+// encoded once for all the streams that need it, without copying them per stream.
+//
+// Guarantees per stream: at most one update in flight; if the desired version moves
+// meanwhile, only the newest is sent after the answer (coalescing, never a backlog); a NACKed
+// digest is not sent again until the desired digest or the operator's retry count changes,
+// and each refusal is logged once, at Warn, with the agent's error under "err"; a Nack that
+// asks for a full update gets the whole snapshot. Large updates (full snapshots, deltas over
+// 32 KiB) are bounded by Options.MaxConcurrentFull across all streams.
+package discovery

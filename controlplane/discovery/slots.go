@@ -1,0 +1,72 @@
+package discovery
+
+import "slices"
+
+// acquireSlot takes a full-update slot for sess, or puts it in line for one.
+func (s *Server) acquireSlot(sess *session) bool {
+	s.slotMu.Lock()
+	defer s.slotMu.Unlock()
+	if sess.slot {
+		return true
+	}
+	if s.slotsUsed < s.opts.MaxConcurrentFull {
+		s.slotsUsed++
+		sess.slot = true
+		return true
+	}
+	if !sess.waitSlot {
+		sess.waitSlot = true
+		s.waiters = append(s.waiters, sess)
+		s.waiting.Add(1)
+	}
+	return false
+}
+
+// releaseSlot gives back the session's slot, if it holds one: it goes to the first session
+// in line, which is queued for a sender.
+func (s *Server) releaseSlot(sess *session) {
+	s.slotMu.Lock()
+	if !sess.slot {
+		s.slotMu.Unlock()
+		return
+	}
+	sess.slot = false
+	next := s.passSlotLocked()
+	s.slotMu.Unlock()
+	if next != nil {
+		s.kick(next)
+	}
+}
+
+// passSlotLocked hands a freed slot to the first session in line (nil if none); slotMu is
+// held.
+func (s *Server) passSlotLocked() *session {
+	if len(s.waiters) == 0 {
+		s.slotsUsed--
+		return nil
+	}
+	next := s.waiters[0]
+	s.waiters[0] = nil
+	s.waiters = s.waiters[1:]
+	if len(s.waiters) == 0 {
+		s.waiters = nil
+	}
+	next.waitSlot = false
+	next.slot = true
+	s.waiting.Add(-1)
+	return next
+}
+
+// dropSlot takes an ending session out of line and gives back its slot.
+func (s *Server) dropSlot(sess *session) {
+	s.slotMu.Lock()
+	if sess.waitSlot {
+		sess.waitSlot = false
+		s.waiting.Add(-1)
+		if i := slices.Index(s.waiters, sess); i >= 0 {
+			s.waiters = slices.Delete(s.waiters, i, i+1)
+		}
+	}
+	s.slotMu.Unlock()
+	s.releaseSlot(sess)
+}

@@ -1,0 +1,141 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/fleetgate/fleetgate/controlplane/admin"
+	"github.com/fleetgate/fleetgate/controlplane/config"
+	"github.com/fleetgate/fleetgate/controlplane/discovery"
+	"github.com/fleetgate/fleetgate/internal/tlsfiles"
+	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
+)
+
+// grpcServer is the control plane's one gRPC server, before services are registered.
+type grpcServer struct {
+	*grpc.Server
+	metrics *grpcprom.ServerMetrics
+}
+
+// newGRPCServer returns the gRPC server of the control plane with its interceptors, from the
+// outside in:
+//   - metrics: grpc_server_* counters and a handling-time histogram per method, registered
+//     on reg (InitializeMetrics is called by registered, once the services are on it);
+//   - logging of FleetAdmin calls when they finish (OK at debug, an operator's mistake at
+//     info, a server fault at error); agent streams log their own connects and disconnects;
+//   - bearer-token authentication of FleetAdmin (admin.Interceptors);
+//   - recovery: a panicking handler ends its own call with Internal and logs the panic with
+//     its stack, instead of taking down the process and every agent stream with it.
+func newGRPCServer(cfg *config.Config, dopts *discovery.Options, log *slog.Logger, reg prometheus.Registerer) (*grpcServer, error) {
+	var opts []grpc.ServerOption
+	if cfg.TLS != nil {
+		tc, err := tlsfiles.Server(tlsfiles.Files{CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile, CAFile: cfg.TLS.ClientCAFile})
+		if err != nil {
+			return nil, fmt.Errorf("tls (cert_file, key_file, client_ca_file): %w", err)
+		}
+		// Agents must present a certificate (checked by discovery's NodeIdentity); operators
+		// may use a bearer token instead.
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+		if cfg.TLS.ClientCAFile != "" {
+			dopts.NodeIdentity = certIdentity
+		}
+	} else {
+		log.Warn("gRPC port is plaintext: set tls in the config for production")
+	}
+	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+	if err := reg.Register(metrics); err != nil {
+		return nil, fmt.Errorf("register gRPC server metrics: %w", err)
+	}
+	adminOnly := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
+		return c.Service == fleetgatev1.FleetAdmin_ServiceDesc.ServiceName
+	})
+	lopts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall), logging.WithLevels(codeToLevel)}
+	rec := recovery.WithRecoveryHandlerContext(recovered(log))
+	opts = append(opts, discovery.ServerOptions(*dopts)...)
+	opts = append(opts,
+		grpc.ChainUnaryInterceptor(
+			metrics.UnaryServerInterceptor(),
+			selector.UnaryServerInterceptor(logging.UnaryServerInterceptor(slogAdapter(log), lopts...), adminOnly),
+		),
+		grpc.ChainStreamInterceptor(
+			metrics.StreamServerInterceptor(),
+			selector.StreamServerInterceptor(logging.StreamServerInterceptor(slogAdapter(log), lopts...), adminOnly),
+		),
+	)
+	opts = append(opts, admin.Interceptors()...)
+	opts = append(opts,
+		grpc.ChainUnaryInterceptor(recovery.UnaryServerInterceptor(rec)),
+		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(rec)),
+	)
+	return &grpcServer{Server: grpc.NewServer(opts...), metrics: metrics}, nil
+}
+
+// registered finishes the server once every service is registered: the metrics of every
+// method start at zero, so that a rate() over them works from the first scrape.
+func (g *grpcServer) registered() { g.metrics.InitializeMetrics(g.Server) }
+
+// recovered is the recovery interceptor's handler: it logs the panic with its stack and
+// fails the call that panicked.
+func recovered(log *slog.Logger) recovery.RecoveryHandlerFuncContext {
+	return func(ctx context.Context, p any) error {
+		method, _ := grpc.Method(ctx)
+		log.Error("panic in a gRPC handler; that call fails with Internal, the control plane keeps serving",
+			"method", method, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return status.Errorf(codes.Internal, "internal error in the control plane serving %s (a panic; its stack is in the control plane's log)", method)
+	}
+}
+
+// codeToLevel is the log level of a finished FleetAdmin call by its code.
+func codeToLevel(c codes.Code) logging.Level {
+	switch c {
+	case codes.OK:
+		return logging.LevelDebug
+	case codes.Canceled, codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.PermissionDenied,
+		codes.Unauthenticated, codes.FailedPrecondition, codes.OutOfRange, codes.ResourceExhausted, codes.DeadlineExceeded:
+		return logging.LevelInfo
+	default:
+		return logging.LevelError
+	}
+}
+
+// slogAdapter lets go-grpc-middleware's logging interceptor write to log.
+func slogAdapter(log *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		log.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+}
+
+// certIdentity is the node id bound to a stream's verified client certificate: its common
+// name, else its first DNS name.
+func certIdentity(ctx context.Context) (string, bool) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return "", false
+	}
+	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(ti.State.VerifiedChains) == 0 || len(ti.State.VerifiedChains[0]) == 0 {
+		return "", false
+	}
+	leaf := ti.State.VerifiedChains[0][0]
+	if leaf.Subject.CommonName != "" {
+		return leaf.Subject.CommonName, true
+	}
+	if len(leaf.DNSNames) > 0 {
+		return leaf.DNSNames[0], true
+	}
+	return "", false
+}
