@@ -161,10 +161,7 @@ func (a *Agent) prepare(ctx context.Context) string {
 	}
 	cur := a.Current()
 	if applied == "" && cur != nil && cur.Len() > 0 {
-		a.applyMu.Lock()
-		err := a.sink.Apply(ctx, cur)
-		a.applyMu.Unlock()
-		if err != nil {
+		if err := a.reapply(ctx, cur); err != nil {
 			a.log.Error("restore last good snapshot into empty sink", "digest", cur.Digest, "err", err)
 			return ""
 		}
@@ -389,4 +386,12 @@ func (a *Agent) kickStatus() {
 	case a.statusKick <- struct{}{}:
 	default:
 	}
+}
+
+// reapply writes cur, which the agent already holds, into the sink again (restoring an empty
+// sink, healing drift), serialized with updates.
+func (a *Agent) reapply(ctx context.Context, cur *snapshot.Snapshot) error {
+	a.applyMu.Lock()
+	defer a.applyMu.Unlock()
+	return a.sink.Apply(ctx, cur)
 }

@@ -65,10 +65,7 @@ func (a *Agent) processDrift(ctx context.Context) {
 		healed := false
 		if a.cfg.Drift == DriftHeal {
 			if cur := a.Current(); cur != nil {
-				a.applyMu.Lock()
-				err := a.sink.Apply(ctx, cur)
-				a.applyMu.Unlock()
-				if err != nil {
+				if err := a.reapply(ctx, cur); err != nil {
 					a.log.Error("heal drift: re-apply current snapshot", "digest", cur.Digest, "err", err)
 				} else {
 					healed = true
