@@ -44,7 +44,7 @@ type Leaf struct {
 	// Pair is the certificate with its key, for a tls.Config.
 	Pair tls.Certificate
 	// CertPEM and KeyPEM are the PEM forms; CertFile and KeyFile the files holding them.
-	CertPEM, KeyPEM    []byte
+	CertPEM, KeyPEM   []byte
 	CertFile, KeyFile string
 }
 
