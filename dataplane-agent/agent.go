@@ -150,9 +150,12 @@ func (a *Agent) closeConns() {
 	}
 }
 
-// prepare reads the sink's applied digest for Hello. When the sink holds nothing fleetgate
-// wrote but the agent knows a last good snapshot (in memory or in StateDir), it restores that
-// snapshot first: a wiped gateway gets its config back even while the control plane is down.
+// prepare reads the sink's applied digest for Hello. When the sink is really empty
+// (EmptyChecker: no applied digest, no bookkeeping of a partial apply, no resources) and the
+// agent knows a last good snapshot (in memory or in StateDir), it restores that snapshot
+// first: a wiped gateway gets its config back even while the control plane is down. A sink
+// with no applied digest that is not empty was left halfway through an apply, possibly of a
+// newer version than the cached one; it is left as it is for the control plane to converge.
 func (a *Agent) prepare(ctx context.Context) string {
 	applied, err := a.sink.Applied(ctx)
 	if err != nil {
@@ -161,12 +164,24 @@ func (a *Agent) prepare(ctx context.Context) string {
 	}
 	cur := a.Current()
 	if applied == "" && cur != nil && cur.Len() > 0 {
-		if err := a.reapply(ctx, cur); err != nil {
-			a.log.Error("restore last good snapshot into empty sink", "digest", cur.Digest, "err", err)
-			return ""
+		empty, err := a.sinkEmpty(ctx)
+		switch {
+		case err != nil:
+			a.log.Error("cannot tell whether the sink is empty; not restoring the last good snapshot", "digest", cur.Digest, "err", err)
+		case !empty:
+			// A kill or an error in the middle of an apply leaves bookkeeping and resources of
+			// the version the sink was moving to, which may be newer than the cached one: the
+			// control plane converges it, the cache never moves it back.
+			a.log.Warn("sink holds a partly applied version, not the last good snapshot; leaving it for the control plane to converge",
+				"digest", cur.Digest, "seq", cur.Meta.Sequence)
+		default:
+			if err := a.reapply(ctx, cur); err != nil {
+				a.log.Error("restore last good snapshot into empty sink", "digest", cur.Digest, "err", err)
+				return ""
+			}
+			a.log.Warn("sink was empty: restored the last good snapshot", "digest", cur.Digest, "seq", cur.Meta.Sequence)
+			return cur.Digest
 		}
-		a.log.Warn("sink was empty: restored the last good snapshot", "digest", cur.Digest, "seq", cur.Meta.Sequence)
-		return cur.Digest
 	}
 	if cur != nil && applied != cur.Digest {
 		a.mu.Lock()
@@ -230,11 +245,12 @@ func (a *Agent) session(ctx context.Context, addr string) (got bool, err error) 
 		if resp == nil {
 			continue
 		}
+		if snap != nil {
+			// Before the answer: the sink holds snap whether or not the ACK gets through.
+			a.saveCache(snap)
+		}
 		if err := send(resp); err != nil {
 			return got, fmt.Errorf("answer update %s to %s: %w", u.GetNonce(), addr, err)
-		}
-		if snap != nil {
-			a.saveCache(snap)
 		}
 	}
 }
@@ -386,6 +402,20 @@ func (a *Agent) kickStatus() {
 	case a.statusKick <- struct{}{}:
 	default:
 	}
+}
+
+// sinkEmpty reports whether the sink holds nothing at all (EmptyChecker). A sink that cannot
+// tell is taken as not empty: the last good snapshot is then never restored into it.
+func (a *Agent) sinkEmpty(ctx context.Context) (bool, error) {
+	ec, ok := a.sink.(EmptyChecker)
+	if !ok {
+		return false, nil
+	}
+	empty, err := ec.Empty(ctx)
+	if err != nil {
+		return false, fmt.Errorf("check whether the sink is empty: %w", err)
+	}
+	return empty, nil
 }
 
 // reapply writes cur, which the agent already holds, into the sink again (restoring an empty

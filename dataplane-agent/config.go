@@ -46,8 +46,11 @@ type Config struct {
 	// credentials).
 	DialOptions []grpc.DialOption
 	// StateDir, when set, is where the agent keeps the last applied snapshot (written
-	// atomically after each ACK) so that it can restore a wiped sink while the control plane
-	// is unreachable. Default "": no cache.
+	// atomically after each successful apply, before its ACK is sent, so it names what the
+	// sink holds even when the ACK is lost) so that it can restore a wiped sink while the
+	// control plane is unreachable. It is restored only into a sink that is really empty
+	// (EmptyChecker); a sink left halfway through an apply is never overwritten with it.
+	// Default "": no cache.
 	StateDir string
 	// Drift is the drift mode. Default DriftHeal.
 	Drift DriftMode

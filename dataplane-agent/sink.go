@@ -21,6 +21,16 @@ type Sink interface {
 	Apply(ctx context.Context, s *snapshot.Snapshot) error
 }
 
+// EmptyChecker is implemented by sinks that can tell a really empty sink (a wiped store, a
+// missing file) from one that an interrupted apply left without an applied digest. The agent
+// restores its last good snapshot (Config.StateDir) only into a sink whose Empty says true; a
+// sink that does not implement EmptyChecker is never restored into.
+type EmptyChecker interface {
+	// Empty reports whether the sink holds no trace of any apply: no applied digest, none of
+	// the sink's own bookkeeping of a version (applied or partly applied), and no resources.
+	Empty(ctx context.Context) (bool, error)
+}
+
 // DriftWatcher is implemented by sinks that can see changes they did not make.
 type DriftWatcher interface {
 	// WatchDrift calls report for every change in the sink that the sink itself did not make,

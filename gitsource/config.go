@@ -53,6 +53,10 @@ type Config struct {
 	SigningKeys string
 	// MaxFileSize is the largest file Files returns; a larger one is an error. Default 16 MiB.
 	MaxFileSize int64
+	// AllowInsecureHTTP lets a password (Auth.PasswordFile or PasswordEnv) be sent over a
+	// plain http:// URL, in cleartext on every fetch; it is logged at warn level when the
+	// source is opened and shown in Status. Default false: such a Config is refused.
+	AllowInsecureHTTP bool
 	// Logger receives the source's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -142,6 +146,9 @@ func (c *Config) validate() error {
 	if !ssh && (c.Auth.SSHKeyFile != "" || c.Auth.KnownHostsFile != "" || c.Auth.InsecureSkipHostKeyCheck) {
 		errs = append(errs, fmt.Errorf("ssh auth options set but url %q is not an ssh url", redactURL(c.URL)))
 	}
+	if c.plainHTTPPassword() && !c.AllowInsecureHTTP {
+		errs = append(errs, fmt.Errorf("a password (password_file/password_env) over plain http url %q would be sent in cleartext on every fetch: use https, or allow_insecure_http", redactURL(c.URL)))
+	}
 	if ssh && (c.Auth.PasswordFile != "" || c.Auth.PasswordEnv != "") {
 		errs = append(errs, errors.New("password_file/password_env are for https urls; ssh urls use ssh_key_file"))
 	}
@@ -149,6 +156,11 @@ func (c *Config) validate() error {
 		return fmt.Errorf("source %q: invalid config: %w", c.Name, errors.Join(errs...))
 	}
 	return nil
+}
+
+// plainHTTPPassword reports whether c sends a password over a plain http:// URL.
+func (c *Config) plainHTTPPassword() bool {
+	return (c.Auth.PasswordFile != "" || c.Auth.PasswordEnv != "") && len(c.URL) >= 7 && strings.EqualFold(c.URL[:7], "http://")
 }
 
 func (c *Config) refKind() refKind {

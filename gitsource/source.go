@@ -155,6 +155,11 @@ func Open(ctx context.Context, cfg Config) (*Source, error) {
 		s.st.Warning = s.warning
 		s.log.Warn(s.warning, "url", s.st.URL)
 	}
+	if cfg.plainHTTPPassword() {
+		s.warning = "INSECURE: the password is sent in cleartext over plain http on every fetch (allow_insecure_http)"
+		s.st.Warning = s.warning
+		s.log.Warn(s.warning, "url", s.st.URL)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

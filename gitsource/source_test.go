@@ -56,9 +56,12 @@ func TestHTTPBasicAuth(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := open(t, url, func(c *gitsource.Config) { c.Auth = tc.auth })
+			s := open(t, url, func(c *gitsource.Config) { c.Auth, c.AllowInsecureHTTP = tc.auth, true })
 			rev, err := s.Fetch(context.Background())
 			st := s.Status()
+			if tc.auth.PasswordFile != "" || tc.auth.PasswordEnv != "" {
+				require.Contains(t, st.Warning, "cleartext", "a password over http is shown in status")
+			}
 			if tc.ok {
 				require.NoError(t, err)
 				require.Equal(t, c1, rev.Commit)
@@ -84,8 +87,10 @@ func TestConfigRefused(t *testing.T) {
 		"ssh key on http": {Name: "x", URL: "https://example.com/r.git", CacheDir: t.TempDir(), Auth: gitsource.Auth{SSHKeyFile: "/k"}},
 		"password on ssh": {Name: "x", URL: "git@example.com:r.git", CacheDir: t.TempDir(), Auth: gitsource.Auth{PasswordFile: "/p"}},
 		"no cache dir":    {Name: "x", URL: "https://example.com/r.git"},
-		"odd ref":         {Name: "x", URL: "https://example.com/r.git", CacheDir: t.TempDir(), Ref: "refs/pull/1/head"},
-		"bad keyring":     {Name: "x", URL: "https://example.com/r.git", CacheDir: t.TempDir(), SigningKeys: "not a key"},
+		"password over http": {Name: "x", URL: "http://example.com/r.git", CacheDir: t.TempDir(),
+			Auth: gitsource.Auth{PasswordFile: "/p"}},
+		"odd ref":     {Name: "x", URL: "https://example.com/r.git", CacheDir: t.TempDir(), Ref: "refs/pull/1/head"},
+		"bad keyring": {Name: "x", URL: "https://example.com/r.git", CacheDir: t.TempDir(), SigningKeys: "not a key"},
 	}
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // WebhookKind names how a webhook request proves it comes from the Git host.
@@ -47,17 +48,23 @@ type Webhook struct {
 // coalesce, see Source.Trigger) and gets 202; a missing or bad signature gets 401 and
 // triggers nothing; a body over MaxWebhookBody gets 413; an unknown source 404; another
 // method 405. GitHub's "ping" event is answered 200 without a fetch.
+//
+// A verified delivery whose id (X-GitHub-Delivery, X-Gitlab-Event-UUID or DeliveryHeader)
+// was accepted for the same source within DeliveryTTL (the last MaxDeliveries ids are kept)
+// is a replay: it is answered 200 "duplicate delivery, ignored" and fetches nothing. A
+// delivery without an id is not checked for repeats.
 func NewWebhookHandler(prefix string, lookup func(name string) (*Source, Webhook, bool), logger *slog.Logger) http.Handler {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &webhookHandler{prefix: prefix, lookup: lookup, log: logger}
+	return &webhookHandler{prefix: prefix, lookup: lookup, log: logger, seen: newDeliveries(MaxDeliveries, DeliveryTTL, time.Now)}
 }
 
 type webhookHandler struct {
 	prefix string
 	lookup func(string) (*Source, Webhook, bool)
 	log    *slog.Logger
+	seen   *deliveries
 }
 
 func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -96,6 +103,12 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if hook.Kind == WebhookGitHub && r.Header.Get("X-GitHub-Event") == "ping" {
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, "pong\n")
+		return
+	}
+	if id := deliveryID(r.Header); id != "" && h.seen.seen(name+"\x00"+id) {
+		log.Warn("duplicate webhook delivery ignored", "kind", hook.Kind, "delivery", id)
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "duplicate delivery, ignored\n")
 		return
 	}
 	src.Trigger()

@@ -54,6 +54,10 @@ func envOr(name, def string) string {
 	return def
 }
 
+// maxRecvBytes is the largest admin API answer the CLI accepts: above the control plane's
+// largest max_message_bytes default (config.DefaultMaxMessageBytes, 64 MiB).
+const maxRecvBytes = 256 << 20
+
 // dial connects to the control plane's admin API.
 func (f *adminFlags) dial() (*grpc.ClientConn, error) {
 	creds := insecure.NewCredentials()
@@ -64,7 +68,10 @@ func (f *adminFlags) dial() (*grpc.ClientConn, error) {
 		}
 		creds = credentials.NewTLS(cfg)
 	}
-	conn, err := grpc.NewClient(f.server, grpc.WithTransportCredentials(creds))
+	// Accept whatever the control plane may send (its max_message_bytes, 64 MiB by default;
+	// gRPC's default of 4 MiB would make `show` fail for a large version).
+	conn, err := grpc.NewClient(f.server, grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvBytes)))
 	if err != nil {
 		return nil, fmt.Errorf("connect to control plane %s: %w", f.server, err)
 	}

@@ -264,7 +264,8 @@ groups:
 			break
 		}
 	}
-	require.Contains(t, r.stdout, "pinned production to version 1")
+	require.Contains(t, r.stdout, "pinned production from version 2 (")
+	require.Contains(t, r.stdout, ") to version 1 (")
 	require.Contains(t, r.stdout, "by olga: bad deploy")
 
 	m := statusJSON()

@@ -88,6 +88,8 @@ func opState(s fleetgatev1.VersionState) string {
 		return "pending"
 	case fleetgatev1.VersionState_VERSION_STATE_PREVIOUS:
 		return "previous"
+	case fleetgatev1.VersionState_VERSION_STATE_HELD:
+		return "HELD"
 	}
 	return "-"
 }
@@ -167,13 +169,21 @@ func writeStatus(w io.Writer, output string, resp *fleetgatev1.GetStatusResponse
 		if p := g.GetPin(); p != nil {
 			pin = fmt.Sprintf("%d by %s: %s", p.GetSequence(), p.GetBy(), opOneLine(p.GetReason(), 40))
 		}
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\n", g.GetName(), g.GetSource(), opVersion(g.GetHead()), opVersion(g.GetDesired()), pin,
+		head := opVersion(g.GetHead())
+		if g.GetHead().GetState() == fleetgatev1.VersionState_VERSION_STATE_HELD {
+			head += " HELD"
+		}
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\n", g.GetName(), g.GetSource(), head, opVersion(g.GetDesired()), pin,
 			g.GetNodesConverged(), g.GetNodesTotal(), g.GetNodesNacking(), g.GetNodesDisconnected(), g.GetNodesDrifting())
 	}
 	if err := t.Flush(); err != nil {
 		return err
 	}
 	for _, g := range resp.GetGroups() {
+		if g.GetHead().GetState() == fleetgatev1.VersionState_VERSION_STATE_HELD {
+			fmt.Fprintf(w, "\n%s: ", g.GetName())
+			writeHeld(w, "", g.GetName(), g.GetHead())
+		}
 		if f := g.GetLastFailure(); f != nil {
 			fmt.Fprintf(w, "\n%s: ", g.GetName())
 			writeFailure(w, "", f)
@@ -190,6 +200,15 @@ func writeStatus(w io.Writer, output string, resp *fleetgatev1.GetStatusResponse
 				problem = fmt.Sprintf("failing since %s (%d attempts): %s", opTime(s.GetFailingSince()), s.GetAttempts(), opOneLine(s.GetLastError(), 80))
 			case s.GetRejected() != "":
 				problem = "head rejected: " + opOneLine(s.GetRejected(), 80)
+			}
+			if s.GetPendingCommit() != "" {
+				pending := fmt.Sprintf("commit %s not stored yet, retrying since %s (%d attempts): %s", opShort(s.GetPendingCommit(), 12),
+					opTime(s.GetPendingSince()), s.GetPendingAttempts(), opOneLine(s.GetPendingError(), 80))
+				if problem == "-" {
+					problem = pending
+				} else {
+					problem += "; " + pending
+				}
 			}
 			fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", s.GetName(), s.GetRef(), opShort(s.GetHeadCommit(), 12), opTime(s.GetLastFetch()), problem)
 		}
@@ -307,11 +326,20 @@ func newVersionsCmd() *cobra.Command {
 					if v.GetHead() {
 						state += ",head"
 					}
+					if h := m.GetHold(); h != nil && h.GetApprovedBy() != "" {
+						state += ",approved"
+					}
 					fmt.Fprintf(t, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", m.GetSequence(), snapshot.ShortDigest(m.GetDigest()), opShort(m.GetCommit(), 12),
 						opOneLine(m.GetAuthor(), 30), opOneLine(m.GetSubject(), 50), opTime(m.GetBuiltAt()), v.GetNodesRunning(), state)
 				}
 				if err := t.Flush(); err != nil {
 					return err
+				}
+				for _, v := range resp.GetVersions() {
+					if v.GetState() == fleetgatev1.VersionState_VERSION_STATE_HELD {
+						fmt.Fprintln(w)
+						writeHeld(w, "", args[0], v)
+					}
 				}
 				if len(resp.GetFailures()) > 0 {
 					fmt.Fprintln(w, "\nfailed builds:")
@@ -413,6 +441,7 @@ func writeVersionYAML(w io.Writer, resp *fleetgatev1.GetVersionResponse) error {
 func newPinCmd() *cobra.Command {
 	var af *adminFlags
 	var reason string
+	var from uint64
 	cmd := &cobra.Command{
 		Use:   "pin GROUP VERSION --reason TEXT",
 		Short: "Hold a group on one version until unpin; new commits are built but not rolled out",
@@ -426,26 +455,54 @@ func newPinCmd() *cobra.Command {
 				return fmt.Errorf("--reason is required: it goes to the audit log")
 			}
 			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
-				resp, err := c.Pin(ctx, &fleetgatev1.PinRequest{Group: args[0], Version: args[1], Reason: reason})
+				req := &fleetgatev1.PinRequest{Group: args[0], Version: args[1], Reason: reason, FromSequence: from}
+				if from == 0 {
+					seen, err := seenDesired(ctx, c, args[0])
+					if err != nil {
+						return err
+					}
+					req.FromSequence, req.FromDigest = seen.GetSequence(), seen.GetDigest()
+				}
+				resp, err := c.Pin(ctx, req)
 				if err != nil {
 					return err
 				}
-				return writePin(cmd.OutOrStdout(), af.output, "pinned", args[0], resp.GetPin(), resp)
+				return writePin(cmd.OutOrStdout(), af.output, "pinned", args[0], resp.GetPin(), resp.GetFromSequence(), resp.GetFromDigest(), resp)
 			})
 		},
 	}
 	af = addAdminFlags(cmd)
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required; written to the audit log)")
+	cmd.Flags().Uint64Var(&from, "from", 0, "the version the group runs now, as you saw it (default: the desired version read just before); if it moved meanwhile the pin fails with a conflict")
 	return cmd
 }
 
-func writePin(w io.Writer, output, verb, group string, p *fleetgatev1.Pin, resp proto.Message) error {
+func writePin(w io.Writer, output, verb, group string, p *fleetgatev1.Pin, fromSeq uint64, fromDigest string, resp proto.Message) error {
 	if output == "json" {
 		return printJSON(w, resp)
 	}
-	_, err := fmt.Fprintf(w, "%s %s to version %d (%s) by %s: %s\nevery node of %s now converges to it; `fleetgate unpin %s` releases it\n",
-		verb, group, p.GetSequence(), snapshot.ShortDigest(p.GetDigest()), p.GetBy(), p.GetReason(), group, group)
+	from := "no version"
+	if fromSeq != 0 {
+		from = fmt.Sprintf("version %d (%s)", fromSeq, snapshot.ShortDigest(fromDigest))
+	}
+	_, err := fmt.Fprintf(w, "%s %s from %s to version %d (%s) by %s: %s\nevery node of %s now converges to it; `fleetgate unpin %s` releases it\n",
+		verb, group, from, p.GetSequence(), snapshot.ShortDigest(p.GetDigest()), p.GetBy(), p.GetReason(), group, group)
 	return err
+}
+
+// seenDesired reads the desired version of group, for an operator change to name the
+// version it moves from (nil when the group has none).
+func seenDesired(ctx context.Context, c fleetgatev1.FleetAdminClient, group string) (*fleetgatev1.SnapshotMeta, error) {
+	st, err := c.GetStatus(ctx, &fleetgatev1.GetStatusRequest{Group: group})
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range st.GetGroups() {
+		if g.GetName() == group {
+			return g.GetDesired().GetMeta(), nil
+		}
+	}
+	return nil, nil
 }
 
 func newUnpinCmd() *cobra.Command {
@@ -460,7 +517,12 @@ func newUnpinCmd() *cobra.Command {
 				return err
 			}
 			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
-				resp, err := c.Unpin(ctx, &fleetgatev1.UnpinRequest{Group: args[0], Reason: reason})
+				seen, err := seenDesired(ctx, c, args[0])
+				if err != nil {
+					return err
+				}
+				resp, err := c.Unpin(ctx, &fleetgatev1.UnpinRequest{Group: args[0], Reason: reason,
+					FromSequence: seen.GetSequence(), FromDigest: seen.GetDigest()})
 				if err != nil {
 					return err
 				}
@@ -480,8 +542,9 @@ func newUnpinCmd() *cobra.Command {
 func newRollbackCmd() *cobra.Command {
 	var af *adminFlags
 	var reason, to string
+	var from uint64
 	cmd := &cobra.Command{
-		Use:   "rollback GROUP [--to VERSION] --reason TEXT",
+		Use:   "rollback GROUP [--to VERSION] [--from VERSION] --reason TEXT",
 		Short: "Pin a group to the version before its desired one (or to --to)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -492,17 +555,26 @@ func newRollbackCmd() *cobra.Command {
 				return fmt.Errorf("--reason is required: it goes to the audit log")
 			}
 			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
-				resp, err := c.Rollback(ctx, &fleetgatev1.RollbackRequest{Group: args[0], To: to, Reason: reason})
+				req := &fleetgatev1.RollbackRequest{Group: args[0], To: to, Reason: reason, FromSequence: from}
+				if from == 0 {
+					seen, err := seenDesired(ctx, c, args[0])
+					if err != nil {
+						return err
+					}
+					req.FromSequence, req.FromDigest = seen.GetSequence(), seen.GetDigest()
+				}
+				resp, err := c.Rollback(ctx, req)
 				if err != nil {
 					return err
 				}
-				return writePin(cmd.OutOrStdout(), af.output, "rolled back", args[0], resp.GetPin(), resp)
+				return writePin(cmd.OutOrStdout(), af.output, "rolled back", args[0], resp.GetPin(), resp.GetFromSequence(), resp.GetFromDigest(), resp)
 			})
 		},
 	}
 	af = addAdminFlags(cmd)
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required; written to the audit log)")
 	cmd.Flags().StringVar(&to, "to", "", "version to roll back to (default: the one before the desired version)")
+	cmd.Flags().Uint64Var(&from, "from", 0, "the version the group runs now, as you saw it (default: the desired version read just before); if it moved meanwhile the rollback fails with a conflict")
 	return cmd
 }
 

@@ -8,7 +8,10 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/fleetgate/fleetgate/controlplane/fleet"
+	"github.com/fleetgate/fleetgate/controlplane/store"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 )
 
@@ -20,27 +23,51 @@ func needReason(action, reason string) error {
 	return nil
 }
 
-// Pin holds a group on one version.
+// Pin holds a group on one version. It is a compare-and-swap against the desired version
+// the caller saw (req.from_*, else the one read now): when another change moved the group
+// meanwhile it fails with Aborted and writes neither the pin nor the audit entry.
 func (s *Server) Pin(ctx context.Context, req *fleetgatev1.PinRequest) (*fleetgatev1.PinResponse, error) {
 	if err := needReason("pin", req.GetReason()); err != nil {
 		return nil, err
 	}
-	gs, err := s.group(req.GetGroup())
-	if err != nil {
+	if _, err := s.group(req.GetGroup()); err != nil {
 		return nil, err
 	}
 	m, err := s.Resolve(ctx, req.GetGroup(), req.GetVersion())
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.fl.Pin(ctx, req.GetGroup(), m, CallerFrom(ctx).Name, req.GetReason())
+	expect := fleet.Expect{Sequence: req.GetFromSequence(), Digest: req.GetFromDigest()}
+	from, p, err := s.fl.Change(ctx, req.GetGroup(), expect, func(*fleetgatev1.SnapshotMeta) (*fleetgatev1.Pin, error) {
+		return newPin(m, CallerFrom(ctx).Name, req.GetReason()), nil
+	})
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, changeErr(err)
 	}
-	return &fleetgatev1.PinResponse{Pin: p}, s.audit(ctx, "pin", req.GetGroup(), label(gs.Desired), label(m), req.GetReason())
+	resp := &fleetgatev1.PinResponse{Pin: p, FromSequence: from.GetSequence(), FromDigest: from.GetDigest()}
+	return resp, s.audit(ctx, "pin", req.GetGroup(), label(from), label(m), req.GetReason())
 }
 
-// Unpin releases a group's pin.
+// newPin is the pin of version v by whom, for reason.
+func newPin(v *fleetgatev1.SnapshotMeta, by, reason string) *fleetgatev1.Pin {
+	return &fleetgatev1.Pin{Sequence: v.GetSequence(), Digest: v.GetDigest(), By: by, Reason: reason, At: timestamppb.Now()}
+}
+
+// changeErr is the gRPC error of a failed operator change: Aborted for a conflict (its
+// message says what changed), the error itself when it already is a gRPC status, else the
+// store's error.
+func changeErr(err error) error {
+	var conflict *fleet.ConflictError
+	if errors.As(err, &conflict) {
+		return status.Error(codes.Aborted, conflict.Error())
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return storeErr(err)
+}
+
+// Unpin releases a group's pin, as a compare-and-swap like Pin.
 func (s *Server) Unpin(ctx context.Context, req *fleetgatev1.UnpinRequest) (*fleetgatev1.UnpinResponse, error) {
 	gs, err := s.group(req.GetGroup())
 	if err != nil {
@@ -49,52 +76,73 @@ func (s *Server) Unpin(ctx context.Context, req *fleetgatev1.UnpinRequest) (*fle
 	if gs.Pin == nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "group %s is not pinned", req.GetGroup())
 	}
-	if err := s.fl.Unpin(ctx, req.GetGroup()); err != nil {
-		return nil, storeErr(err)
+	expect := fleet.Expect{Sequence: req.GetFromSequence(), Digest: req.GetFromDigest()}
+	from, _, err := s.fl.Change(ctx, req.GetGroup(), expect, func(*fleetgatev1.SnapshotMeta) (*fleetgatev1.Pin, error) {
+		return nil, nil
+	})
+	if err != nil {
+		return nil, changeErr(err)
 	}
 	now, _ := s.fl.Group(req.GetGroup())
 	resp := &fleetgatev1.UnpinResponse{Desired: s.version(now.Desired, now, running(s.fl.Nodes(req.GetGroup())))}
-	return resp, s.audit(ctx, "unpin", req.GetGroup(), label(gs.Desired), label(now.Desired), req.GetReason())
+	return resp, s.audit(ctx, "unpin", req.GetGroup(), label(from), label(now.Desired), req.GetReason())
 }
 
-// Rollback pins a group to the good version before its desired one, or to req.To.
+// Rollback pins a group to the good version before its desired one (skipping versions the
+// deletion guard holds: they never ran), or to req.To. "Its desired one" is the version the
+// caller saw (req.from_*), else the one read now; the pin is a compare-and-swap like Pin, so
+// a version built meanwhile makes it fail with Aborted instead of going one version too far.
 func (s *Server) Rollback(ctx context.Context, req *fleetgatev1.RollbackRequest) (*fleetgatev1.RollbackResponse, error) {
 	if err := needReason("rollback", req.GetReason()); err != nil {
 		return nil, err
 	}
-	gs, err := s.group(req.GetGroup())
-	if err != nil {
+	if _, err := s.group(req.GetGroup()); err != nil {
 		return nil, err
 	}
 	var target *fleetgatev1.SnapshotMeta
 	if req.GetTo() != "" {
+		var err error
 		if target, err = s.Resolve(ctx, req.GetGroup(), req.GetTo()); err != nil {
 			return nil, err
 		}
-	} else {
-		if gs.Desired == nil {
-			return nil, status.Errorf(codes.FailedPrecondition, "group %s has no version to roll back from", req.GetGroup())
-		}
-		vs, err := s.st.Versions(ctx, req.GetGroup())
-		if err != nil {
-			return nil, storeErr(err)
-		}
-		sort.Slice(vs, func(i, j int) bool { return vs[i].GetSequence() > vs[j].GetSequence() })
-		for _, m := range vs {
-			if m.GetSequence() < gs.Desired.GetSequence() && m.GetDigest() != gs.Desired.GetDigest() {
-				target = m
-				break
-			}
-		}
-		if target == nil {
-			return nil, status.Errorf(codes.FailedPrecondition, "group %s has no version before %s to roll back to", req.GetGroup(), label(gs.Desired))
-		}
 	}
-	p, err := s.fl.Pin(ctx, req.GetGroup(), target, CallerFrom(ctx).Name, req.GetReason())
+	expect := fleet.Expect{Sequence: req.GetFromSequence(), Digest: req.GetFromDigest()}
+	from, p, err := s.fl.Change(ctx, req.GetGroup(), expect, func(from *fleetgatev1.SnapshotMeta) (*fleetgatev1.Pin, error) {
+		if req.GetTo() != "" {
+			return newPin(target, CallerFrom(ctx).Name, req.GetReason()), nil
+		}
+		prev, err := s.previous(ctx, req.GetGroup(), from)
+		if err != nil {
+			return nil, err
+		}
+		target = prev
+		return newPin(prev, CallerFrom(ctx).Name, req.GetReason()), nil
+	})
+	if err != nil {
+		return nil, changeErr(err)
+	}
+	resp := &fleetgatev1.RollbackResponse{Pin: p, FromSequence: from.GetSequence(), FromDigest: from.GetDigest()}
+	return resp, s.audit(ctx, "rollback", req.GetGroup(), label(from), label(target), req.GetReason())
+}
+
+// previous is the good version of group before from: the newest older version with another
+// digest that the deletion guard does not hold (a held version never ran: rolling back to it
+// could empty the group).
+func (s *Server) previous(ctx context.Context, group string, from *fleetgatev1.SnapshotMeta) (*fleetgatev1.SnapshotMeta, error) {
+	if from == nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "group %s has no version to roll back from", group)
+	}
+	vs, err := s.st.Versions(ctx, group)
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return &fleetgatev1.RollbackResponse{Pin: p}, s.audit(ctx, "rollback", req.GetGroup(), label(gs.Desired), label(target), req.GetReason())
+	sort.Slice(vs, func(i, j int) bool { return vs[i].GetSequence() > vs[j].GetSequence() })
+	for _, m := range vs {
+		if m.GetSequence() < from.GetSequence() && m.GetDigest() != from.GetDigest() && !store.Blocked(m) {
+			return m, nil
+		}
+	}
+	return nil, status.Errorf(codes.FailedPrecondition, "group %s has no version before %s to roll back to", group, label(from))
 }
 
 // Retry lets a NACKed version be sent again.

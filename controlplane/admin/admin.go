@@ -1,8 +1,8 @@
 // Package admin serves FleetAdmin, the operator API: status, nodes, versions, show, diff,
-// pin, unpin, rollback, retry, sync, audit and a live status watch.
+// pin, unpin, rollback, approve, retry, sync, audit and a live status watch.
 //
 // Callers authenticate with bearer tokens (admin.tokens in the config): viewer may read,
-// operator may also pin, unpin, roll back, retry and sync, admin may do everything. Every
+// operator may also pin, unpin, roll back, approve, retry and sync, admin may do everything. Every
 // mutating call is written to the audit log with who, what, from → to, why and when.
 //
 // A VERSION argument is a sequence number ("41"), a digest prefix ("sha256:3f2a", "3f2a9c")
@@ -61,6 +61,12 @@ type Fleet interface {
 	Pin(ctx context.Context, group string, v *fleetgatev1.SnapshotMeta, by, reason string) (*fleetgatev1.Pin, error)
 	// Unpin releases a group's pin.
 	Unpin(ctx context.Context, group string) error
+	// Change sets (or with a nil pin, clears) a group's pin as a compare-and-swap against
+	// the desired version expect names, and returns the version it moved from; a
+	// *fleet.ConflictError when the group moved since (fleet.Fleet.Change).
+	Change(ctx context.Context, group string, expect fleet.Expect, next func(from *fleetgatev1.SnapshotMeta) (*fleetgatev1.Pin, error)) (*fleetgatev1.SnapshotMeta, *fleetgatev1.Pin, error)
+	// Approve lets held version seq of a group roll out and returns its meta.
+	Approve(ctx context.Context, group string, seq uint64, by, reason string) (*fleetgatev1.SnapshotMeta, error)
 	// Retry lets a NACKed version be sent again to node ("" for every node of the group)
 	// and returns how many nodes it concerned.
 	Retry(ctx context.Context, group, node string) (int, error)

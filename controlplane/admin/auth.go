@@ -47,7 +47,7 @@ var required = map[string]config.Role{
 	"GetVersion": config.RoleViewer, "DiffVersions": config.RoleViewer, "ListAudit": config.RoleViewer,
 	"WatchFleet": config.RoleViewer,
 	"Pin":        config.RoleOperator, "Unpin": config.RoleOperator, "Rollback": config.RoleOperator,
-	"Retry": config.RoleOperator, "Sync": config.RoleOperator,
+	"Retry": config.RoleOperator, "Sync": config.RoleOperator, "Approve": config.RoleOperator,
 }
 
 // authenticate checks the bearer token of a FleetAdmin call against its method's role.

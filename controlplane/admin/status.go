@@ -30,14 +30,14 @@ func (s *Server) groupStatus(ctx context.Context, name string) (*fleetgatev1.Gro
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	if !ok || !built.OK {
-		fs, err := s.st.Failures(ctx, name, 1)
-		if err != nil {
-			return nil, storeErr(err)
-		}
-		if len(fs) > 0 {
-			out.LastFailure = fs[0]
-		}
+	// The newest failure is current unless a good build came after it: a failure that wrote
+	// no build record of its own (a missing path, an unreadable file) is current too.
+	fs, err := s.st.Failures(ctx, name, 1)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	if len(fs) > 0 && (!ok || !built.OK || fs[0].GetAt().AsTime().After(built.At)) {
+		out.LastFailure = fs[0]
 	}
 	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fleetgate/fleetgate/controlplane/fleet"
+	"github.com/fleetgate/fleetgate/controlplane/store"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 	"github.com/fleetgate/fleetgate/snapshot"
 )
@@ -24,6 +25,25 @@ func label(m *fleetgatev1.SnapshotMeta) string {
 		c = c[:12]
 	}
 	return fmt.Sprintf("%d (%s, commit %s)", m.GetSequence(), snapshot.ShortDigest(m.GetDigest()), c)
+}
+
+// keptRanges names the sequences of versions (newest first, as Store.Versions returns
+// them) as ascending ranges, so that pruned gaps show: "1, 5 to 7".
+func keptRanges(versions []*fleetgatev1.SnapshotMeta) string {
+	var parts []string
+	for i := len(versions) - 1; i >= 0; {
+		lo := versions[i].GetSequence()
+		hi := lo
+		for i--; i >= 0 && versions[i].GetSequence() == hi+1; i-- {
+			hi++
+		}
+		if lo == hi {
+			parts = append(parts, strconv.FormatUint(lo, 10))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d to %d", lo, hi))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Resolve finds the version of group named by v: a sequence number, "head", a digest prefix
@@ -53,8 +73,7 @@ func (s *Server) Resolve(ctx context.Context, group, v string) (*fleetgatev1.Sna
 			}
 		}
 		if len(v) < 6 { // too short to be meant as a hash prefix
-			return nil, status.Errorf(codes.NotFound, "group %s has no version %d (kept: %d to %d)", group, n,
-				versions[len(versions)-1].GetSequence(), versions[0].GetSequence())
+			return nil, status.Errorf(codes.NotFound, "group %s has no version %d (kept: %s)", group, n, keptRanges(versions))
 		}
 	}
 	p := strings.ToLower(strings.TrimPrefix(v, "sha256:"))
@@ -100,6 +119,9 @@ func (s *Server) version(m *fleetgatev1.SnapshotMeta, gs fleet.GroupState, runni
 		v.State = fleetgatev1.VersionState_VERSION_STATE_PENDING
 	default:
 		v.State = fleetgatev1.VersionState_VERSION_STATE_PREVIOUS
+	}
+	if store.Blocked(m) && v.State != fleetgatev1.VersionState_VERSION_STATE_DESIRED {
+		v.State = fleetgatev1.VersionState_VERSION_STATE_HELD // meta.hold says what it would delete
 	}
 	return v
 }

@@ -37,6 +37,8 @@ const (
 	DefaultMaxMessageBytes = 64 << 20
 	DefaultInterval        = 30 * time.Second
 	DefaultRef             = "main"
+	// DefaultMaxDeletePercent is a group's deletion_guard.max_delete_percent.
+	DefaultMaxDeletePercent = 50
 	// DefaultNodeStatusInterval is how often a replica writes changed node statuses.
 	DefaultNodeStatusInterval = 250 * time.Millisecond
 )
@@ -182,6 +184,15 @@ type Source struct {
 	SigningKeysFile string `yaml:"signing_keys_file"`
 	// Webhook enables POST /webhooks/<name> to trigger a fetch. Default absent: polling only.
 	Webhook *Webhook `yaml:"webhook"`
+	// AllowInsecureHTTP lets auth credentials be sent over a plain http:// url, in cleartext on
+	// every poll; the control plane logs a warning at start. Default false: credentials with
+	// an http:// url are a config error.
+	AllowInsecureHTTP bool `yaml:"allow_insecure_http"`
+}
+
+// IsPlainHTTP reports whether url is a plain (unencrypted) http:// url.
+func IsPlainHTTP(url string) bool {
+	return len(url) >= 7 && strings.EqualFold(url[:7], "http://")
 }
 
 // Auth are the credentials of a source.
@@ -199,6 +210,17 @@ type Auth struct {
 	KnownHostsFile string `yaml:"known_hosts_file"`
 	// InsecureSkipHostKeyCheck disables host key checks. Default false; never in production.
 	InsecureSkipHostKeyCheck bool `yaml:"insecure_skip_host_key_check"`
+}
+
+// secretKey is the yaml key of the password a's credentials send ("" when none).
+func (a Auth) secretKey() string {
+	switch {
+	case a.PasswordFile != "":
+		return "password_file"
+	case a.PasswordEnv != "":
+		return "password_env"
+	}
+	return ""
 }
 
 // Webhook configures a source's webhook receiver.
@@ -240,6 +262,23 @@ type Group struct {
 	Variables map[string]string `yaml:"variables"`
 	// CustomPlugins are plugin names allowed besides APISIX's own. Default empty.
 	CustomPlugins []string `yaml:"custom_plugins"`
+	// DeletionGuard holds back versions that delete much of what the group runs. Default:
+	// max_delete_percent 50, allow_empty false.
+	DeletionGuard DeletionGuard `yaml:"deletion_guard"`
+}
+
+// DeletionGuard decides which new versions of a group are stored held: not rolled out until
+// an operator approves them (`fleetgate approve`). A version is compared with the one the
+// group runs (its newest version not held); "removed" counts the resources of that version
+// absent from the new one. The first version of a group is never held.
+type DeletionGuard struct {
+	// MaxDeletePercent is the largest share of the running version's resources a new version
+	// may remove and still roll out by itself; removing more holds it. 1-100; 100 holds only
+	// an empty version. Default 50 (exactly half is allowed).
+	MaxDeletePercent int `yaml:"max_delete_percent"`
+	// AllowEmpty lets a version with no resources roll out by itself when the running one has
+	// some (with max_delete_percent 100). Default false: an empty version is held.
+	AllowEmpty bool `yaml:"allow_empty"`
 }
 
 // Duration is a time.Duration written as a Go duration string.
@@ -368,6 +407,11 @@ func (c *Config) applyDefaults() {
 	if c.NodeStatusInterval.Duration == 0 {
 		c.NodeStatusInterval.Duration = DefaultNodeStatusInterval
 	}
+	for i := range c.Groups {
+		if c.Groups[i].DeletionGuard.MaxDeletePercent == 0 {
+			c.Groups[i].DeletionGuard.MaxDeletePercent = DefaultMaxDeletePercent
+		}
+	}
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		if s.Ref == "" {
@@ -472,6 +516,9 @@ func (c *Config) check(file string, root *yaml.Node) []string {
 		if s.Auth.PasswordFile != "" && s.Auth.PasswordEnv != "" {
 			add(lookup(root, "sources", i, "auth"), "source %q: set at most one of password_file and password_env", s.Name)
 		}
+		if key := s.Auth.secretKey(); key != "" && IsPlainHTTP(s.URL) && !s.AllowInsecureHTTP {
+			add(orNode(lookup(root, "sources", i, "auth", key), n), "source %q: auth.%s over plain http:// would send the password in cleartext on every poll: use an https:// url, or set allow_insecure_http: true on the source", s.Name, key)
+		}
 	}
 	if len(c.Groups) == 0 {
 		add(root, "no groups: at least one group is needed")
@@ -495,6 +542,10 @@ func (c *Config) check(file string, root *yaml.Node) []string {
 		}
 		if len(g.Paths) == 0 {
 			add(n, "group %q: paths is required (use [.] for the repository root)", g.Name)
+		}
+		if p := g.DeletionGuard.MaxDeletePercent; p < 1 || p > 100 {
+			add(orNode(lookup(root, "groups", i, "deletion_guard", "max_delete_percent"), n),
+				"group %q: deletion_guard.max_delete_percent must be between 1 and 100, got %d (100 holds only empty versions)", g.Name, p)
 		}
 		for j, p := range g.Paths {
 			if p == "" || filepath.IsAbs(p) || strings.HasPrefix(filepath.Clean(p), "..") {

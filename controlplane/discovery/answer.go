@@ -43,6 +43,9 @@ func (s *Server) answer(sess *session, nonce, kind string) *inflight {
 		return nil
 	}
 	sess.inflight = nil
+	if f.slotTimer != nil {
+		f.slotTimer.Stop()
+	}
 	s.releaseSlot(sess)
 	return f
 }

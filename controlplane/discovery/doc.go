@@ -25,5 +25,9 @@
 // digest is not sent again until the desired digest or the operator's retry count changes,
 // and each refusal is logged once, at Warn, with the agent's error under "err"; a Nack that
 // asks for a full update gets the whole snapshot. Large updates (full snapshots, deltas over
-// 32 KiB) are bounded by Options.MaxConcurrentFull across all streams.
+// 32 KiB) are bounded by Options.MaxConcurrentFull across all streams; each holds its slot
+// until answered or for Options.SlotTimeout at most, is followed by an empty
+// StreamConfigResponse (a delivery marker, ignored by agents), and ends the stream when the
+// agent has not read it within Options.SendTimeout: clients that never read cannot keep real
+// agents from their full updates.
 package discovery

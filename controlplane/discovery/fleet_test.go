@@ -250,8 +250,14 @@ func (c *client) recv() *fleetgatev1.ConfigUpdate {
 	}
 	ch := make(chan res, 1)
 	go func() {
-		m, err := c.stream.Recv()
-		ch <- res{m, err}
+		for {
+			m, err := c.stream.Recv()
+			if err == nil && m.GetUpdate() == nil {
+				continue // the delivery marker after a large update
+			}
+			ch <- res{m, err}
+			return
+		}
 	}()
 	select {
 	case r := <-ch:

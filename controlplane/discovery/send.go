@@ -4,10 +4,13 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 	"github.com/fleetgate/fleetgate/snapshot"
 )
 
@@ -26,7 +29,7 @@ func (s *Server) advance(sess *session) {
 
 // advanceLocked is advance with sess.mu held.
 func (s *Server) advanceLocked(sess *session) {
-	if sess.closed || sess.sending || sess.sendErr != nil {
+	if sess.closed || sess.replaced || sess.sending || sess.sendErr != nil {
 		return
 	}
 	want, retry := s.provider.Desired(sess.group, sess.node)
@@ -59,8 +62,12 @@ func (s *Server) maybeSend(sess *session, want *snapshot.Snapshot, retry uint64)
 		return
 	}
 	large := enc.full() || len(enc.body) > smallUpdate
-	if large && !s.acquireSlot(sess) {
-		return // in line for a slot; releaseSlot queues the session again
+	var ticket uint64
+	if large {
+		var ok bool
+		if ticket, ok = s.acquireSlot(sess); !ok {
+			return // in line for a slot; releaseSlot queues the session again
+		}
 	}
 	sess.nonce++
 	nonce := strconv.FormatUint(sess.nonce, 10)
@@ -83,6 +90,7 @@ func (s *Server) maybeSend(sess *session, want *snapshot.Snapshot, retry uint64)
 		// The answer may arrive before SendMsg returns; inflight is already set for it, and
 		// sending keeps anyone else from sending until this send has returned.
 		sess.sending = true
+		sess.inflight.slotTimer = time.AfterFunc(s.opts.SlotTimeout, func() { s.expireSlot(sess, ticket) })
 		go s.sendLarge(sess, out)
 		return
 	}
@@ -91,9 +99,16 @@ func (s *Server) maybeSend(sess *session, want *snapshot.Snapshot, retry uint64)
 	}
 }
 
+// deliveryMarker is an empty StreamConfigResponse, sent after each large update. gRPC queues
+// one message of any size without waiting for the agent, but it queues the next only once
+// all but 64 KiB of the previous one has gone out, which the agent's flow control allows only
+// as it reads: when the marker's SendMsg returns, the agent has taken the update. Agents
+// ignore a response without an update.
+var deliveryMarker = &fleetgatev1.StreamConfigResponse{}
+
 // sendLarge sends out without sess.mu, then sends whatever became due meanwhile.
 func (s *Server) sendLarge(sess *session, out *outgoing) {
-	err := sess.stream.SendMsg(out)
+	err := s.deliver(sess, out)
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	sess.sending = false
@@ -106,6 +121,29 @@ func (s *Server) sendLarge(sess *session, out *outgoing) {
 		return
 	}
 	s.advanceLocked(sess)
+}
+
+// deliver sends out and waits until the agent has read it (deliveryMarker), for at most
+// Options.SendTimeout: then the stream is ended with DeadlineExceeded, which also frees the
+// slot (detach), and that status is returned.
+func (s *Server) deliver(sess *session, out *outgoing) error {
+	late := status.Newf(codes.DeadlineExceeded, "the agent did not read its %s within %s of the send (discovery SendTimeout); a client that does not read its updates is disconnected",
+		out, s.opts.SendTimeout)
+	var expired atomic.Bool
+	timer := time.AfterFunc(s.opts.SendTimeout, func() {
+		expired.Store(true)
+		abort(sess.stream, late)
+	})
+	err := sess.stream.SendMsg(out)
+	if err == nil {
+		err = sess.stream.SendMsg(deliveryMarker)
+	}
+	timer.Stop()
+	if expired.Load() {
+		s.logger(sess).Warn("agent did not read its update in time; stream ended", "timeout", s.opts.SendTimeout, "err", late.Err())
+		return late.Err()
+	}
+	return err
 }
 
 // failSend records a send error and ends the stream with it (a failed SendMsg has usually

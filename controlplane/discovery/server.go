@@ -34,14 +34,24 @@ type Options struct {
 	HelloTimeout time.Duration
 	// CacheBytes bounds the encoded updates kept for reuse across streams. Default 256 MiB.
 	CacheBytes int
-	// MaxConcurrentFull bounds the large updates in flight (sent, not yet answered) across
-	// all streams: full snapshots, and deltas over 32 KiB; small deltas are not limited, and
+	// MaxConcurrentFull bounds the large updates in flight (sent, not yet answered, for at
+	// most SlotTimeout each) across all streams: full snapshots, and deltas over 32 KiB; small deltas are not limited, and
 	// each large update is sent on a goroutine of its own. When thousands of agents need the whole
 	// snapshot at once (first start, a restart of the control plane with empty sinks), this
 	// keeps the bytes queued in the process and in the kernel's socket buffers bounded, so
 	// the push runs at the speed of the network instead of stalling under memory pressure.
 	// Default 64.
 	MaxConcurrentFull int
+	// SlotTimeout is the longest a large update holds its full-update slot: the slot passes to
+	// the next stream in line when the update is answered or SlotTimeout after it was sent,
+	// whichever comes first (the update itself stays in flight). A client that never reads
+	// or never answers thus delays the others by SlotTimeout at most, not forever. Default 1s.
+	SlotTimeout time.Duration
+	// SendTimeout is how long an agent may take to read a large update off its connection
+	// (all its bytes, not its apply). A stream whose update is still unread after SendTimeout
+	// is ended with DeadlineExceeded and its slot is freed: a client that stops reading
+	// cannot hold a slot or a goroutine of the server. Default 10s.
+	SendTimeout time.Duration
 	// KeepaliveTime is how often the server pings an idle connection. Default 30s.
 	KeepaliveTime time.Duration
 	// KeepaliveTimeout is how long a ping may go unanswered before the connection is closed.
@@ -67,6 +77,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxConcurrentFull <= 0 {
 		o.MaxConcurrentFull = 64
+	}
+	if o.SlotTimeout <= 0 {
+		o.SlotTimeout = time.Second
+	}
+	if o.SendTimeout <= 0 {
+		o.SendTimeout = 10 * time.Second
 	}
 	if o.KeepaliveTime <= 0 {
 		o.KeepaliveTime = 30 * time.Second
@@ -162,15 +178,18 @@ type Server struct {
 	// Server.mu, Server.qmu, Server.slotMu and updateCache.mu are leaves: while one of them is
 	// held no other lock of the server is taken. (slotMu is released before releaseSlot calls
 	// kick; qmu before a sender calls advance; Server.mu before attach locks the stream it
-	// replaces and before watchGroup calls kick; updateCache.mu while an update is built.)
+	// replaces, drops its slot and before watchGroup calls kick; updateCache.mu while an
+	// update is built.) The SlotTimeout timer (expireSlot) takes slotMu and then, released,
+	// qmu through kick, with no session.mu held.
 	// Two session.mu are never held at once, and nothing takes session.mu while holding
 	// another lock of the server.
 	//
 	// gRPC calls: Server.mu, Server.qmu, Server.slotMu and updateCache.mu are never held
 	// across a gRPC SendMsg or an abort (WriteStatus). session.mu is held across the SendMsg
 	// of a small update only (at most smallUpdate bytes, which gRPC queues without waiting for
-	// the agent) and across failSend's abort; a large update is sent without it (sendLarge),
-	// and detach waits for that send without it.
+	// the agent) and across failSend's abort; a large update and its delivery marker are sent
+	// without it (sendLarge, deliver; the SendTimeout timer aborts without any lock), and
+	// detach waits for that send without it.
 	//
 	// Calls out: the Provider and the Reporter are called with session.mu held (Desired,
 	// Snapshot, Applied, Nacked) or with Server.mu held (DesiredChanged in attach); they must

@@ -3,6 +3,7 @@ package discovery
 import (
 	"log/slog"
 	"sync"
+	"time"
 
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 )
@@ -14,10 +15,13 @@ type session struct {
 
 	// queued is guarded by Server.qmu: the session is in the send queue.
 	queued bool
-	// slot and waitSlot are guarded by Server.slotMu. slot is set while the session holds a
-	// full-update slot: from just before a large update is sent until it is answered or the
-	// stream ends. waitSlot is set while it waits in line for one.
+	// slot, waitSlot and slotTicket are guarded by Server.slotMu. slot is set while the
+	// session holds a full-update slot: from just before a large update is sent until it is
+	// answered, Options.SlotTimeout has passed, or the stream ends. waitSlot is set while it
+	// waits in line for one. slotTicket counts the grants, so that a late SlotTimeout timer
+	// does not take back a later grant.
 	slot, waitSlot bool
+	slotTicket     uint64
 
 	// mu guards everything below. It comes first in the lock order (see Server): Server.slotMu,
 	// Server.qmu and updateCache.mu may be taken while it is held, never the other way round.
@@ -46,6 +50,8 @@ type inflight struct {
 	full   bool
 	large  bool // sent holding a full-update slot
 	retry  uint64
+	// slotTimer gives the slot back after Options.SlotTimeout (large updates only).
+	slotTimer *time.Timer
 }
 
 // logger returns the server's logger with the session's group and node.

@@ -2,24 +2,43 @@ package discovery
 
 import "slices"
 
-// acquireSlot takes a full-update slot for sess, or puts it in line for one.
-func (s *Server) acquireSlot(sess *session) bool {
+// acquireSlot takes a full-update slot for sess, or puts it in line for one. ticket names
+// this grant of the slot, for expireSlot.
+func (s *Server) acquireSlot(sess *session) (ticket uint64, ok bool) {
 	s.slotMu.Lock()
 	defer s.slotMu.Unlock()
 	if sess.slot {
-		return true
+		return sess.slotTicket, true
 	}
 	if s.slotsUsed < s.opts.MaxConcurrentFull {
 		s.slotsUsed++
 		sess.slot = true
-		return true
+		sess.slotTicket++
+		return sess.slotTicket, true
 	}
 	if !sess.waitSlot {
 		sess.waitSlot = true
 		s.waiters = append(s.waiters, sess)
 		s.waiting.Add(1)
 	}
-	return false
+	return 0, false
+}
+
+// expireSlot gives back the slot of sess if it still holds the grant named ticket: the large
+// update it was taken for has held it for Options.SlotTimeout without being answered. The
+// update stays in flight; only the slot passes on.
+func (s *Server) expireSlot(sess *session, ticket uint64) {
+	s.slotMu.Lock()
+	if !sess.slot || sess.slotTicket != ticket {
+		s.slotMu.Unlock()
+		return
+	}
+	sess.slot = false
+	next := s.passSlotLocked()
+	s.slotMu.Unlock()
+	if next != nil {
+		s.kick(next)
+	}
 }
 
 // releaseSlot gives back the session's slot, if it holds one: it goes to the first session
@@ -53,6 +72,7 @@ func (s *Server) passSlotLocked() *session {
 	}
 	next.waitSlot = false
 	next.slot = true
+	next.slotTicket++
 	s.waiting.Add(-1)
 	return next
 }

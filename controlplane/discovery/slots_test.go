@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -17,7 +18,7 @@ func TestFullUpdatesBounded(t *testing.T) {
 	f := newMemFleet("prod")
 	v1 := makeSnap(t, 10, "a")
 	f.set("prod", v1)
-	h := startServer(t, f, Options{MaxConcurrentFull: 1})
+	h := startServer(t, f, Options{MaxConcurrentFull: 1, SlotTimeout: time.Minute})
 	a := h.open(t, hello("a", ""))
 	ua := a.recv()
 	require.Empty(t, ua.GetBaseDigest())
@@ -52,7 +53,7 @@ func TestLargeDeltaBounded(t *testing.T) {
 	v1, v2 := makeSnap(t, 2000, "a"), makeSnap(t, 2000, "b", all...)
 	f.store(v1)
 	f.set("prod", v2)
-	h := startServer(t, f, Options{MaxConcurrentFull: 1})
+	h := startServer(t, f, Options{MaxConcurrentFull: 1, SlotTimeout: time.Minute})
 	a := h.open(t, hello("a", ""))
 	ua := a.recv()
 	require.Empty(t, ua.GetBaseDigest(), "a holds nothing: full update, holding the only slot")

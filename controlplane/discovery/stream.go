@@ -170,6 +170,9 @@ func (s *Server) attach(sess *session, h *fleetgatev1.Hello) {
 		old.replaced = true
 		old.mu.Unlock()
 		abort(old.stream, replacedStatus(old.node))
+		// One node id holds at most one slot: the replaced stream's passes on now, not when
+		// its handler gets round to returning (advance sends nothing more on it).
+		s.dropSlot(old)
 	} else {
 		s.streams.Add(1)
 	}

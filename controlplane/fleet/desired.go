@@ -38,11 +38,14 @@ type GroupState struct {
 	Head *fleetgatev1.SnapshotMeta
 	// Pin is the operator's hold, nil when unpinned.
 	Pin *fleetgatev1.Pin
-	// Desired is what the group should run (the pinned version, else the head), nil when none.
+	// Desired is what the group should run (the pinned version, else the newest version
+	// that the deletion guard does not hold), nil when none.
 	Desired *fleetgatev1.SnapshotMeta
 }
 
-// Reload re-reads group's head and pin from the store and moves its desired version.
+// Reload re-reads group's head and pin from the store and moves its desired version: the
+// pinned version, else the head unless the deletion guard holds it (store.Blocked), else the
+// newest version not held.
 // DesiredChanged watchers are woken when it moved.
 func (f *Fleet) Reload(ctx context.Context, name string) error {
 	f.mu.RLock()
@@ -65,6 +68,16 @@ func (f *Fleet) Reload(ctx context.Context, name string) error {
 		return fmt.Errorf("fleet: reload group %s: %w", name, err)
 	}
 	want := head
+	if pin == nil && store.Blocked(head) {
+		// a held head does not move the group: it runs its newest version that is not held
+		want, err = f.st.Runnable(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			want, err = nil, nil
+		}
+		if err != nil {
+			return fmt.Errorf("fleet: reload group %s: %w", name, err)
+		}
+	}
 	if pin != nil {
 		want, err = f.st.Version(ctx, name, pin.GetSequence())
 		if err != nil {

@@ -40,10 +40,23 @@ type Tree interface {
 	Files(ctx context.Context, commit string, paths []string) ([]File, error)
 }
 
+// Ancestry is implemented by a Tree that can tell how commits relate (gitsource.Source
+// does). Without it, or when it cannot tell, the pipeline compares commit times.
+type Ancestry interface {
+	// IsAncestor reports whether ancestor is reachable from descendant; an error means the
+	// answer is unknown (a commit missing from the local history).
+	IsAncestor(ctx context.Context, ancestor, descendant string) (bool, error)
+}
+
 // Revision is a commit of a source.
 type Revision struct {
 	Commit, Author, Subject string
 	CommittedAt             time.Time
+	// Fetched is true when the remote named this commit at a fetch made by the building
+	// replica while it leads; false for a head read from the local cache (which may be older
+	// than what another replica built). Only a fetched revision may move a group to a commit
+	// that does not descend from the one last built (a force push).
+	Fetched bool
 }
 
 // Group is what the pipeline needs of a configured group.
@@ -53,6 +66,8 @@ type Group struct {
 	Paths         []string
 	Variables     map[string]string
 	CustomPlugins []string
+	// Guard holds back versions that delete much of what the group runs (guard.go).
+	Guard Guard
 }
 
 // Options tune a Pipeline. The zero value is usable.
@@ -79,8 +94,11 @@ type Result struct {
 	Meta *fleetgatev1.SnapshotMeta
 	// Failure is set when the build failed; it is stored too.
 	Failure *fleetgatev1.BuildFailure
-	// Err is set when the store could not be written; the build is retried at the next
-	// revision or sync.
+	// Stale is true (with Skipped) when the revision was not built because it is older
+	// than the revision already built for the group (see Pipeline.Build).
+	Stale bool
+	// Err is set when the store could not be read or written; the caller retries the
+	// revision (controlplane/sources does, with backoff, until a newer one supersedes it).
 	Err error
 }
 
@@ -91,6 +109,9 @@ type Pipeline struct {
 	opts   Options
 	log    *slog.Logger
 	mu     sync.Mutex
+	// bases caches each group's last version let through, the deletion guard's base
+	// (guard.go); guarded by mu.
+	bases map[string]*snapshot.Snapshot
 }
 
 // New returns a pipeline storing into st.
@@ -105,6 +126,12 @@ func New(st *store.Store, groups []Group, opts Options) *Pipeline {
 }
 
 // Build builds every group of source at rev, read through tree.
+//
+// The position of a group is shared through the store (its last built commit), not kept per
+// replica: a revision that is an ancestor of the built commit is never built, nor one whose
+// ancestry is unknown and whose commit time is older; a revision that does not descend from
+// the built commit is built only when it was fetched (the remote really moved: a force
+// push). A commit already stored with the same content never becomes a new version again.
 func (p *Pipeline) Build(ctx context.Context, source string, tree Tree, rev Revision) []Result {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -115,6 +142,9 @@ func (p *Pipeline) Build(ctx context.Context, source string, tree Tree, rev Revi
 		}
 		start := time.Now()
 		r := p.buildGroup(ctx, g, tree, rev)
+		if r.Err != nil && ctx.Err() == nil {
+			p.log.Error("build not stored", "group", g.Name, "commit", short(rev.Commit), "err", r.Err)
+		}
 		if p.opts.Observe != nil && !r.Skipped {
 			p.opts.Observe(r, time.Since(start))
 		}
@@ -138,7 +168,7 @@ func (p *Pipeline) buildGroup(ctx context.Context, g Group, tree Tree, rev Revis
 			return res
 		}
 		if trees != nil {
-			if err := p.st.SetBuilt(ctx, g.Name, store.Built{Commit: rev.Commit, Trees: trees}); err != nil {
+			if err := p.st.SetBuilt(ctx, g.Name, store.Built{Commit: rev.Commit, Trees: trees, CommittedAt: rev.CommittedAt}); err != nil {
 				res.Err = err
 			}
 		}
@@ -166,6 +196,13 @@ func (p *Pipeline) buildGroup(ctx context.Context, g Group, tree Tree, rev Revis
 	if built && maps.Equal(last.Trees, trees) {
 		res.Skipped = true
 		return res
+	}
+	if built {
+		if why := p.behind(ctx, tree, rev, last); why != "" {
+			log.Warn("revision not built: older than the one built for the group", "built", short(last.Commit), "why", why)
+			res.Skipped, res.Stale = true, true
+			return res
+		}
 	}
 
 	layers := make([]snapshot.Layer, 0, len(g.Paths))
@@ -198,13 +235,29 @@ func (p *Pipeline) buildGroup(ctx context.Context, g Group, tree Tree, rev Revis
 		}
 		return fail(f, trees)
 	}
-	m, added, err := p.st.AddVersion(ctx, g.Name, snap)
+	if m, err := p.alreadyStored(ctx, g.Name, rev.Commit, snap.Digest); err != nil {
+		res.Err = err
+		return res
+	} else if m != nil {
+		log.Info("commit already stored with this content; no new version", "seq", m.GetSequence(), "digest", m.GetDigest())
+		res.Meta = m
+		if err := p.st.SetBuilt(ctx, g.Name, store.Built{Commit: rev.Commit, Trees: trees, OK: true, CommittedAt: rev.CommittedAt}); err != nil {
+			res.Err = err
+		}
+		return res
+	}
+	held, err := p.guard(ctx, g, snap)
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	m, added, err := p.st.AddVersion(ctx, g.Name, snap, held...)
 	if err != nil {
 		res.Err = err
 		return res
 	}
 	res.Meta, res.Added = m, added
-	if err := p.st.SetBuilt(ctx, g.Name, store.Built{Commit: rev.Commit, Trees: trees, OK: true}); err != nil {
+	if err := p.st.SetBuilt(ctx, g.Name, store.Built{Commit: rev.Commit, Trees: trees, OK: true, CommittedAt: rev.CommittedAt}); err != nil {
 		res.Err = err
 		return res
 	}
@@ -219,6 +272,55 @@ func (p *Pipeline) buildGroup(ctx context.Context, g Group, tree Tree, rev Revis
 		log.Info("content unchanged; no new version", "seq", m.GetSequence(), "digest", m.GetDigest())
 	}
 	return res
+}
+
+// behind returns why rev must not be built over last (the group's last build), or "" when it
+// may: rev descends from last, or rev was fetched from a remote that moved elsewhere (a force
+// push), or — ancestry unknown — rev is not older than last.
+func (p *Pipeline) behind(ctx context.Context, tree Tree, rev Revision, last store.Built) string {
+	if last.Commit == "" || last.Commit == rev.Commit {
+		return ""
+	}
+	a, ok := tree.(Ancestry)
+	if ok {
+		if desc, err := a.IsAncestor(ctx, last.Commit, rev.Commit); err == nil && desc {
+			return ""
+		}
+		if anc, err := a.IsAncestor(ctx, rev.Commit, last.Commit); err == nil {
+			if anc {
+				return "it is an ancestor of the built commit (push a revert commit or pin to go back)"
+			}
+			if rev.Fetched {
+				p.log.Warn("remote moved to a commit that does not descend from the built one (force push); following it",
+					"commit", short(rev.Commit), "built", short(last.Commit))
+				return ""
+			}
+			return "it does not descend from the built commit and was not fetched now (a stale local head)"
+		}
+	}
+	// Ancestry unknown: the built commit is not in this replica's history.
+	if ok && !rev.Fetched {
+		return "the built commit is unknown here and the revision was not fetched now (a stale local head)"
+	}
+	if !last.CommittedAt.IsZero() && rev.CommittedAt.Before(last.CommittedAt) {
+		return fmt.Sprintf("ancestry unknown and its commit time %s is older than the built commit's %s",
+			rev.CommittedAt.UTC().Format(time.RFC3339), last.CommittedAt.UTC().Format(time.RFC3339))
+	}
+	return ""
+}
+
+// alreadyStored returns the kept version of group built from commit with digest, or nil.
+func (p *Pipeline) alreadyStored(ctx context.Context, group, commit, digest string) (*fleetgatev1.SnapshotMeta, error) {
+	vs, err := p.st.Versions(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vs {
+		if v.GetCommit() == commit && v.GetDigest() == digest {
+			return v, nil
+		}
+	}
+	return nil, nil
 }
 
 func sameFailure(a, b *fleetgatev1.BuildFailure) bool {

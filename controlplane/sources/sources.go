@@ -24,6 +24,7 @@ import (
 	"github.com/fleetgate/fleetgate/controlplane/pipeline"
 	"github.com/fleetgate/fleetgate/controlplane/store"
 	"github.com/fleetgate/fleetgate/gitsource"
+	"github.com/fleetgate/fleetgate/internal/backoff"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 )
 
@@ -65,6 +66,16 @@ type source struct {
 	src     *gitsource.Source
 	hook    gitsource.Webhook
 	hasHook bool
+
+	mu      sync.Mutex
+	pending pendingBuild // guarded by mu
+}
+
+// pendingBuild is a revision whose build could not be stored yet.
+type pendingBuild struct {
+	commit, err string
+	since       time.Time
+	attempts    int
 }
 
 // Open opens every source of cfg (its Git cache under cfg's data directory; nothing is
@@ -79,6 +90,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Set, error) {
 			Auth: gitsource.Auth{Username: sc.Auth.Username, PasswordFile: sc.Auth.PasswordFile, PasswordEnv: sc.Auth.PasswordEnv,
 				SSHKeyFile: sc.Auth.SSHKeyFile, SSHPassphraseFile: sc.Auth.SSHPassphraseFile, KnownHostsFile: sc.Auth.KnownHostsFile,
 				InsecureSkipHostKeyCheck: sc.Auth.InsecureSkipHostKeyCheck},
+			AllowInsecureHTTP: sc.AllowInsecureHTTP,
 		}
 		if sc.SigningKeysFile != "" {
 			keys, err := os.ReadFile(sc.SigningKeysFile)
@@ -126,14 +138,24 @@ func (s *Set) Lead(ctx context.Context) {
 			}
 		}
 	}()
+	start := time.Now()
 	for _, src := range s.list {
-		wg.Add(1)
+		revs := make(chan pipeline.Revision, 1)
+		wg.Add(2)
+		go func() { defer wg.Done(); s.build(ctx, src, revs) }()
 		go func() {
 			defer wg.Done()
-			tree := treeOf{src.src}
 			err := src.src.Run(ctx, func(ctx context.Context, rev gitsource.Revision) {
-				s.opts.Pipeline.Build(ctx, src.name, tree, pipeline.Revision{Commit: rev.Commit, Author: rev.Author, Subject: rev.Subject, CommittedAt: rev.CommittedAt})
-				s.record(ctx)
+				// A head fetched during this term is what the remote names now; the head
+				// Run hands on first comes from the local cache and may be stale.
+				st := src.src.Status()
+				fetched := !st.LastFetch.Before(start) && st.Head.Commit == rev.Commit
+				r := pipeline.Revision{Commit: rev.Commit, Author: rev.Author, Subject: rev.Subject, CommittedAt: rev.CommittedAt, Fetched: fetched}
+				select { // the newest revision replaces one not yet taken
+				case <-revs:
+				default:
+				}
+				revs <- r
 			})
 			if err != nil && ctx.Err() == nil {
 				s.log.Error("source stopped", "source", src.name, "err", err)
@@ -141,6 +163,73 @@ func (s *Set) Lead(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+}
+
+// BuildRetry is the delay between attempts to store a build after a store error: from Min,
+// doubling up to Max. A variable for tests.
+var BuildRetry = backoff.Backoff{Min: 500 * time.Millisecond, Max: 15 * time.Second, Jitter: 0.2}
+
+// build builds each revision received on revs until ctx is done. A build that could not be
+// stored (a store error in any group) is retried with backoff until it is stored or a newer
+// revision supersedes it; meanwhile the source's status shows the pending revision and error.
+func (s *Set) build(ctx context.Context, src *source, revs <-chan pipeline.Revision) {
+	defer src.setPending("", nil) // leadership ends: the next leader fetches and builds anew
+	tree := treeOf{src.src}
+	for {
+		var rev pipeline.Revision
+		select {
+		case <-ctx.Done():
+			return
+		case rev = <-revs:
+		}
+		b := BuildRetry
+		for {
+			var errs []error
+			for _, r := range s.opts.Pipeline.Build(ctx, src.name, tree, rev) {
+				if r.Err != nil {
+					errs = append(errs, fmt.Errorf("group %s: %w", r.Group, r.Err))
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			err := errors.Join(errs...)
+			src.setPending(rev.Commit, err)
+			s.record(ctx)
+			if err == nil {
+				break
+			}
+			d := b.Next()
+			s.log.Warn("build not stored, retrying", "source", src.name, "commit", rev.Commit, "attempts", b.Attempts(), "retry_in", d.Round(time.Millisecond), "err", err)
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case newer := <-revs:
+				t.Stop()
+				s.log.Info("pending build superseded by a newer revision", "source", src.name, "commit", rev.Commit, "newer", newer.Commit)
+				rev, b = newer, BuildRetry
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// setPending records the outcome of an attempt to build commit: err nil clears the pending
+// revision.
+func (src *source) setPending(commit string, err error) {
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if err == nil {
+		src.pending = pendingBuild{}
+		return
+	}
+	if src.pending.commit != commit {
+		src.pending = pendingBuild{commit: commit, since: time.Now()}
+	}
+	src.pending.err = err.Error()
+	src.pending.attempts++
 }
 
 // followSyncRequests triggers a fetch for every sync asked by another replica, until ctx is
@@ -226,9 +315,13 @@ func (s *Set) local() []*fleetgatev1.SourceStatus {
 	out := make([]*fleetgatev1.SourceStatus, 0, len(s.list))
 	for _, src := range s.list {
 		st := src.src.Status()
+		src.mu.Lock()
+		p := src.pending
+		src.mu.Unlock()
 		out = append(out, &fleetgatev1.SourceStatus{
 			Name: src.name, Url: st.URL, Ref: st.Ref, HeadCommit: st.Head.Commit, LastFetch: ts(st.LastFetch),
 			LastError: st.LastError, FailingSince: ts(st.FailingSince), Attempts: uint32(st.Attempts), Rejected: st.Rejected,
+			PendingCommit: p.commit, PendingError: p.err, PendingSince: ts(p.since), PendingAttempts: uint32(p.attempts),
 		})
 	}
 	return out
@@ -281,8 +374,12 @@ func (s *Set) Sync(ctx context.Context, name string) ([]*fleetgatev1.SourceStatu
 	return all, errors.Join(errs...)
 }
 
-// treeOf adapts a gitsource.Source to pipeline.Tree.
+// treeOf adapts a gitsource.Source to pipeline.Tree and pipeline.Ancestry.
 type treeOf struct{ src *gitsource.Source }
+
+func (t treeOf) IsAncestor(ctx context.Context, ancestor, descendant string) (bool, error) {
+	return t.src.IsAncestor(ctx, ancestor, descendant)
+}
 
 func (t treeOf) TreeHash(ctx context.Context, commit, path string) (string, error) {
 	return t.src.TreeHash(ctx, commit, path)
@@ -300,4 +397,7 @@ func (t treeOf) Files(ctx context.Context, commit string, paths []string) ([]pip
 	return out, nil
 }
 
-var _ admin.Sources = (*Set)(nil)
+var (
+	_ admin.Sources     = (*Set)(nil)
+	_ pipeline.Ancestry = treeOf{}
+)

@@ -58,10 +58,20 @@ type Built struct {
 	Trees  map[string]string `json:"trees"`
 	// OK is false when that build failed.
 	OK bool `json:"ok"`
+	// CommittedAt is the commit's committer time: a leader that cannot tell whether a
+	// revision descends from Commit compares times instead. Zero in records written before.
+	CommittedAt time.Time `json:"committed_at,omitzero"`
+	// At is when the record was written (SetBuilt sets it): a build failure stored later
+	// is newer than this build, even when it did not write a record of its own (a path
+	// missing at the commit). Zero in records written before.
+	At time.Time `json:"at,omitzero"`
 }
 
 // SetBuilt records what was last built for group.
 func (s *Store) SetBuilt(ctx context.Context, group string, b Built) error {
+	if b.At.IsZero() {
+		b.At = time.Now()
+	}
 	v, _ := json.Marshal(b)
 	if _, err := s.cli.Put(ctx, groupKey(group, "built"), string(v)); err != nil {
 		return fmt.Errorf("store: record build of %s: %w", group, err)

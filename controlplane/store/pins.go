@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/proto"
+
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 )
 
@@ -32,6 +35,72 @@ func (s *Store) Pin(ctx context.Context, group string) (*fleetgatev1.Pin, error)
 func (s *Store) ClearPin(ctx context.Context, group string) error {
 	if _, err := s.cli.Delete(ctx, groupKey(group, "pin")); err != nil {
 		return fmt.Errorf("store: unpin %s: %w", group, err)
+	}
+	return nil
+}
+
+// ErrConflict is returned by SetPinIf when the group's head or pin changed since its
+// PinState was read.
+var ErrConflict = errors.New("changed since it was read")
+
+// PinState is a group's head and pin as one read of the store saw them, with the revisions
+// that SetPinIf compares against. Head and Pin are nil when the key is absent.
+type PinState struct {
+	Head *fleetgatev1.SnapshotMeta
+	Pin  *fleetgatev1.Pin
+	// headRev and pinRev are the keys' ModRevision (0 when absent).
+	headRev, pinRev int64
+}
+
+// ReadPinState reads group's head and pin at one store revision.
+func (s *Store) ReadPinState(ctx context.Context, group string) (PinState, error) {
+	hk, pk := groupKey(group, "head"), groupKey(group, "pin")
+	resp, err := s.cli.Txn(ctx).Then(clientv3.OpGet(hk), clientv3.OpGet(pk)).Commit()
+	if err != nil {
+		return PinState{}, fmt.Errorf("store: read head and pin of %s: %w", group, err)
+	}
+	var st PinState
+	for i, r := range resp.Responses {
+		kvs := r.GetResponseRange().GetKvs()
+		if len(kvs) == 0 {
+			continue
+		}
+		if i == 0 {
+			st.Head, st.headRev = &fleetgatev1.SnapshotMeta{}, kvs[0].ModRevision
+			err = proto.Unmarshal(kvs[0].Value, st.Head)
+		} else {
+			st.Pin, st.pinRev = &fleetgatev1.Pin{}, kvs[0].ModRevision
+			err = proto.Unmarshal(kvs[0].Value, st.Pin)
+		}
+		if err != nil {
+			return PinState{}, fmt.Errorf("store: decode head or pin of %s: %w", group, err)
+		}
+	}
+	return st, nil
+}
+
+// SetPinIf pins group with p, or unpins it when p is nil, in one etcd transaction that
+// succeeds only if the group's head and pin keys are unchanged since st was read; otherwise
+// it writes nothing and returns ErrConflict.
+func (s *Store) SetPinIf(ctx context.Context, group string, p *fleetgatev1.Pin, st PinState) error {
+	hk, pk := groupKey(group, "head"), groupKey(group, "pin")
+	op := clientv3.OpDelete(pk)
+	if p != nil {
+		b, err := proto.Marshal(p)
+		if err != nil {
+			return fmt.Errorf("store: encode pin of %s: %w", group, err)
+		}
+		op = clientv3.OpPut(pk, string(b))
+	}
+	resp, err := s.cli.Txn(ctx).If(
+		clientv3.Compare(clientv3.ModRevision(hk), "=", st.headRev),
+		clientv3.Compare(clientv3.ModRevision(pk), "=", st.pinRev),
+	).Then(op).Commit()
+	if err != nil {
+		return fmt.Errorf("store: pin %s: %w", group, err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("store: pin %s: head or pin %w", group, ErrConflict)
 	}
 	return nil
 }

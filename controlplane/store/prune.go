@@ -12,8 +12,8 @@ import (
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 )
 
-// Prune drops the versions of group beyond the newest keep, except the pinned one and any a
-// node of the group has applied, and deletes the bodies no kept version of any group uses.
+// Prune drops the versions of group beyond the newest keep, except the pinned one, the
+// newest one not held (Runnable) and any a node of the group has applied, and deletes the bodies no kept version of any group uses.
 // It returns the sequences dropped.
 func (s *Store) Prune(ctx context.Context, group string, keep int) ([]uint64, error) {
 	versions, err := s.Versions(ctx, group)
@@ -27,6 +27,10 @@ func (s *Store) Prune(ctx context.Context, group string, keep int) ([]uint64, er
 	}
 	if pin != nil {
 		protect[pin.GetDigest()] = true
+	}
+	// the version the group runs while its newer versions are held (holds.go)
+	if run, err := s.Runnable(ctx, group); err == nil {
+		protect[run.GetDigest()] = true
 	}
 	nodes, err := s.Nodes(ctx, group)
 	if err != nil {

@@ -6,6 +6,8 @@
 //	/fleetgate/chunks/<digest>/<n>              chunks of a body bigger than 1 MiB compressed
 //	/fleetgate/groups/<group>/head              SnapshotMeta of the newest version
 //	/fleetgate/groups/<group>/history/<seq>     SnapshotMeta of each kept version
+//	                                            (a held version's meta carries its Hold
+//	                                            and approval: holds.go)
 //	/fleetgate/groups/<group>/pin               Pin, while the group is pinned
 //	/fleetgate/groups/<group>/failures/<time>   BuildFailure, the last MaxFailures kept
 //	/fleetgate/groups/<group>/built             commit and path tree hashes last built
@@ -20,7 +22,7 @@
 // fleetgate reads them alike.
 //
 // Other packages see typed operations, one file per key family (bodies.go, versions.go,
-// pins.go, failures.go, nodes.go, audit.go, sources.go, prune.go), a typed watch of the
+// pins.go, holds.go, failures.go, nodes.go, audit.go, sources.go, prune.go), a typed watch of the
 // families that matter to followers (Watch, watch.go) and the replicas' leader election
 // (NewElection, election.go). Neither the keys nor the etcd client are exported.
 package store

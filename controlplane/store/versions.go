@@ -21,7 +21,8 @@ func historyKey(group string, seq uint64) string {
 // AddVersion stores snap as the next version of group, unless the group's head already has
 // its digest. It returns the stored meta (the head's when nothing was added) and whether a
 // version was added. The body is stored first, so a version never names a missing body.
-func (s *Store) AddVersion(ctx context.Context, group string, snap *snapshot.Snapshot) (*fleetgatev1.SnapshotMeta, bool, error) {
+// opts shape the meta of a new version (for example Held).
+func (s *Store) AddVersion(ctx context.Context, group string, snap *snapshot.Snapshot, opts ...VersionOption) (*fleetgatev1.SnapshotMeta, bool, error) {
 	if err := s.PutBody(ctx, snap); err != nil {
 		return nil, false, err
 	}
@@ -45,6 +46,9 @@ func (s *Store) AddVersion(ctx context.Context, group string, snap *snapshot.Sna
 		}
 		meta := snapshot.MetaToProto(snap)
 		meta.Group, meta.Sequence = group, seq+1
+		for _, o := range opts {
+			o(meta)
+		}
 		b, err := proto.Marshal(meta)
 		if err != nil {
 			return nil, false, fmt.Errorf("store: encode version %d of %s: %w", meta.Sequence, group, err)

@@ -8,8 +8,13 @@ import (
 )
 
 // BuildFleetgate builds the fleetgate binary into dir and returns its path. Tests that run
-// the binary as separate processes call it once, from TestMain.
+// the binary as separate processes call it once, from TestMain. When FLEETGATE_E2E_BIN is
+// set, it names a binary already built (say, of an older commit, to show a test failing
+// there) and nothing is built.
 func BuildFleetgate(dir string) (string, error) {
+	if bin := os.Getenv("FLEETGATE_E2E_BIN"); bin != "" {
+		return bin, nil
+	}
 	bin := filepath.Join(dir, "fleetgate")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/fleetgate/fleetgate/cmd/fleetgate").CombinedOutput()
 	if err != nil {

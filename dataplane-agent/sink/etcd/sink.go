@@ -18,7 +18,7 @@ import (
 )
 
 // Sink writes snapshots into etcd in APISIX's layout. It implements agent.Sink,
-// agent.DriftWatcher, agent.HealthChecker and agent.UnmanagedCounter. Its methods are safe for
+// agent.DriftWatcher, agent.HealthChecker, agent.UnmanagedCounter and agent.EmptyChecker. Its methods are safe for
 // concurrent use; Apply calls are serialized.
 type Sink struct {
 	cfg Config
@@ -69,6 +69,7 @@ var (
 	_ agent.DriftWatcher     = (*Sink)(nil)
 	_ agent.HealthChecker    = (*Sink)(nil)
 	_ agent.UnmanagedCounter = (*Sink)(nil)
+	_ agent.EmptyChecker     = (*Sink)(nil)
 )
 
 // New returns an etcd sink. It does not fail because etcd is unreachable: it keeps trying in

@@ -111,3 +111,34 @@ func (s *Sink) markDirty() {
 	s.cacheValid = false
 	s.mu.Unlock()
 }
+
+// Empty reports whether etcd holds nothing of this node: no key under the sink's bookkeeping
+// prefix (/fleetgate-agent/<node-id>/: neither an applied digest nor a manifest entry, which
+// every transaction of an apply writes, so a node left halfway through an apply is not empty)
+// and no resource key under the APISIX prefix (directory placeholders, which "apisix
+// init_etcd" creates, and keys outside the resource directories do not count). The agent
+// restores its last good snapshot only into an empty sink.
+func (s *Sink) Empty(ctx context.Context) (bool, error) {
+	c, err := s.cli()
+	if err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	resp, err := c.Txn(ctx).Then(
+		clientv3.OpGet(s.bookPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly()),
+		clientv3.OpGet(s.cfg.Prefix+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+	).Commit()
+	if err != nil {
+		return false, fmt.Errorf("etcd sink: read %s and %s/ to tell whether they are empty: %w", s.bookPrefix, s.cfg.Prefix, err)
+	}
+	if resp.Responses[0].GetResponseRange().Count > 0 {
+		return false, nil
+	}
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		if _, _, ph, ok := parseKey(s.cfg.Prefix, string(kv.Key)); ok && !ph {
+			return false, nil
+		}
+	}
+	return true, nil
+}

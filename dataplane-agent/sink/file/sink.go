@@ -59,6 +59,7 @@ var (
 	_ agent.Sink          = (*Sink)(nil)
 	_ agent.DriftWatcher  = (*Sink)(nil)
 	_ agent.HealthChecker = (*Sink)(nil)
+	_ agent.EmptyChecker  = (*Sink)(nil)
 )
 
 // New returns a file sink for cfg.Path.
@@ -95,6 +96,22 @@ func errOr(err, def error) error {
 		return err
 	}
 	return def
+}
+
+// Empty reports whether neither the config file nor its digest sidecar exists. The file is
+// written atomically, so a file without a matching sidecar is a config the sink (or someone)
+// wrote, not an empty sink: the agent does not restore its last good snapshot over it.
+func (s *Sink) Empty(ctx context.Context) (bool, error) {
+	for _, p := range []string{s.cfg.Path, s.sidecar} {
+		_, err := os.Stat(p)
+		if err == nil {
+			return false, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return false, fmt.Errorf("file sink: %w", err)
+		}
+	}
+	return true, nil
 }
 
 // Applied returns the digest recorded in the sidecar file, or "" when there is none or the

@@ -60,6 +60,25 @@ func (s *Sink) Applied(ctx context.Context) (string, error) {
 	return s.applied, nil
 }
 
+// Empty reports whether the sink holds no resources and no applied digest.
+func (s *Sink) Empty(ctx context.Context) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.healthErr != nil {
+		return false, s.healthErr
+	}
+	return s.applied == "" && len(s.resources) == 0, nil
+}
+
+// Interrupt makes the sink look like an apply of snap that stopped halfway: it holds the
+// first n resources of snap and no applied digest.
+func (s *Sink) Interrupt(snap *snapshot.Snapshot, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resources = snap.Resources[:min(n, len(snap.Resources))]
+	s.applied = ""
+}
+
 // Apply makes the sink hold exactly snap. Unless Options.SkipDiff is set, it counts every
 // resource it creates, replaces or removes; an unchanged snapshot writes nothing.
 func (s *Sink) Apply(ctx context.Context, snap *snapshot.Snapshot) error {

@@ -33,6 +33,9 @@ const (
 	VersionState_VERSION_STATE_PENDING VersionState = 2
 	// VERSION_STATE_PREVIOUS is older than the desired version.
 	VersionState_VERSION_STATE_PREVIOUS VersionState = 3
+	// VERSION_STATE_HELD was held by the deletion guard and is not approved: it is not rolled
+	// out. meta.hold says what it would delete.
+	VersionState_VERSION_STATE_HELD VersionState = 4
 )
 
 // Enum value maps for VersionState.
@@ -42,12 +45,14 @@ var (
 		1: "VERSION_STATE_DESIRED",
 		2: "VERSION_STATE_PENDING",
 		3: "VERSION_STATE_PREVIOUS",
+		4: "VERSION_STATE_HELD",
 	}
 	VersionState_value = map[string]int32{
 		"VERSION_STATE_UNSPECIFIED": 0,
 		"VERSION_STATE_DESIRED":     1,
 		"VERSION_STATE_PENDING":     2,
 		"VERSION_STATE_PREVIOUS":    3,
+		"VERSION_STATE_HELD":        4,
 	}
 )
 
@@ -486,9 +491,18 @@ type SourceStatus struct {
 	FailingSince *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=failing_since,json=failingSince,proto3" json:"failing_since,omitempty"`
 	Attempts     uint32                 `protobuf:"varint,8,opt,name=attempts,proto3" json:"attempts,omitempty"`
 	// rejected says why the head commit was not built (for example a missing signature).
-	Rejected      string `protobuf:"bytes,9,opt,name=rejected,proto3" json:"rejected,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Rejected string `protobuf:"bytes,9,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	// pending_commit is a revision the leader built but could not store (the store failed); it
+	// is retried with backoff until stored or superseded by a newer revision. Empty when none.
+	PendingCommit string `protobuf:"bytes,10,opt,name=pending_commit,json=pendingCommit,proto3" json:"pending_commit,omitempty"`
+	// pending_error is the store error of the last attempt to store pending_commit.
+	PendingError string `protobuf:"bytes,11,opt,name=pending_error,json=pendingError,proto3" json:"pending_error,omitempty"`
+	// pending_since is when the first attempt to store pending_commit failed.
+	PendingSince *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=pending_since,json=pendingSince,proto3" json:"pending_since,omitempty"`
+	// pending_attempts counts the failed attempts to store pending_commit.
+	PendingAttempts uint32 `protobuf:"varint,13,opt,name=pending_attempts,json=pendingAttempts,proto3" json:"pending_attempts,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SourceStatus) Reset() {
@@ -582,6 +596,34 @@ func (x *SourceStatus) GetRejected() string {
 		return x.Rejected
 	}
 	return ""
+}
+
+func (x *SourceStatus) GetPendingCommit() string {
+	if x != nil {
+		return x.PendingCommit
+	}
+	return ""
+}
+
+func (x *SourceStatus) GetPendingError() string {
+	if x != nil {
+		return x.PendingError
+	}
+	return ""
+}
+
+func (x *SourceStatus) GetPendingSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PendingSince
+	}
+	return nil
+}
+
+func (x *SourceStatus) GetPendingAttempts() uint32 {
+	if x != nil {
+		return x.PendingAttempts
+	}
+	return 0
 }
 
 // GroupStatus is one group at a glance.
@@ -1718,10 +1760,15 @@ func (x *DiffVersionsResponse) GetChanges() []*ResourceChange {
 
 // PinRequest pins group to version; reason is required.
 type PinRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Group   string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Version string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Reason  string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// from_sequence and from_digest name the desired version the caller saw (the CLI reads it
+	// just before): the pin is written only if the group still runs it, else the call fails
+	// with Aborted and says what changed. Both empty: the desired version the server reads.
+	FromSequence  uint64 `protobuf:"varint,4,opt,name=from_sequence,json=fromSequence,proto3" json:"from_sequence,omitempty"`
+	FromDigest    string `protobuf:"bytes,5,opt,name=from_digest,json=fromDigest,proto3" json:"from_digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1777,10 +1824,27 @@ func (x *PinRequest) GetReason() string {
 	return ""
 }
 
+func (x *PinRequest) GetFromSequence() uint64 {
+	if x != nil {
+		return x.FromSequence
+	}
+	return 0
+}
+
+func (x *PinRequest) GetFromDigest() string {
+	if x != nil {
+		return x.FromDigest
+	}
+	return ""
+}
+
 // PinResponse is the pin now in force.
 type PinResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Pin           *Pin                   `protobuf:"bytes,1,opt,name=pin,proto3" json:"pin,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Pin   *Pin                   `protobuf:"bytes,1,opt,name=pin,proto3" json:"pin,omitempty"`
+	// The desired version the pin moved the group from (0 and "" when it had none).
+	FromSequence  uint64 `protobuf:"varint,2,opt,name=from_sequence,json=fromSequence,proto3" json:"from_sequence,omitempty"`
+	FromDigest    string `protobuf:"bytes,3,opt,name=from_digest,json=fromDigest,proto3" json:"from_digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1822,11 +1886,28 @@ func (x *PinResponse) GetPin() *Pin {
 	return nil
 }
 
+func (x *PinResponse) GetFromSequence() uint64 {
+	if x != nil {
+		return x.FromSequence
+	}
+	return 0
+}
+
+func (x *PinResponse) GetFromDigest() string {
+	if x != nil {
+		return x.FromDigest
+	}
+	return ""
+}
+
 // UnpinRequest releases a group's pin.
 type UnpinRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Group  string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Reason string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// As in PinRequest: the desired version the caller saw, or empty.
+	FromSequence  uint64 `protobuf:"varint,3,opt,name=from_sequence,json=fromSequence,proto3" json:"from_sequence,omitempty"`
+	FromDigest    string `protobuf:"bytes,4,opt,name=from_digest,json=fromDigest,proto3" json:"from_digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1871,6 +1952,20 @@ func (x *UnpinRequest) GetGroup() string {
 func (x *UnpinRequest) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *UnpinRequest) GetFromSequence() uint64 {
+	if x != nil {
+		return x.FromSequence
+	}
+	return 0
+}
+
+func (x *UnpinRequest) GetFromDigest() string {
+	if x != nil {
+		return x.FromDigest
 	}
 	return ""
 }
@@ -1922,10 +2017,14 @@ func (x *UnpinResponse) GetDesired() *Version {
 
 // RollbackRequest pins group to `to`, or to the good version before the desired one.
 type RollbackRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
-	To            string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Group  string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	To     string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	Reason string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// As in PinRequest: the desired version the caller saw, or empty. "The version before"
+	// is the one before this version, never before a version that arrived since.
+	FromSequence  uint64 `protobuf:"varint,4,opt,name=from_sequence,json=fromSequence,proto3" json:"from_sequence,omitempty"`
+	FromDigest    string `protobuf:"bytes,5,opt,name=from_digest,json=fromDigest,proto3" json:"from_digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1981,10 +2080,27 @@ func (x *RollbackRequest) GetReason() string {
 	return ""
 }
 
+func (x *RollbackRequest) GetFromSequence() uint64 {
+	if x != nil {
+		return x.FromSequence
+	}
+	return 0
+}
+
+func (x *RollbackRequest) GetFromDigest() string {
+	if x != nil {
+		return x.FromDigest
+	}
+	return ""
+}
+
 // RollbackResponse is the pin now in force.
 type RollbackResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Pin           *Pin                   `protobuf:"bytes,1,opt,name=pin,proto3" json:"pin,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Pin   *Pin                   `protobuf:"bytes,1,opt,name=pin,proto3" json:"pin,omitempty"`
+	// The desired version the rollback moved the group from.
+	FromSequence  uint64 `protobuf:"varint,2,opt,name=from_sequence,json=fromSequence,proto3" json:"from_sequence,omitempty"`
+	FromDigest    string `protobuf:"bytes,3,opt,name=from_digest,json=fromDigest,proto3" json:"from_digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2024,6 +2140,20 @@ func (x *RollbackResponse) GetPin() *Pin {
 		return x.Pin
 	}
 	return nil
+}
+
+func (x *RollbackResponse) GetFromSequence() uint64 {
+	if x != nil {
+		return x.FromSequence
+	}
+	return 0
+}
+
+func (x *RollbackResponse) GetFromDigest() string {
+	if x != nil {
+		return x.FromDigest
+	}
+	return ""
 }
 
 // RetryRequest lets a NACKed version be sent again; node_id "" means every node of group.
@@ -2402,6 +2532,112 @@ func (x *WatchFleetResponse) GetStatus() *GetStatusResponse {
 	return nil
 }
 
+// ApproveRequest approves a held version of group; reason is required (it is audited).
+type ApproveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveRequest) Reset() {
+	*x = ApproveRequest{}
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveRequest) ProtoMessage() {}
+
+func (x *ApproveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveRequest.ProtoReflect.Descriptor instead.
+func (*ApproveRequest) Descriptor() ([]byte, []int) {
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ApproveRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *ApproveRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *ApproveRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ApproveResponse is the approved version, now the group's desired one unless pinned.
+type ApproveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       *Version               `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveResponse) Reset() {
+	*x = ApproveResponse{}
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveResponse) ProtoMessage() {}
+
+func (x *ApproveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveResponse.ProtoReflect.Descriptor instead.
+func (*ApproveResponse) Descriptor() ([]byte, []int) {
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ApproveResponse) GetVersion() *Version {
+	if x != nil {
+		return x.Version
+	}
+	return nil
+}
+
 var File_fleetgate_v1_admin_proto protoreflect.FileDescriptor
 
 const file_fleetgate_v1_admin_proto_rawDesc = "" +
@@ -2434,7 +2670,7 @@ const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	"\asubject\x18\x04 \x01(\tR\asubject\x12*\n" +
 	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x121\n" +
 	"\bproblems\x18\x06 \x03(\v2\x15.fleetgate.v1.ProblemR\bproblems\x12\x14\n" +
-	"\x05error\x18\a \x01(\tR\x05error\"\xba\x02\n" +
+	"\x05error\x18\a \x01(\tR\x05error\"\xf2\x03\n" +
 	"\fSourceStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12\x10\n" +
@@ -2447,7 +2683,12 @@ const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	"last_error\x18\x06 \x01(\tR\tlastError\x12?\n" +
 	"\rfailing_since\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\ffailingSince\x12\x1a\n" +
 	"\battempts\x18\b \x01(\rR\battempts\x12\x1a\n" +
-	"\brejected\x18\t \x01(\tR\brejected\"\xbe\x03\n" +
+	"\brejected\x18\t \x01(\tR\brejected\x12%\n" +
+	"\x0epending_commit\x18\n" +
+	" \x01(\tR\rpendingCommit\x12#\n" +
+	"\rpending_error\x18\v \x01(\tR\fpendingError\x12?\n" +
+	"\rpending_since\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\fpendingSince\x12)\n" +
+	"\x10pending_attempts\x18\r \x01(\rR\x0fpendingAttempts\"\xbe\x03\n" +
 	"\vGroupStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12)\n" +
@@ -2541,25 +2782,40 @@ const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	"\x14DiffVersionsResponse\x12)\n" +
 	"\x04from\x18\x01 \x01(\v2\x15.fleetgate.v1.VersionR\x04from\x12%\n" +
 	"\x02to\x18\x02 \x01(\v2\x15.fleetgate.v1.VersionR\x02to\x126\n" +
-	"\achanges\x18\x03 \x03(\v2\x1c.fleetgate.v1.ResourceChangeR\achanges\"T\n" +
+	"\achanges\x18\x03 \x03(\v2\x1c.fleetgate.v1.ResourceChangeR\achanges\"\x9a\x01\n" +
 	"\n" +
 	"PinRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"2\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12#\n" +
+	"\rfrom_sequence\x18\x04 \x01(\x04R\ffromSequence\x12\x1f\n" +
+	"\vfrom_digest\x18\x05 \x01(\tR\n" +
+	"fromDigest\"x\n" +
 	"\vPinResponse\x12#\n" +
-	"\x03pin\x18\x01 \x01(\v2\x11.fleetgate.v1.PinR\x03pin\"<\n" +
+	"\x03pin\x18\x01 \x01(\v2\x11.fleetgate.v1.PinR\x03pin\x12#\n" +
+	"\rfrom_sequence\x18\x02 \x01(\x04R\ffromSequence\x12\x1f\n" +
+	"\vfrom_digest\x18\x03 \x01(\tR\n" +
+	"fromDigest\"\x82\x01\n" +
 	"\fUnpinRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"@\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12#\n" +
+	"\rfrom_sequence\x18\x03 \x01(\x04R\ffromSequence\x12\x1f\n" +
+	"\vfrom_digest\x18\x04 \x01(\tR\n" +
+	"fromDigest\"@\n" +
 	"\rUnpinResponse\x12/\n" +
-	"\adesired\x18\x01 \x01(\v2\x15.fleetgate.v1.VersionR\adesired\"O\n" +
+	"\adesired\x18\x01 \x01(\v2\x15.fleetgate.v1.VersionR\adesired\"\x95\x01\n" +
 	"\x0fRollbackRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"7\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12#\n" +
+	"\rfrom_sequence\x18\x04 \x01(\x04R\ffromSequence\x12\x1f\n" +
+	"\vfrom_digest\x18\x05 \x01(\tR\n" +
+	"fromDigest\"}\n" +
 	"\x10RollbackResponse\x12#\n" +
-	"\x03pin\x18\x01 \x01(\v2\x11.fleetgate.v1.PinR\x03pin\"=\n" +
+	"\x03pin\x18\x01 \x01(\v2\x11.fleetgate.v1.PinR\x03pin\x12#\n" +
+	"\rfrom_sequence\x18\x02 \x01(\x04R\ffromSequence\x12\x1f\n" +
+	"\vfrom_digest\x18\x03 \x01(\tR\n" +
+	"fromDigest\"=\n" +
 	"\fRetryRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\"%\n" +
@@ -2577,18 +2833,25 @@ const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	"\x11WatchFleetRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\"M\n" +
 	"\x12WatchFleetResponse\x127\n" +
-	"\x06status\x18\x01 \x01(\v2\x1f.fleetgate.v1.GetStatusResponseR\x06status*\x7f\n" +
+	"\x06status\x18\x01 \x01(\v2\x1f.fleetgate.v1.GetStatusResponseR\x06status\"X\n" +
+	"\x0eApproveRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"B\n" +
+	"\x0fApproveResponse\x12/\n" +
+	"\aversion\x18\x01 \x01(\v2\x15.fleetgate.v1.VersionR\aversion*\x97\x01\n" +
 	"\fVersionState\x12\x1d\n" +
 	"\x19VERSION_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15VERSION_STATE_DESIRED\x10\x01\x12\x19\n" +
 	"\x15VERSION_STATE_PENDING\x10\x02\x12\x1a\n" +
-	"\x16VERSION_STATE_PREVIOUS\x10\x03*r\n" +
+	"\x16VERSION_STATE_PREVIOUS\x10\x03\x12\x16\n" +
+	"\x12VERSION_STATE_HELD\x10\x04*r\n" +
 	"\n" +
 	"ChangeType\x12\x1b\n" +
 	"\x17CHANGE_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11CHANGE_TYPE_ADDED\x10\x01\x12\x17\n" +
 	"\x13CHANGE_TYPE_REMOVED\x10\x02\x12\x17\n" +
-	"\x13CHANGE_TYPE_CHANGED\x10\x032\x92\a\n" +
+	"\x13CHANGE_TYPE_CHANGED\x10\x032\xda\a\n" +
 	"\n" +
 	"FleetAdmin\x12L\n" +
 	"\tGetStatus\x12\x1e.fleetgate.v1.GetStatusRequest\x1a\x1f.fleetgate.v1.GetStatusResponse\x12L\n" +
@@ -2604,7 +2867,8 @@ const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	"\x04Sync\x12\x19.fleetgate.v1.SyncRequest\x1a\x1a.fleetgate.v1.SyncResponse\x12L\n" +
 	"\tListAudit\x12\x1e.fleetgate.v1.ListAuditRequest\x1a\x1f.fleetgate.v1.ListAuditResponse\x12Q\n" +
 	"\n" +
-	"WatchFleet\x12\x1f.fleetgate.v1.WatchFleetRequest\x1a .fleetgate.v1.WatchFleetResponse0\x01B?Z=github.com/fleetgate/fleetgate/proto/fleetgate/v1;fleetgatev1b\x06proto3"
+	"WatchFleet\x12\x1f.fleetgate.v1.WatchFleetRequest\x1a .fleetgate.v1.WatchFleetResponse0\x01\x12F\n" +
+	"\aApprove\x12\x1c.fleetgate.v1.ApproveRequest\x1a\x1d.fleetgate.v1.ApproveResponseB?Z=github.com/fleetgate/fleetgate/proto/fleetgate/v1;fleetgatev1b\x06proto3"
 
 var (
 	file_fleetgate_v1_admin_proto_rawDescOnce sync.Once
@@ -2619,7 +2883,7 @@ func file_fleetgate_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_fleetgate_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_fleetgate_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_fleetgate_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_fleetgate_v1_admin_proto_goTypes = []any{
 	(VersionState)(0),             // 0: fleetgate.v1.VersionState
 	(ChangeType)(0),               // 1: fleetgate.v1.ChangeType
@@ -2658,80 +2922,86 @@ var file_fleetgate_v1_admin_proto_goTypes = []any{
 	(*ListAuditResponse)(nil),     // 34: fleetgate.v1.ListAuditResponse
 	(*WatchFleetRequest)(nil),     // 35: fleetgate.v1.WatchFleetRequest
 	(*WatchFleetResponse)(nil),    // 36: fleetgate.v1.WatchFleetResponse
-	nil,                           // 37: fleetgate.v1.NodeStatus.LabelsEntry
-	(*SnapshotMeta)(nil),          // 38: fleetgate.v1.SnapshotMeta
-	(*timestamppb.Timestamp)(nil), // 39: google.protobuf.Timestamp
-	(SinkHealth)(0),               // 40: fleetgate.v1.SinkHealth
-	(*DriftEvent)(nil),            // 41: fleetgate.v1.DriftEvent
-	(*Resource)(nil),              // 42: fleetgate.v1.Resource
+	(*ApproveRequest)(nil),        // 37: fleetgate.v1.ApproveRequest
+	(*ApproveResponse)(nil),       // 38: fleetgate.v1.ApproveResponse
+	nil,                           // 39: fleetgate.v1.NodeStatus.LabelsEntry
+	(*SnapshotMeta)(nil),          // 40: fleetgate.v1.SnapshotMeta
+	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
+	(SinkHealth)(0),               // 42: fleetgate.v1.SinkHealth
+	(*DriftEvent)(nil),            // 43: fleetgate.v1.DriftEvent
+	(*Resource)(nil),              // 44: fleetgate.v1.Resource
 }
 var file_fleetgate_v1_admin_proto_depIdxs = []int32{
-	38, // 0: fleetgate.v1.Version.meta:type_name -> fleetgate.v1.SnapshotMeta
+	40, // 0: fleetgate.v1.Version.meta:type_name -> fleetgate.v1.SnapshotMeta
 	0,  // 1: fleetgate.v1.Version.state:type_name -> fleetgate.v1.VersionState
-	39, // 2: fleetgate.v1.Pin.at:type_name -> google.protobuf.Timestamp
-	39, // 3: fleetgate.v1.BuildFailure.at:type_name -> google.protobuf.Timestamp
+	41, // 2: fleetgate.v1.Pin.at:type_name -> google.protobuf.Timestamp
+	41, // 3: fleetgate.v1.BuildFailure.at:type_name -> google.protobuf.Timestamp
 	4,  // 4: fleetgate.v1.BuildFailure.problems:type_name -> fleetgate.v1.Problem
-	39, // 5: fleetgate.v1.SourceStatus.last_fetch:type_name -> google.protobuf.Timestamp
-	39, // 6: fleetgate.v1.SourceStatus.failing_since:type_name -> google.protobuf.Timestamp
-	2,  // 7: fleetgate.v1.GroupStatus.head:type_name -> fleetgate.v1.Version
-	2,  // 8: fleetgate.v1.GroupStatus.desired:type_name -> fleetgate.v1.Version
-	3,  // 9: fleetgate.v1.GroupStatus.pin:type_name -> fleetgate.v1.Pin
-	5,  // 10: fleetgate.v1.GroupStatus.last_failure:type_name -> fleetgate.v1.BuildFailure
-	39, // 11: fleetgate.v1.NodeNack.at:type_name -> google.protobuf.Timestamp
-	37, // 12: fleetgate.v1.NodeStatus.labels:type_name -> fleetgate.v1.NodeStatus.LabelsEntry
-	39, // 13: fleetgate.v1.NodeStatus.applied_at:type_name -> google.protobuf.Timestamp
-	39, // 14: fleetgate.v1.NodeStatus.since:type_name -> google.protobuf.Timestamp
-	8,  // 15: fleetgate.v1.NodeStatus.last_nack:type_name -> fleetgate.v1.NodeNack
-	40, // 16: fleetgate.v1.NodeStatus.sink_health:type_name -> fleetgate.v1.SinkHealth
-	41, // 17: fleetgate.v1.NodeStatus.recent_drift:type_name -> fleetgate.v1.DriftEvent
-	39, // 18: fleetgate.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	1,  // 19: fleetgate.v1.ResourceChange.type:type_name -> fleetgate.v1.ChangeType
-	11, // 20: fleetgate.v1.ResourceChange.fields:type_name -> fleetgate.v1.FieldChange
-	7,  // 21: fleetgate.v1.GetStatusResponse.groups:type_name -> fleetgate.v1.GroupStatus
-	6,  // 22: fleetgate.v1.GetStatusResponse.sources:type_name -> fleetgate.v1.SourceStatus
-	9,  // 23: fleetgate.v1.ListNodesResponse.nodes:type_name -> fleetgate.v1.NodeStatus
-	2,  // 24: fleetgate.v1.ListVersionsResponse.versions:type_name -> fleetgate.v1.Version
-	5,  // 25: fleetgate.v1.ListVersionsResponse.failures:type_name -> fleetgate.v1.BuildFailure
-	2,  // 26: fleetgate.v1.GetVersionResponse.version:type_name -> fleetgate.v1.Version
-	42, // 27: fleetgate.v1.GetVersionResponse.resources:type_name -> fleetgate.v1.Resource
-	2,  // 28: fleetgate.v1.DiffVersionsResponse.from:type_name -> fleetgate.v1.Version
-	2,  // 29: fleetgate.v1.DiffVersionsResponse.to:type_name -> fleetgate.v1.Version
-	12, // 30: fleetgate.v1.DiffVersionsResponse.changes:type_name -> fleetgate.v1.ResourceChange
-	3,  // 31: fleetgate.v1.PinResponse.pin:type_name -> fleetgate.v1.Pin
-	2,  // 32: fleetgate.v1.UnpinResponse.desired:type_name -> fleetgate.v1.Version
-	3,  // 33: fleetgate.v1.RollbackResponse.pin:type_name -> fleetgate.v1.Pin
-	6,  // 34: fleetgate.v1.SyncResponse.sources:type_name -> fleetgate.v1.SourceStatus
-	10, // 35: fleetgate.v1.ListAuditResponse.entries:type_name -> fleetgate.v1.AuditEntry
-	14, // 36: fleetgate.v1.WatchFleetResponse.status:type_name -> fleetgate.v1.GetStatusResponse
-	13, // 37: fleetgate.v1.FleetAdmin.GetStatus:input_type -> fleetgate.v1.GetStatusRequest
-	15, // 38: fleetgate.v1.FleetAdmin.ListNodes:input_type -> fleetgate.v1.ListNodesRequest
-	17, // 39: fleetgate.v1.FleetAdmin.ListVersions:input_type -> fleetgate.v1.ListVersionsRequest
-	19, // 40: fleetgate.v1.FleetAdmin.GetVersion:input_type -> fleetgate.v1.GetVersionRequest
-	21, // 41: fleetgate.v1.FleetAdmin.DiffVersions:input_type -> fleetgate.v1.DiffVersionsRequest
-	23, // 42: fleetgate.v1.FleetAdmin.Pin:input_type -> fleetgate.v1.PinRequest
-	25, // 43: fleetgate.v1.FleetAdmin.Unpin:input_type -> fleetgate.v1.UnpinRequest
-	27, // 44: fleetgate.v1.FleetAdmin.Rollback:input_type -> fleetgate.v1.RollbackRequest
-	29, // 45: fleetgate.v1.FleetAdmin.Retry:input_type -> fleetgate.v1.RetryRequest
-	31, // 46: fleetgate.v1.FleetAdmin.Sync:input_type -> fleetgate.v1.SyncRequest
-	33, // 47: fleetgate.v1.FleetAdmin.ListAudit:input_type -> fleetgate.v1.ListAuditRequest
-	35, // 48: fleetgate.v1.FleetAdmin.WatchFleet:input_type -> fleetgate.v1.WatchFleetRequest
-	14, // 49: fleetgate.v1.FleetAdmin.GetStatus:output_type -> fleetgate.v1.GetStatusResponse
-	16, // 50: fleetgate.v1.FleetAdmin.ListNodes:output_type -> fleetgate.v1.ListNodesResponse
-	18, // 51: fleetgate.v1.FleetAdmin.ListVersions:output_type -> fleetgate.v1.ListVersionsResponse
-	20, // 52: fleetgate.v1.FleetAdmin.GetVersion:output_type -> fleetgate.v1.GetVersionResponse
-	22, // 53: fleetgate.v1.FleetAdmin.DiffVersions:output_type -> fleetgate.v1.DiffVersionsResponse
-	24, // 54: fleetgate.v1.FleetAdmin.Pin:output_type -> fleetgate.v1.PinResponse
-	26, // 55: fleetgate.v1.FleetAdmin.Unpin:output_type -> fleetgate.v1.UnpinResponse
-	28, // 56: fleetgate.v1.FleetAdmin.Rollback:output_type -> fleetgate.v1.RollbackResponse
-	30, // 57: fleetgate.v1.FleetAdmin.Retry:output_type -> fleetgate.v1.RetryResponse
-	32, // 58: fleetgate.v1.FleetAdmin.Sync:output_type -> fleetgate.v1.SyncResponse
-	34, // 59: fleetgate.v1.FleetAdmin.ListAudit:output_type -> fleetgate.v1.ListAuditResponse
-	36, // 60: fleetgate.v1.FleetAdmin.WatchFleet:output_type -> fleetgate.v1.WatchFleetResponse
-	49, // [49:61] is the sub-list for method output_type
-	37, // [37:49] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	41, // 5: fleetgate.v1.SourceStatus.last_fetch:type_name -> google.protobuf.Timestamp
+	41, // 6: fleetgate.v1.SourceStatus.failing_since:type_name -> google.protobuf.Timestamp
+	41, // 7: fleetgate.v1.SourceStatus.pending_since:type_name -> google.protobuf.Timestamp
+	2,  // 8: fleetgate.v1.GroupStatus.head:type_name -> fleetgate.v1.Version
+	2,  // 9: fleetgate.v1.GroupStatus.desired:type_name -> fleetgate.v1.Version
+	3,  // 10: fleetgate.v1.GroupStatus.pin:type_name -> fleetgate.v1.Pin
+	5,  // 11: fleetgate.v1.GroupStatus.last_failure:type_name -> fleetgate.v1.BuildFailure
+	41, // 12: fleetgate.v1.NodeNack.at:type_name -> google.protobuf.Timestamp
+	39, // 13: fleetgate.v1.NodeStatus.labels:type_name -> fleetgate.v1.NodeStatus.LabelsEntry
+	41, // 14: fleetgate.v1.NodeStatus.applied_at:type_name -> google.protobuf.Timestamp
+	41, // 15: fleetgate.v1.NodeStatus.since:type_name -> google.protobuf.Timestamp
+	8,  // 16: fleetgate.v1.NodeStatus.last_nack:type_name -> fleetgate.v1.NodeNack
+	42, // 17: fleetgate.v1.NodeStatus.sink_health:type_name -> fleetgate.v1.SinkHealth
+	43, // 18: fleetgate.v1.NodeStatus.recent_drift:type_name -> fleetgate.v1.DriftEvent
+	41, // 19: fleetgate.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	1,  // 20: fleetgate.v1.ResourceChange.type:type_name -> fleetgate.v1.ChangeType
+	11, // 21: fleetgate.v1.ResourceChange.fields:type_name -> fleetgate.v1.FieldChange
+	7,  // 22: fleetgate.v1.GetStatusResponse.groups:type_name -> fleetgate.v1.GroupStatus
+	6,  // 23: fleetgate.v1.GetStatusResponse.sources:type_name -> fleetgate.v1.SourceStatus
+	9,  // 24: fleetgate.v1.ListNodesResponse.nodes:type_name -> fleetgate.v1.NodeStatus
+	2,  // 25: fleetgate.v1.ListVersionsResponse.versions:type_name -> fleetgate.v1.Version
+	5,  // 26: fleetgate.v1.ListVersionsResponse.failures:type_name -> fleetgate.v1.BuildFailure
+	2,  // 27: fleetgate.v1.GetVersionResponse.version:type_name -> fleetgate.v1.Version
+	44, // 28: fleetgate.v1.GetVersionResponse.resources:type_name -> fleetgate.v1.Resource
+	2,  // 29: fleetgate.v1.DiffVersionsResponse.from:type_name -> fleetgate.v1.Version
+	2,  // 30: fleetgate.v1.DiffVersionsResponse.to:type_name -> fleetgate.v1.Version
+	12, // 31: fleetgate.v1.DiffVersionsResponse.changes:type_name -> fleetgate.v1.ResourceChange
+	3,  // 32: fleetgate.v1.PinResponse.pin:type_name -> fleetgate.v1.Pin
+	2,  // 33: fleetgate.v1.UnpinResponse.desired:type_name -> fleetgate.v1.Version
+	3,  // 34: fleetgate.v1.RollbackResponse.pin:type_name -> fleetgate.v1.Pin
+	6,  // 35: fleetgate.v1.SyncResponse.sources:type_name -> fleetgate.v1.SourceStatus
+	10, // 36: fleetgate.v1.ListAuditResponse.entries:type_name -> fleetgate.v1.AuditEntry
+	14, // 37: fleetgate.v1.WatchFleetResponse.status:type_name -> fleetgate.v1.GetStatusResponse
+	2,  // 38: fleetgate.v1.ApproveResponse.version:type_name -> fleetgate.v1.Version
+	13, // 39: fleetgate.v1.FleetAdmin.GetStatus:input_type -> fleetgate.v1.GetStatusRequest
+	15, // 40: fleetgate.v1.FleetAdmin.ListNodes:input_type -> fleetgate.v1.ListNodesRequest
+	17, // 41: fleetgate.v1.FleetAdmin.ListVersions:input_type -> fleetgate.v1.ListVersionsRequest
+	19, // 42: fleetgate.v1.FleetAdmin.GetVersion:input_type -> fleetgate.v1.GetVersionRequest
+	21, // 43: fleetgate.v1.FleetAdmin.DiffVersions:input_type -> fleetgate.v1.DiffVersionsRequest
+	23, // 44: fleetgate.v1.FleetAdmin.Pin:input_type -> fleetgate.v1.PinRequest
+	25, // 45: fleetgate.v1.FleetAdmin.Unpin:input_type -> fleetgate.v1.UnpinRequest
+	27, // 46: fleetgate.v1.FleetAdmin.Rollback:input_type -> fleetgate.v1.RollbackRequest
+	29, // 47: fleetgate.v1.FleetAdmin.Retry:input_type -> fleetgate.v1.RetryRequest
+	31, // 48: fleetgate.v1.FleetAdmin.Sync:input_type -> fleetgate.v1.SyncRequest
+	33, // 49: fleetgate.v1.FleetAdmin.ListAudit:input_type -> fleetgate.v1.ListAuditRequest
+	35, // 50: fleetgate.v1.FleetAdmin.WatchFleet:input_type -> fleetgate.v1.WatchFleetRequest
+	37, // 51: fleetgate.v1.FleetAdmin.Approve:input_type -> fleetgate.v1.ApproveRequest
+	14, // 52: fleetgate.v1.FleetAdmin.GetStatus:output_type -> fleetgate.v1.GetStatusResponse
+	16, // 53: fleetgate.v1.FleetAdmin.ListNodes:output_type -> fleetgate.v1.ListNodesResponse
+	18, // 54: fleetgate.v1.FleetAdmin.ListVersions:output_type -> fleetgate.v1.ListVersionsResponse
+	20, // 55: fleetgate.v1.FleetAdmin.GetVersion:output_type -> fleetgate.v1.GetVersionResponse
+	22, // 56: fleetgate.v1.FleetAdmin.DiffVersions:output_type -> fleetgate.v1.DiffVersionsResponse
+	24, // 57: fleetgate.v1.FleetAdmin.Pin:output_type -> fleetgate.v1.PinResponse
+	26, // 58: fleetgate.v1.FleetAdmin.Unpin:output_type -> fleetgate.v1.UnpinResponse
+	28, // 59: fleetgate.v1.FleetAdmin.Rollback:output_type -> fleetgate.v1.RollbackResponse
+	30, // 60: fleetgate.v1.FleetAdmin.Retry:output_type -> fleetgate.v1.RetryResponse
+	32, // 61: fleetgate.v1.FleetAdmin.Sync:output_type -> fleetgate.v1.SyncResponse
+	34, // 62: fleetgate.v1.FleetAdmin.ListAudit:output_type -> fleetgate.v1.ListAuditResponse
+	36, // 63: fleetgate.v1.FleetAdmin.WatchFleet:output_type -> fleetgate.v1.WatchFleetResponse
+	38, // 64: fleetgate.v1.FleetAdmin.Approve:output_type -> fleetgate.v1.ApproveResponse
+	52, // [52:65] is the sub-list for method output_type
+	39, // [39:52] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_fleetgate_v1_admin_proto_init() }
@@ -2747,7 +3017,7 @@ func file_fleetgate_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetgate_v1_admin_proto_rawDesc), len(file_fleetgate_v1_admin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -31,6 +31,7 @@ const (
 	FleetAdmin_Sync_FullMethodName         = "/fleetgate.v1.FleetAdmin/Sync"
 	FleetAdmin_ListAudit_FullMethodName    = "/fleetgate.v1.FleetAdmin/ListAudit"
 	FleetAdmin_WatchFleet_FullMethodName   = "/fleetgate.v1.FleetAdmin/WatchFleet"
+	FleetAdmin_Approve_FullMethodName      = "/fleetgate.v1.FleetAdmin/Approve"
 )
 
 // FleetAdminClient is the client API for FleetAdmin service.
@@ -38,7 +39,7 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // FleetAdmin is the operator API. The `fleetgate` CLI verbs are its client.
-// Read calls need the viewer role; Pin, Unpin, Rollback, Retry and Sync need operator.
+// Read calls need the viewer role; Pin, Unpin, Rollback, Approve, Retry and Sync need operator.
 // Every mutating call is written to the audit log.
 type FleetAdminClient interface {
 	// GetStatus returns every group (or one) with its head, desired version, pin and node counts.
@@ -65,6 +66,9 @@ type FleetAdminClient interface {
 	ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error)
 	// WatchFleet sends the status now and again after every change.
 	WatchFleet(ctx context.Context, in *WatchFleetRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchFleetResponse], error)
+	// Approve lets a version the deletion guard held be rolled out. Only the head may be
+	// approved; an older held version can still be pinned. Needs operator; reason is required.
+	Approve(ctx context.Context, in *ApproveRequest, opts ...grpc.CallOption) (*ApproveResponse, error)
 }
 
 type fleetAdminClient struct {
@@ -204,12 +208,22 @@ func (c *fleetAdminClient) WatchFleet(ctx context.Context, in *WatchFleetRequest
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type FleetAdmin_WatchFleetClient = grpc.ServerStreamingClient[WatchFleetResponse]
 
+func (c *fleetAdminClient) Approve(ctx context.Context, in *ApproveRequest, opts ...grpc.CallOption) (*ApproveResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApproveResponse)
+	err := c.cc.Invoke(ctx, FleetAdmin_Approve_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FleetAdminServer is the server API for FleetAdmin service.
 // All implementations must embed UnimplementedFleetAdminServer
 // for forward compatibility.
 //
 // FleetAdmin is the operator API. The `fleetgate` CLI verbs are its client.
-// Read calls need the viewer role; Pin, Unpin, Rollback, Retry and Sync need operator.
+// Read calls need the viewer role; Pin, Unpin, Rollback, Approve, Retry and Sync need operator.
 // Every mutating call is written to the audit log.
 type FleetAdminServer interface {
 	// GetStatus returns every group (or one) with its head, desired version, pin and node counts.
@@ -236,6 +250,9 @@ type FleetAdminServer interface {
 	ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error)
 	// WatchFleet sends the status now and again after every change.
 	WatchFleet(*WatchFleetRequest, grpc.ServerStreamingServer[WatchFleetResponse]) error
+	// Approve lets a version the deletion guard held be rolled out. Only the head may be
+	// approved; an older held version can still be pinned. Needs operator; reason is required.
+	Approve(context.Context, *ApproveRequest) (*ApproveResponse, error)
 	mustEmbedUnimplementedFleetAdminServer()
 }
 
@@ -281,6 +298,9 @@ func (UnimplementedFleetAdminServer) ListAudit(context.Context, *ListAuditReques
 }
 func (UnimplementedFleetAdminServer) WatchFleet(*WatchFleetRequest, grpc.ServerStreamingServer[WatchFleetResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchFleet not implemented")
+}
+func (UnimplementedFleetAdminServer) Approve(context.Context, *ApproveRequest) (*ApproveResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Approve not implemented")
 }
 func (UnimplementedFleetAdminServer) mustEmbedUnimplementedFleetAdminServer() {}
 func (UnimplementedFleetAdminServer) testEmbeddedByValue()                    {}
@@ -512,6 +532,24 @@ func _FleetAdmin_WatchFleet_Handler(srv interface{}, stream grpc.ServerStream) e
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type FleetAdmin_WatchFleetServer = grpc.ServerStreamingServer[WatchFleetResponse]
 
+func _FleetAdmin_Approve_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApproveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetAdminServer).Approve(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetAdmin_Approve_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetAdminServer).Approve(ctx, req.(*ApproveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FleetAdmin_ServiceDesc is the grpc.ServiceDesc for FleetAdmin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -562,6 +600,10 @@ var FleetAdmin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAudit",
 			Handler:    _FleetAdmin_ListAudit_Handler,
+		},
+		{
+			MethodName: "Approve",
+			Handler:    _FleetAdmin_Approve_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -170,7 +170,10 @@ type SnapshotMeta struct {
 	// resource_counts maps a kind to the number of resources of that kind.
 	ResourceCounts map[string]uint32 `protobuf:"bytes,9,rep,name=resource_counts,json=resourceCounts,proto3" json:"resource_counts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	// warnings are non-fatal findings of the build (for example two routes with the same match).
-	Warnings      []string `protobuf:"bytes,10,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	Warnings []string `protobuf:"bytes,10,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	// hold is set when the deletion guard held the version back when it was stored: it is not
+	// rolled out until an operator approves it (then hold.approved_by is set).
+	Hold          *Hold `protobuf:"bytes,11,opt,name=hold,proto3" json:"hold,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -275,6 +278,138 @@ func (x *SnapshotMeta) GetWarnings() []string {
 	return nil
 }
 
+func (x *SnapshotMeta) GetHold() *Hold {
+	if x != nil {
+		return x.Hold
+	}
+	return nil
+}
+
+// Hold is why the deletion guard held a version back, what it would delete, and its approval.
+type Hold struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// reason says why, for people ("empties the group", "deletes 60% of the resources").
+	Reason string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	// base_sequence and base_digest name the version the new one was compared with: the one
+	// the group was running (its newest version not held).
+	BaseSequence uint64 `protobuf:"varint,2,opt,name=base_sequence,json=baseSequence,proto3" json:"base_sequence,omitempty"`
+	BaseDigest   string `protobuf:"bytes,3,opt,name=base_digest,json=baseDigest,proto3" json:"base_digest,omitempty"`
+	// base_resources is the number of resources of the base version.
+	BaseResources uint32 `protobuf:"varint,4,opt,name=base_resources,json=baseResources,proto3" json:"base_resources,omitempty"`
+	// removed is the number of resources of the base version absent from this one.
+	Removed uint32 `protobuf:"varint,5,opt,name=removed,proto3" json:"removed,omitempty"`
+	// removed_counts maps a kind to the number of its resources removed.
+	RemovedCounts map[string]uint32 `protobuf:"bytes,6,rep,name=removed_counts,json=removedCounts,proto3" json:"removed_counts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// removed_keys are the first removed resources (at most 20), sorted by kind and id.
+	RemovedKeys []*ResourceKey `protobuf:"bytes,7,rep,name=removed_keys,json=removedKeys,proto3" json:"removed_keys,omitempty"`
+	// approved_by, approved_at and approve_reason are set once an operator approved the version.
+	ApprovedBy    string                 `protobuf:"bytes,8,opt,name=approved_by,json=approvedBy,proto3" json:"approved_by,omitempty"`
+	ApprovedAt    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=approved_at,json=approvedAt,proto3" json:"approved_at,omitempty"`
+	ApproveReason string                 `protobuf:"bytes,10,opt,name=approve_reason,json=approveReason,proto3" json:"approve_reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Hold) Reset() {
+	*x = Hold{}
+	mi := &file_fleetgate_v1_snapshot_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Hold) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Hold) ProtoMessage() {}
+
+func (x *Hold) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetgate_v1_snapshot_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Hold.ProtoReflect.Descriptor instead.
+func (*Hold) Descriptor() ([]byte, []int) {
+	return file_fleetgate_v1_snapshot_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Hold) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Hold) GetBaseSequence() uint64 {
+	if x != nil {
+		return x.BaseSequence
+	}
+	return 0
+}
+
+func (x *Hold) GetBaseDigest() string {
+	if x != nil {
+		return x.BaseDigest
+	}
+	return ""
+}
+
+func (x *Hold) GetBaseResources() uint32 {
+	if x != nil {
+		return x.BaseResources
+	}
+	return 0
+}
+
+func (x *Hold) GetRemoved() uint32 {
+	if x != nil {
+		return x.Removed
+	}
+	return 0
+}
+
+func (x *Hold) GetRemovedCounts() map[string]uint32 {
+	if x != nil {
+		return x.RemovedCounts
+	}
+	return nil
+}
+
+func (x *Hold) GetRemovedKeys() []*ResourceKey {
+	if x != nil {
+		return x.RemovedKeys
+	}
+	return nil
+}
+
+func (x *Hold) GetApprovedBy() string {
+	if x != nil {
+		return x.ApprovedBy
+	}
+	return ""
+}
+
+func (x *Hold) GetApprovedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ApprovedAt
+	}
+	return nil
+}
+
+func (x *Hold) GetApproveReason() string {
+	if x != nil {
+		return x.ApproveReason
+	}
+	return ""
+}
+
 var File_fleetgate_v1_snapshot_proto protoreflect.FileDescriptor
 
 const file_fleetgate_v1_snapshot_proto_rawDesc = "" +
@@ -287,7 +422,7 @@ const file_fleetgate_v1_snapshot_proto_rawDesc = "" +
 	"\x04hash\x18\x04 \x01(\fR\x04hash\"1\n" +
 	"\vResourceKey\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"\xd0\x03\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\xf8\x03\n" +
 	"\fSnapshotMeta\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x16\n" +
@@ -299,8 +434,27 @@ const file_fleetgate_v1_snapshot_proto_rawDesc = "" +
 	"\bbuilt_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\abuiltAt\x12W\n" +
 	"\x0fresource_counts\x18\t \x03(\v2..fleetgate.v1.SnapshotMeta.ResourceCountsEntryR\x0eresourceCounts\x12\x1a\n" +
 	"\bwarnings\x18\n" +
-	" \x03(\tR\bwarnings\x1aA\n" +
+	" \x03(\tR\bwarnings\x12&\n" +
+	"\x04hold\x18\v \x01(\v2\x12.fleetgate.v1.HoldR\x04hold\x1aA\n" +
 	"\x13ResourceCountsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xf8\x03\n" +
+	"\x04Hold\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x12#\n" +
+	"\rbase_sequence\x18\x02 \x01(\x04R\fbaseSequence\x12\x1f\n" +
+	"\vbase_digest\x18\x03 \x01(\tR\n" +
+	"baseDigest\x12%\n" +
+	"\x0ebase_resources\x18\x04 \x01(\rR\rbaseResources\x12\x18\n" +
+	"\aremoved\x18\x05 \x01(\rR\aremoved\x12L\n" +
+	"\x0eremoved_counts\x18\x06 \x03(\v2%.fleetgate.v1.Hold.RemovedCountsEntryR\rremovedCounts\x12<\n" +
+	"\fremoved_keys\x18\a \x03(\v2\x19.fleetgate.v1.ResourceKeyR\vremovedKeys\x12\x1f\n" +
+	"\vapproved_by\x18\b \x01(\tR\n" +
+	"approvedBy\x12;\n" +
+	"\vapproved_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"approvedAt\x12%\n" +
+	"\x0eapprove_reason\x18\n" +
+	" \x01(\tR\rapproveReason\x1a@\n" +
+	"\x12RemovedCountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01B?Z=github.com/fleetgate/fleetgate/proto/fleetgate/v1;fleetgatev1b\x06proto3"
 
@@ -316,23 +470,29 @@ func file_fleetgate_v1_snapshot_proto_rawDescGZIP() []byte {
 	return file_fleetgate_v1_snapshot_proto_rawDescData
 }
 
-var file_fleetgate_v1_snapshot_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_fleetgate_v1_snapshot_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_fleetgate_v1_snapshot_proto_goTypes = []any{
 	(*Resource)(nil),              // 0: fleetgate.v1.Resource
 	(*ResourceKey)(nil),           // 1: fleetgate.v1.ResourceKey
 	(*SnapshotMeta)(nil),          // 2: fleetgate.v1.SnapshotMeta
-	nil,                           // 3: fleetgate.v1.SnapshotMeta.ResourceCountsEntry
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(*Hold)(nil),                  // 3: fleetgate.v1.Hold
+	nil,                           // 4: fleetgate.v1.SnapshotMeta.ResourceCountsEntry
+	nil,                           // 5: fleetgate.v1.Hold.RemovedCountsEntry
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
 }
 var file_fleetgate_v1_snapshot_proto_depIdxs = []int32{
-	4, // 0: fleetgate.v1.SnapshotMeta.committed_at:type_name -> google.protobuf.Timestamp
-	4, // 1: fleetgate.v1.SnapshotMeta.built_at:type_name -> google.protobuf.Timestamp
-	3, // 2: fleetgate.v1.SnapshotMeta.resource_counts:type_name -> fleetgate.v1.SnapshotMeta.ResourceCountsEntry
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	6, // 0: fleetgate.v1.SnapshotMeta.committed_at:type_name -> google.protobuf.Timestamp
+	6, // 1: fleetgate.v1.SnapshotMeta.built_at:type_name -> google.protobuf.Timestamp
+	4, // 2: fleetgate.v1.SnapshotMeta.resource_counts:type_name -> fleetgate.v1.SnapshotMeta.ResourceCountsEntry
+	3, // 3: fleetgate.v1.SnapshotMeta.hold:type_name -> fleetgate.v1.Hold
+	5, // 4: fleetgate.v1.Hold.removed_counts:type_name -> fleetgate.v1.Hold.RemovedCountsEntry
+	1, // 5: fleetgate.v1.Hold.removed_keys:type_name -> fleetgate.v1.ResourceKey
+	6, // 6: fleetgate.v1.Hold.approved_at:type_name -> google.protobuf.Timestamp
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_fleetgate_v1_snapshot_proto_init() }
@@ -346,7 +506,7 @@ func file_fleetgate_v1_snapshot_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetgate_v1_snapshot_proto_rawDesc), len(file_fleetgate_v1_snapshot_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
