@@ -187,6 +187,16 @@ func writeStatus(w io.Writer, output string, resp *fleetgatev1.GetStatusResponse
 		if f := g.GetLastFailure(); f != nil {
 			fmt.Fprintf(w, "\n%s: ", g.GetName())
 			writeFailure(w, "", f)
+			if older := g.GetFailures(); len(older) > 1 {
+				fmt.Fprintf(w, "  and %d earlier failed builds since the last good one:\n", len(older)-1)
+				for _, o := range older[1:] {
+					msg := o.GetError()
+					if len(o.GetProblems()) > 0 {
+						msg = fmt.Sprintf("%d problems, first: %s", len(o.GetProblems()), snapshot.ProblemFromProto(o.GetProblems()[0]).String())
+					}
+					fmt.Fprintf(w, "    commit %s %s: %s\n", opShort(o.GetCommit(), 12), opTime(o.GetAt()), opOneLine(msg, 100))
+				}
+			}
 		}
 	}
 	if len(resp.GetSources()) > 0 {

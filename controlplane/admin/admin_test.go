@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/fleetgate/fleetgate/controlplane/config"
 	"github.com/fleetgate/fleetgate/controlplane/fleet"
@@ -323,4 +324,29 @@ func TestSyncErrorsAreMappedToCodes(t *testing.T) {
 			require.Contains(t, status.Convert(err).Message(), tc.msg)
 		})
 	}
+}
+
+// Status lists every failed build since the last good one, newest first, and none before it.
+func TestStatusListsEveryFailureSinceTheLastGoodBuild(t *testing.T) {
+	ev := start(t, nil)
+	ctx := context.Background()
+	base := time.Now().Add(-time.Hour)
+	fail := func(commit string, at time.Time, msg string) {
+		require.NoError(t, ev.st.AddFailure(ctx, &fleetgatev1.BuildFailure{Group: "prod", Commit: commit, Error: msg, At: timestamppb.New(at)}))
+	}
+	fail("old", base, "before the good build")
+	require.NoError(t, ev.st.SetBuilt(ctx, "prod", store.Built{Commit: "good", OK: true}))
+	now := time.Now()
+	fail("symlink", now.Add(time.Second), "a symlink")
+	fail("missing", now.Add(2*time.Second), "missing group directory")
+
+	st, err := ev.client.GetStatus(ctx, &fleetgatev1.GetStatusRequest{Group: "prod"})
+	require.NoError(t, err)
+	g := st.GetGroups()[0]
+	var commits []string
+	for _, f := range g.GetFailures() {
+		commits = append(commits, f.GetCommit())
+	}
+	require.Equal(t, []string{"missing", "symlink"}, commits)
+	require.Equal(t, "missing", g.GetLastFailure().GetCommit())
 }

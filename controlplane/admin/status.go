@@ -30,14 +30,21 @@ func (s *Server) groupStatus(ctx context.Context, name string) (*fleetgatev1.Gro
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	// The newest failure is current unless a good build came after it: a failure that wrote
-	// no build record of its own (a missing path, an unreadable file) is current too.
-	fs, err := s.st.Failures(ctx, name, 1)
+	// A failure is current unless a good build came after it: a failure that wrote no build
+	// record of its own (a missing path, an unreadable file) is current too. Every current
+	// failure is listed, so that status shows what versions shows.
+	fs, err := s.st.Failures(ctx, name, 0)
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	if len(fs) > 0 && (!ok || !built.OK || fs[0].GetAt().AsTime().After(built.At)) {
-		out.LastFailure = fs[0]
+	for _, f := range fs {
+		if ok && built.OK && !f.GetAt().AsTime().After(built.At) {
+			break // newest first: this one and the older ones came before the good build
+		}
+		out.Failures = append(out.Failures, f)
+	}
+	if len(out.Failures) > 0 {
+		out.LastFailure = out.Failures[0]
 	}
 	return out, nil
 }

@@ -640,8 +640,11 @@ type GroupStatus struct {
 	NodesDisconnected uint32                 `protobuf:"varint,9,opt,name=nodes_disconnected,json=nodesDisconnected,proto3" json:"nodes_disconnected,omitempty"`
 	NodesDrifting     uint32                 `protobuf:"varint,10,opt,name=nodes_drifting,json=nodesDrifting,proto3" json:"nodes_drifting,omitempty"`
 	LastFailure       *BuildFailure          `protobuf:"bytes,11,opt,name=last_failure,json=lastFailure,proto3" json:"last_failure,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Every failed build since the group's last good build, newest first (at most the 20 the
+	// store keeps); the first is last_failure.
+	Failures      []*BuildFailure `protobuf:"bytes,12,rep,name=failures,proto3" json:"failures,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GroupStatus) Reset() {
@@ -747,6 +750,13 @@ func (x *GroupStatus) GetNodesDrifting() uint32 {
 func (x *GroupStatus) GetLastFailure() *BuildFailure {
 	if x != nil {
 		return x.LastFailure
+	}
+	return nil
+}
+
+func (x *GroupStatus) GetFailures() []*BuildFailure {
+	if x != nil {
+		return x.Failures
 	}
 	return nil
 }
@@ -2688,7 +2698,7 @@ const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	" \x01(\tR\rpendingCommit\x12#\n" +
 	"\rpending_error\x18\v \x01(\tR\fpendingError\x12?\n" +
 	"\rpending_since\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\fpendingSince\x12)\n" +
-	"\x10pending_attempts\x18\r \x01(\rR\x0fpendingAttempts\"\xbe\x03\n" +
+	"\x10pending_attempts\x18\r \x01(\rR\x0fpendingAttempts\"\xf6\x03\n" +
 	"\vGroupStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12)\n" +
@@ -2702,7 +2712,8 @@ const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	"\x12nodes_disconnected\x18\t \x01(\rR\x11nodesDisconnected\x12%\n" +
 	"\x0enodes_drifting\x18\n" +
 	" \x01(\rR\rnodesDrifting\x12=\n" +
-	"\flast_failure\x18\v \x01(\v2\x1a.fleetgate.v1.BuildFailureR\vlastFailure\"d\n" +
+	"\flast_failure\x18\v \x01(\v2\x1a.fleetgate.v1.BuildFailureR\vlastFailure\x126\n" +
+	"\bfailures\x18\f \x03(\v2\x1a.fleetgate.v1.BuildFailureR\bfailures\"d\n" +
 	"\bNodeNack\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12*\n" +
@@ -2944,64 +2955,65 @@ var file_fleetgate_v1_admin_proto_depIdxs = []int32{
 	2,  // 9: fleetgate.v1.GroupStatus.desired:type_name -> fleetgate.v1.Version
 	3,  // 10: fleetgate.v1.GroupStatus.pin:type_name -> fleetgate.v1.Pin
 	5,  // 11: fleetgate.v1.GroupStatus.last_failure:type_name -> fleetgate.v1.BuildFailure
-	41, // 12: fleetgate.v1.NodeNack.at:type_name -> google.protobuf.Timestamp
-	39, // 13: fleetgate.v1.NodeStatus.labels:type_name -> fleetgate.v1.NodeStatus.LabelsEntry
-	41, // 14: fleetgate.v1.NodeStatus.applied_at:type_name -> google.protobuf.Timestamp
-	41, // 15: fleetgate.v1.NodeStatus.since:type_name -> google.protobuf.Timestamp
-	8,  // 16: fleetgate.v1.NodeStatus.last_nack:type_name -> fleetgate.v1.NodeNack
-	42, // 17: fleetgate.v1.NodeStatus.sink_health:type_name -> fleetgate.v1.SinkHealth
-	43, // 18: fleetgate.v1.NodeStatus.recent_drift:type_name -> fleetgate.v1.DriftEvent
-	41, // 19: fleetgate.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	1,  // 20: fleetgate.v1.ResourceChange.type:type_name -> fleetgate.v1.ChangeType
-	11, // 21: fleetgate.v1.ResourceChange.fields:type_name -> fleetgate.v1.FieldChange
-	7,  // 22: fleetgate.v1.GetStatusResponse.groups:type_name -> fleetgate.v1.GroupStatus
-	6,  // 23: fleetgate.v1.GetStatusResponse.sources:type_name -> fleetgate.v1.SourceStatus
-	9,  // 24: fleetgate.v1.ListNodesResponse.nodes:type_name -> fleetgate.v1.NodeStatus
-	2,  // 25: fleetgate.v1.ListVersionsResponse.versions:type_name -> fleetgate.v1.Version
-	5,  // 26: fleetgate.v1.ListVersionsResponse.failures:type_name -> fleetgate.v1.BuildFailure
-	2,  // 27: fleetgate.v1.GetVersionResponse.version:type_name -> fleetgate.v1.Version
-	44, // 28: fleetgate.v1.GetVersionResponse.resources:type_name -> fleetgate.v1.Resource
-	2,  // 29: fleetgate.v1.DiffVersionsResponse.from:type_name -> fleetgate.v1.Version
-	2,  // 30: fleetgate.v1.DiffVersionsResponse.to:type_name -> fleetgate.v1.Version
-	12, // 31: fleetgate.v1.DiffVersionsResponse.changes:type_name -> fleetgate.v1.ResourceChange
-	3,  // 32: fleetgate.v1.PinResponse.pin:type_name -> fleetgate.v1.Pin
-	2,  // 33: fleetgate.v1.UnpinResponse.desired:type_name -> fleetgate.v1.Version
-	3,  // 34: fleetgate.v1.RollbackResponse.pin:type_name -> fleetgate.v1.Pin
-	6,  // 35: fleetgate.v1.SyncResponse.sources:type_name -> fleetgate.v1.SourceStatus
-	10, // 36: fleetgate.v1.ListAuditResponse.entries:type_name -> fleetgate.v1.AuditEntry
-	14, // 37: fleetgate.v1.WatchFleetResponse.status:type_name -> fleetgate.v1.GetStatusResponse
-	2,  // 38: fleetgate.v1.ApproveResponse.version:type_name -> fleetgate.v1.Version
-	13, // 39: fleetgate.v1.FleetAdmin.GetStatus:input_type -> fleetgate.v1.GetStatusRequest
-	15, // 40: fleetgate.v1.FleetAdmin.ListNodes:input_type -> fleetgate.v1.ListNodesRequest
-	17, // 41: fleetgate.v1.FleetAdmin.ListVersions:input_type -> fleetgate.v1.ListVersionsRequest
-	19, // 42: fleetgate.v1.FleetAdmin.GetVersion:input_type -> fleetgate.v1.GetVersionRequest
-	21, // 43: fleetgate.v1.FleetAdmin.DiffVersions:input_type -> fleetgate.v1.DiffVersionsRequest
-	23, // 44: fleetgate.v1.FleetAdmin.Pin:input_type -> fleetgate.v1.PinRequest
-	25, // 45: fleetgate.v1.FleetAdmin.Unpin:input_type -> fleetgate.v1.UnpinRequest
-	27, // 46: fleetgate.v1.FleetAdmin.Rollback:input_type -> fleetgate.v1.RollbackRequest
-	29, // 47: fleetgate.v1.FleetAdmin.Retry:input_type -> fleetgate.v1.RetryRequest
-	31, // 48: fleetgate.v1.FleetAdmin.Sync:input_type -> fleetgate.v1.SyncRequest
-	33, // 49: fleetgate.v1.FleetAdmin.ListAudit:input_type -> fleetgate.v1.ListAuditRequest
-	35, // 50: fleetgate.v1.FleetAdmin.WatchFleet:input_type -> fleetgate.v1.WatchFleetRequest
-	37, // 51: fleetgate.v1.FleetAdmin.Approve:input_type -> fleetgate.v1.ApproveRequest
-	14, // 52: fleetgate.v1.FleetAdmin.GetStatus:output_type -> fleetgate.v1.GetStatusResponse
-	16, // 53: fleetgate.v1.FleetAdmin.ListNodes:output_type -> fleetgate.v1.ListNodesResponse
-	18, // 54: fleetgate.v1.FleetAdmin.ListVersions:output_type -> fleetgate.v1.ListVersionsResponse
-	20, // 55: fleetgate.v1.FleetAdmin.GetVersion:output_type -> fleetgate.v1.GetVersionResponse
-	22, // 56: fleetgate.v1.FleetAdmin.DiffVersions:output_type -> fleetgate.v1.DiffVersionsResponse
-	24, // 57: fleetgate.v1.FleetAdmin.Pin:output_type -> fleetgate.v1.PinResponse
-	26, // 58: fleetgate.v1.FleetAdmin.Unpin:output_type -> fleetgate.v1.UnpinResponse
-	28, // 59: fleetgate.v1.FleetAdmin.Rollback:output_type -> fleetgate.v1.RollbackResponse
-	30, // 60: fleetgate.v1.FleetAdmin.Retry:output_type -> fleetgate.v1.RetryResponse
-	32, // 61: fleetgate.v1.FleetAdmin.Sync:output_type -> fleetgate.v1.SyncResponse
-	34, // 62: fleetgate.v1.FleetAdmin.ListAudit:output_type -> fleetgate.v1.ListAuditResponse
-	36, // 63: fleetgate.v1.FleetAdmin.WatchFleet:output_type -> fleetgate.v1.WatchFleetResponse
-	38, // 64: fleetgate.v1.FleetAdmin.Approve:output_type -> fleetgate.v1.ApproveResponse
-	52, // [52:65] is the sub-list for method output_type
-	39, // [39:52] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	5,  // 12: fleetgate.v1.GroupStatus.failures:type_name -> fleetgate.v1.BuildFailure
+	41, // 13: fleetgate.v1.NodeNack.at:type_name -> google.protobuf.Timestamp
+	39, // 14: fleetgate.v1.NodeStatus.labels:type_name -> fleetgate.v1.NodeStatus.LabelsEntry
+	41, // 15: fleetgate.v1.NodeStatus.applied_at:type_name -> google.protobuf.Timestamp
+	41, // 16: fleetgate.v1.NodeStatus.since:type_name -> google.protobuf.Timestamp
+	8,  // 17: fleetgate.v1.NodeStatus.last_nack:type_name -> fleetgate.v1.NodeNack
+	42, // 18: fleetgate.v1.NodeStatus.sink_health:type_name -> fleetgate.v1.SinkHealth
+	43, // 19: fleetgate.v1.NodeStatus.recent_drift:type_name -> fleetgate.v1.DriftEvent
+	41, // 20: fleetgate.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	1,  // 21: fleetgate.v1.ResourceChange.type:type_name -> fleetgate.v1.ChangeType
+	11, // 22: fleetgate.v1.ResourceChange.fields:type_name -> fleetgate.v1.FieldChange
+	7,  // 23: fleetgate.v1.GetStatusResponse.groups:type_name -> fleetgate.v1.GroupStatus
+	6,  // 24: fleetgate.v1.GetStatusResponse.sources:type_name -> fleetgate.v1.SourceStatus
+	9,  // 25: fleetgate.v1.ListNodesResponse.nodes:type_name -> fleetgate.v1.NodeStatus
+	2,  // 26: fleetgate.v1.ListVersionsResponse.versions:type_name -> fleetgate.v1.Version
+	5,  // 27: fleetgate.v1.ListVersionsResponse.failures:type_name -> fleetgate.v1.BuildFailure
+	2,  // 28: fleetgate.v1.GetVersionResponse.version:type_name -> fleetgate.v1.Version
+	44, // 29: fleetgate.v1.GetVersionResponse.resources:type_name -> fleetgate.v1.Resource
+	2,  // 30: fleetgate.v1.DiffVersionsResponse.from:type_name -> fleetgate.v1.Version
+	2,  // 31: fleetgate.v1.DiffVersionsResponse.to:type_name -> fleetgate.v1.Version
+	12, // 32: fleetgate.v1.DiffVersionsResponse.changes:type_name -> fleetgate.v1.ResourceChange
+	3,  // 33: fleetgate.v1.PinResponse.pin:type_name -> fleetgate.v1.Pin
+	2,  // 34: fleetgate.v1.UnpinResponse.desired:type_name -> fleetgate.v1.Version
+	3,  // 35: fleetgate.v1.RollbackResponse.pin:type_name -> fleetgate.v1.Pin
+	6,  // 36: fleetgate.v1.SyncResponse.sources:type_name -> fleetgate.v1.SourceStatus
+	10, // 37: fleetgate.v1.ListAuditResponse.entries:type_name -> fleetgate.v1.AuditEntry
+	14, // 38: fleetgate.v1.WatchFleetResponse.status:type_name -> fleetgate.v1.GetStatusResponse
+	2,  // 39: fleetgate.v1.ApproveResponse.version:type_name -> fleetgate.v1.Version
+	13, // 40: fleetgate.v1.FleetAdmin.GetStatus:input_type -> fleetgate.v1.GetStatusRequest
+	15, // 41: fleetgate.v1.FleetAdmin.ListNodes:input_type -> fleetgate.v1.ListNodesRequest
+	17, // 42: fleetgate.v1.FleetAdmin.ListVersions:input_type -> fleetgate.v1.ListVersionsRequest
+	19, // 43: fleetgate.v1.FleetAdmin.GetVersion:input_type -> fleetgate.v1.GetVersionRequest
+	21, // 44: fleetgate.v1.FleetAdmin.DiffVersions:input_type -> fleetgate.v1.DiffVersionsRequest
+	23, // 45: fleetgate.v1.FleetAdmin.Pin:input_type -> fleetgate.v1.PinRequest
+	25, // 46: fleetgate.v1.FleetAdmin.Unpin:input_type -> fleetgate.v1.UnpinRequest
+	27, // 47: fleetgate.v1.FleetAdmin.Rollback:input_type -> fleetgate.v1.RollbackRequest
+	29, // 48: fleetgate.v1.FleetAdmin.Retry:input_type -> fleetgate.v1.RetryRequest
+	31, // 49: fleetgate.v1.FleetAdmin.Sync:input_type -> fleetgate.v1.SyncRequest
+	33, // 50: fleetgate.v1.FleetAdmin.ListAudit:input_type -> fleetgate.v1.ListAuditRequest
+	35, // 51: fleetgate.v1.FleetAdmin.WatchFleet:input_type -> fleetgate.v1.WatchFleetRequest
+	37, // 52: fleetgate.v1.FleetAdmin.Approve:input_type -> fleetgate.v1.ApproveRequest
+	14, // 53: fleetgate.v1.FleetAdmin.GetStatus:output_type -> fleetgate.v1.GetStatusResponse
+	16, // 54: fleetgate.v1.FleetAdmin.ListNodes:output_type -> fleetgate.v1.ListNodesResponse
+	18, // 55: fleetgate.v1.FleetAdmin.ListVersions:output_type -> fleetgate.v1.ListVersionsResponse
+	20, // 56: fleetgate.v1.FleetAdmin.GetVersion:output_type -> fleetgate.v1.GetVersionResponse
+	22, // 57: fleetgate.v1.FleetAdmin.DiffVersions:output_type -> fleetgate.v1.DiffVersionsResponse
+	24, // 58: fleetgate.v1.FleetAdmin.Pin:output_type -> fleetgate.v1.PinResponse
+	26, // 59: fleetgate.v1.FleetAdmin.Unpin:output_type -> fleetgate.v1.UnpinResponse
+	28, // 60: fleetgate.v1.FleetAdmin.Rollback:output_type -> fleetgate.v1.RollbackResponse
+	30, // 61: fleetgate.v1.FleetAdmin.Retry:output_type -> fleetgate.v1.RetryResponse
+	32, // 62: fleetgate.v1.FleetAdmin.Sync:output_type -> fleetgate.v1.SyncResponse
+	34, // 63: fleetgate.v1.FleetAdmin.ListAudit:output_type -> fleetgate.v1.ListAuditResponse
+	36, // 64: fleetgate.v1.FleetAdmin.WatchFleet:output_type -> fleetgate.v1.WatchFleetResponse
+	38, // 65: fleetgate.v1.FleetAdmin.Approve:output_type -> fleetgate.v1.ApproveResponse
+	53, // [53:66] is the sub-list for method output_type
+	40, // [40:53] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_fleetgate_v1_admin_proto_init() }
