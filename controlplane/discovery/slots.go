@@ -28,24 +28,18 @@ func (s *Server) acquireSlot(sess *session) (ticket uint64, ok bool) {
 // update it was taken for has held it for Options.SlotTimeout without being answered. The
 // update stays in flight; only the slot passes on.
 func (s *Server) expireSlot(sess *session, ticket uint64) {
-	s.slotMu.Lock()
-	if !sess.slot || sess.slotTicket != ticket {
-		s.slotMu.Unlock()
-		return
-	}
-	sess.slot = false
-	next := s.passSlotLocked()
-	s.slotMu.Unlock()
-	if next != nil {
-		s.kick(next)
-	}
+	s.giveBackSlot(sess, func() bool { return sess.slotTicket == ticket })
 }
 
 // releaseSlot gives back the session's slot, if it holds one: it goes to the first session
 // in line, which is queued for a sender.
-func (s *Server) releaseSlot(sess *session) {
+func (s *Server) releaseSlot(sess *session) { s.giveBackSlot(sess, nil) }
+
+// giveBackSlot passes the slot of sess to the first session in line, if sess holds one and
+// still (when given, with slotMu held) is true.
+func (s *Server) giveBackSlot(sess *session, still func() bool) {
 	s.slotMu.Lock()
-	if !sess.slot {
+	if !sess.slot || (still != nil && !still()) {
 		s.slotMu.Unlock()
 		return
 	}
