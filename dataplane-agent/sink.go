@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
@@ -61,3 +62,24 @@ type Drift struct {
 	ID   string
 	At   time.Time
 }
+
+// ErrUnavailable marks a sink error that says nothing about the content: the sink could not
+// be reached, authenticated to or written (connection refused, timeout, wrong password,
+// missing permission, missing directory). The agent does not NACK such a version: it keeps
+// it, reports the sink as unavailable since the first failure, and applies it as soon as the
+// sink answers. Any other Apply error is a rejection of the content: a NACK of the version.
+var ErrUnavailable = errors.New("sink unavailable")
+
+// Unavailable marks err as ErrUnavailable (errors.Is(Unavailable(err), ErrUnavailable));
+// the message stays err's. Nil stays nil.
+func Unavailable(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return unavailableError{err}
+}
+
+type unavailableError struct{ err error }
+
+func (e unavailableError) Error() string   { return e.err.Error() }
+func (e unavailableError) Unwrap() []error { return []error{e.err, ErrUnavailable} }

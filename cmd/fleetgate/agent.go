@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os"
@@ -36,6 +35,7 @@ type agentFlags struct {
 	certFile      string
 	keyFile       string
 	serverName    string
+	plaintext     bool
 	statusEvery   time.Duration
 	backoffMin    time.Duration
 	backoffMax    time.Duration
@@ -71,6 +71,7 @@ a wiped sink. SIGINT or SIGTERM stops it; nothing is deleted from the sink on th
 	fs.StringVar(&f.certFile, "cert-file", "", "client certificate for mutual TLS (binds the node id)")
 	fs.StringVar(&f.keyFile, "key-file", "", "client key for mutual TLS")
 	fs.StringVar(&f.serverName, "server-name", "", "TLS server name to verify (default: the host of the address)")
+	fs.BoolVar(&f.plaintext, "plaintext", false, "connect to the control plane without TLS")
 	fs.DurationVar(&f.statusEvery, "status-interval", 30*time.Second, "how often to report sink status when nothing changes")
 	fs.DurationVar(&f.backoffMin, "backoff-min", 250*time.Millisecond, "first reconnect delay")
 	fs.DurationVar(&f.backoffMax, "backoff-max", 30*time.Second, "longest reconnect delay")
@@ -145,16 +146,4 @@ func runAgentCmd(ctx context.Context, f *agentFlags) error {
 	}
 	log.Info("agent starting", "group", f.group, "node", f.nodeID, "controlplane", f.controlplane, "sink", f.sink)
 	return a.Run(ctx)
-}
-
-// agentTLS builds the agent's TLS configuration from its flags: nil (plaintext) without
-// --ca-file; --cert-file/--key-file (mutual TLS) need --ca-file.
-func agentTLS(f *agentFlags) (*tls.Config, error) {
-	if f.caFile == "" {
-		if f.certFile != "" || f.keyFile != "" {
-			return nil, fmt.Errorf("--cert-file/--key-file need --ca-file to verify the control plane")
-		}
-		return nil, nil
-	}
-	return clientTLS(f.caFile, f.certFile, f.keyFile, f.serverName)
 }

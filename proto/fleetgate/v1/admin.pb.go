@@ -844,8 +844,17 @@ type NodeStatus struct {
 	UnmanagedKeys    uint32        `protobuf:"varint,15,opt,name=unmanaged_keys,json=unmanagedKeys,proto3" json:"unmanaged_keys,omitempty"`
 	RecentDrift      []*DriftEvent `protobuf:"bytes,16,rep,name=recent_drift,json=recentDrift,proto3" json:"recent_drift,omitempty"`
 	DriftEventsTotal uint64        `protobuf:"varint,17,opt,name=drift_events_total,json=driftEventsTotal,proto3" json:"drift_events_total,omitempty"`
-	// converged is true when applied_digest is the group's desired digest.
-	Converged     bool `protobuf:"varint,18,opt,name=converged,proto3" json:"converged,omitempty"`
+	// converged is true when the node is connected and applied_digest is the group's desired
+	// digest.
+	Converged bool `protobuf:"varint,18,opt,name=converged,proto3" json:"converged,omitempty"`
+	// last_seen is when the control plane last heard from the node (now, while connected).
+	LastSeen *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	// sink_unavailable_since is set while the agent cannot reach its sink (see Status).
+	SinkUnavailableSince *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=sink_unavailable_since,json=sinkUnavailableSince,proto3" json:"sink_unavailable_since,omitempty"`
+	// pending_digest is the version the agent holds until its sink answers.
+	PendingDigest string `protobuf:"bytes,21,opt,name=pending_digest,json=pendingDigest,proto3" json:"pending_digest,omitempty"`
+	// drifted is true while the node's sink differs from its applied snapshot (unhealed drift).
+	Drifted       bool `protobuf:"varint,22,opt,name=drifted,proto3" json:"drifted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1002,6 +1011,34 @@ func (x *NodeStatus) GetDriftEventsTotal() uint64 {
 func (x *NodeStatus) GetConverged() bool {
 	if x != nil {
 		return x.Converged
+	}
+	return false
+}
+
+func (x *NodeStatus) GetLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
+}
+
+func (x *NodeStatus) GetSinkUnavailableSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SinkUnavailableSince
+	}
+	return nil
+}
+
+func (x *NodeStatus) GetPendingDigest() string {
+	if x != nil {
+		return x.PendingDigest
+	}
+	return ""
+}
+
+func (x *NodeStatus) GetDrifted() bool {
+	if x != nil {
+		return x.Drifted
 	}
 	return false
 }
@@ -2264,6 +2301,104 @@ func (x *RetryResponse) GetNodes() uint32 {
 	return 0
 }
 
+// ForgetNodeRequest names the node to forget.
+type ForgetNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	NodeId        string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetNodeRequest) Reset() {
+	*x = ForgetNodeRequest{}
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetNodeRequest) ProtoMessage() {}
+
+func (x *ForgetNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetNodeRequest.ProtoReflect.Descriptor instead.
+func (*ForgetNodeRequest) Descriptor() ([]byte, []int) {
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ForgetNodeRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *ForgetNodeRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ForgetNodeRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ForgetNodeResponse is empty: the node is forgotten.
+type ForgetNodeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetNodeResponse) Reset() {
+	*x = ForgetNodeResponse{}
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetNodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetNodeResponse) ProtoMessage() {}
+
+func (x *ForgetNodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetNodeResponse.ProtoReflect.Descriptor instead.
+func (*ForgetNodeResponse) Descriptor() ([]byte, []int) {
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{30}
+}
+
 // SyncRequest names a source ("" for all).
 type SyncRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2274,7 +2409,7 @@ type SyncRequest struct {
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[29]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2286,7 +2421,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[29]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2299,7 +2434,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SyncRequest) GetSource() string {
@@ -2319,7 +2454,7 @@ type SyncResponse struct {
 
 func (x *SyncResponse) Reset() {
 	*x = SyncResponse{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[30]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2331,7 +2466,7 @@ func (x *SyncResponse) String() string {
 func (*SyncResponse) ProtoMessage() {}
 
 func (x *SyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[30]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2344,7 +2479,7 @@ func (x *SyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
 func (*SyncResponse) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SyncResponse) GetSources() []*SourceStatus {
@@ -2365,7 +2500,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[31]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2377,7 +2512,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[31]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2390,7 +2525,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListAuditRequest) GetGroup() string {
@@ -2417,7 +2552,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[32]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2429,7 +2564,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[32]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2442,7 +2577,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListAuditResponse) GetEntries() []*AuditEntry {
@@ -2462,7 +2597,7 @@ type WatchFleetRequest struct {
 
 func (x *WatchFleetRequest) Reset() {
 	*x = WatchFleetRequest{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[33]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2474,7 +2609,7 @@ func (x *WatchFleetRequest) String() string {
 func (*WatchFleetRequest) ProtoMessage() {}
 
 func (x *WatchFleetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[33]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2487,7 +2622,7 @@ func (x *WatchFleetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchFleetRequest.ProtoReflect.Descriptor instead.
 func (*WatchFleetRequest) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *WatchFleetRequest) GetGroup() string {
@@ -2507,7 +2642,7 @@ type WatchFleetResponse struct {
 
 func (x *WatchFleetResponse) Reset() {
 	*x = WatchFleetResponse{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[34]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2519,7 +2654,7 @@ func (x *WatchFleetResponse) String() string {
 func (*WatchFleetResponse) ProtoMessage() {}
 
 func (x *WatchFleetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[34]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2532,7 +2667,7 @@ func (x *WatchFleetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchFleetResponse.ProtoReflect.Descriptor instead.
 func (*WatchFleetResponse) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *WatchFleetResponse) GetStatus() *GetStatusResponse {
@@ -2554,7 +2689,7 @@ type ApproveRequest struct {
 
 func (x *ApproveRequest) Reset() {
 	*x = ApproveRequest{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[35]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2566,7 +2701,7 @@ func (x *ApproveRequest) String() string {
 func (*ApproveRequest) ProtoMessage() {}
 
 func (x *ApproveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[35]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2579,7 +2714,7 @@ func (x *ApproveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveRequest.ProtoReflect.Descriptor instead.
 func (*ApproveRequest) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ApproveRequest) GetGroup() string {
@@ -2613,7 +2748,7 @@ type ApproveResponse struct {
 
 func (x *ApproveResponse) Reset() {
 	*x = ApproveResponse{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[36]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2625,7 +2760,7 @@ func (x *ApproveResponse) String() string {
 func (*ApproveResponse) ProtoMessage() {}
 
 func (x *ApproveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[36]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2638,7 +2773,7 @@ func (x *ApproveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveResponse.ProtoReflect.Descriptor instead.
 func (*ApproveResponse) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ApproveResponse) GetVersion() *Version {
@@ -2717,7 +2852,7 @@ const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	"\bNodeNack\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12*\n" +
-	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xa3\x06\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xef\a\n" +
 	"\n" +
 	"NodeStatus\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x14\n" +
@@ -2741,7 +2876,11 @@ const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	"\x0eunmanaged_keys\x18\x0f \x01(\rR\runmanagedKeys\x12;\n" +
 	"\frecent_drift\x18\x10 \x03(\v2\x18.fleetgate.v1.DriftEventR\vrecentDrift\x12,\n" +
 	"\x12drift_events_total\x18\x11 \x01(\x04R\x10driftEventsTotal\x12\x1c\n" +
-	"\tconverged\x18\x12 \x01(\bR\tconverged\x1a9\n" +
+	"\tconverged\x18\x12 \x01(\bR\tconverged\x127\n" +
+	"\tlast_seen\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12P\n" +
+	"\x16sink_unavailable_since\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\x14sinkUnavailableSince\x12%\n" +
+	"\x0epending_digest\x18\x15 \x01(\tR\rpendingDigest\x12\x18\n" +
+	"\adrifted\x18\x16 \x01(\bR\adrifted\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb4\x01\n" +
@@ -2831,7 +2970,12 @@ const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\"%\n" +
 	"\rRetryResponse\x12\x14\n" +
-	"\x05nodes\x18\x01 \x01(\rR\x05nodes\"%\n" +
+	"\x05nodes\x18\x01 \x01(\rR\x05nodes\"Z\n" +
+	"\x11ForgetNodeRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x14\n" +
+	"\x12ForgetNodeResponse\"%\n" +
 	"\vSyncRequest\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\"D\n" +
 	"\fSyncResponse\x124\n" +
@@ -2862,7 +3006,7 @@ const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	"\x17CHANGE_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11CHANGE_TYPE_ADDED\x10\x01\x12\x17\n" +
 	"\x13CHANGE_TYPE_REMOVED\x10\x02\x12\x17\n" +
-	"\x13CHANGE_TYPE_CHANGED\x10\x032\xda\a\n" +
+	"\x13CHANGE_TYPE_CHANGED\x10\x032\xab\b\n" +
 	"\n" +
 	"FleetAdmin\x12L\n" +
 	"\tGetStatus\x12\x1e.fleetgate.v1.GetStatusRequest\x1a\x1f.fleetgate.v1.GetStatusResponse\x12L\n" +
@@ -2879,7 +3023,9 @@ const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	"\tListAudit\x12\x1e.fleetgate.v1.ListAuditRequest\x1a\x1f.fleetgate.v1.ListAuditResponse\x12Q\n" +
 	"\n" +
 	"WatchFleet\x12\x1f.fleetgate.v1.WatchFleetRequest\x1a .fleetgate.v1.WatchFleetResponse0\x01\x12F\n" +
-	"\aApprove\x12\x1c.fleetgate.v1.ApproveRequest\x1a\x1d.fleetgate.v1.ApproveResponseB?Z=github.com/fleetgate/fleetgate/proto/fleetgate/v1;fleetgatev1b\x06proto3"
+	"\aApprove\x12\x1c.fleetgate.v1.ApproveRequest\x1a\x1d.fleetgate.v1.ApproveResponse\x12O\n" +
+	"\n" +
+	"ForgetNode\x12\x1f.fleetgate.v1.ForgetNodeRequest\x1a .fleetgate.v1.ForgetNodeResponseB?Z=github.com/fleetgate/fleetgate/proto/fleetgate/v1;fleetgatev1b\x06proto3"
 
 var (
 	file_fleetgate_v1_admin_proto_rawDescOnce sync.Once
@@ -2894,7 +3040,7 @@ func file_fleetgate_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_fleetgate_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_fleetgate_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_fleetgate_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_fleetgate_v1_admin_proto_goTypes = []any{
 	(VersionState)(0),             // 0: fleetgate.v1.VersionState
 	(ChangeType)(0),               // 1: fleetgate.v1.ChangeType
@@ -2927,93 +3073,99 @@ var file_fleetgate_v1_admin_proto_goTypes = []any{
 	(*RollbackResponse)(nil),      // 28: fleetgate.v1.RollbackResponse
 	(*RetryRequest)(nil),          // 29: fleetgate.v1.RetryRequest
 	(*RetryResponse)(nil),         // 30: fleetgate.v1.RetryResponse
-	(*SyncRequest)(nil),           // 31: fleetgate.v1.SyncRequest
-	(*SyncResponse)(nil),          // 32: fleetgate.v1.SyncResponse
-	(*ListAuditRequest)(nil),      // 33: fleetgate.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),     // 34: fleetgate.v1.ListAuditResponse
-	(*WatchFleetRequest)(nil),     // 35: fleetgate.v1.WatchFleetRequest
-	(*WatchFleetResponse)(nil),    // 36: fleetgate.v1.WatchFleetResponse
-	(*ApproveRequest)(nil),        // 37: fleetgate.v1.ApproveRequest
-	(*ApproveResponse)(nil),       // 38: fleetgate.v1.ApproveResponse
-	nil,                           // 39: fleetgate.v1.NodeStatus.LabelsEntry
-	(*SnapshotMeta)(nil),          // 40: fleetgate.v1.SnapshotMeta
-	(*timestamppb.Timestamp)(nil), // 41: google.protobuf.Timestamp
-	(SinkHealth)(0),               // 42: fleetgate.v1.SinkHealth
-	(*DriftEvent)(nil),            // 43: fleetgate.v1.DriftEvent
-	(*Resource)(nil),              // 44: fleetgate.v1.Resource
+	(*ForgetNodeRequest)(nil),     // 31: fleetgate.v1.ForgetNodeRequest
+	(*ForgetNodeResponse)(nil),    // 32: fleetgate.v1.ForgetNodeResponse
+	(*SyncRequest)(nil),           // 33: fleetgate.v1.SyncRequest
+	(*SyncResponse)(nil),          // 34: fleetgate.v1.SyncResponse
+	(*ListAuditRequest)(nil),      // 35: fleetgate.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),     // 36: fleetgate.v1.ListAuditResponse
+	(*WatchFleetRequest)(nil),     // 37: fleetgate.v1.WatchFleetRequest
+	(*WatchFleetResponse)(nil),    // 38: fleetgate.v1.WatchFleetResponse
+	(*ApproveRequest)(nil),        // 39: fleetgate.v1.ApproveRequest
+	(*ApproveResponse)(nil),       // 40: fleetgate.v1.ApproveResponse
+	nil,                           // 41: fleetgate.v1.NodeStatus.LabelsEntry
+	(*SnapshotMeta)(nil),          // 42: fleetgate.v1.SnapshotMeta
+	(*timestamppb.Timestamp)(nil), // 43: google.protobuf.Timestamp
+	(SinkHealth)(0),               // 44: fleetgate.v1.SinkHealth
+	(*DriftEvent)(nil),            // 45: fleetgate.v1.DriftEvent
+	(*Resource)(nil),              // 46: fleetgate.v1.Resource
 }
 var file_fleetgate_v1_admin_proto_depIdxs = []int32{
-	40, // 0: fleetgate.v1.Version.meta:type_name -> fleetgate.v1.SnapshotMeta
+	42, // 0: fleetgate.v1.Version.meta:type_name -> fleetgate.v1.SnapshotMeta
 	0,  // 1: fleetgate.v1.Version.state:type_name -> fleetgate.v1.VersionState
-	41, // 2: fleetgate.v1.Pin.at:type_name -> google.protobuf.Timestamp
-	41, // 3: fleetgate.v1.BuildFailure.at:type_name -> google.protobuf.Timestamp
+	43, // 2: fleetgate.v1.Pin.at:type_name -> google.protobuf.Timestamp
+	43, // 3: fleetgate.v1.BuildFailure.at:type_name -> google.protobuf.Timestamp
 	4,  // 4: fleetgate.v1.BuildFailure.problems:type_name -> fleetgate.v1.Problem
-	41, // 5: fleetgate.v1.SourceStatus.last_fetch:type_name -> google.protobuf.Timestamp
-	41, // 6: fleetgate.v1.SourceStatus.failing_since:type_name -> google.protobuf.Timestamp
-	41, // 7: fleetgate.v1.SourceStatus.pending_since:type_name -> google.protobuf.Timestamp
+	43, // 5: fleetgate.v1.SourceStatus.last_fetch:type_name -> google.protobuf.Timestamp
+	43, // 6: fleetgate.v1.SourceStatus.failing_since:type_name -> google.protobuf.Timestamp
+	43, // 7: fleetgate.v1.SourceStatus.pending_since:type_name -> google.protobuf.Timestamp
 	2,  // 8: fleetgate.v1.GroupStatus.head:type_name -> fleetgate.v1.Version
 	2,  // 9: fleetgate.v1.GroupStatus.desired:type_name -> fleetgate.v1.Version
 	3,  // 10: fleetgate.v1.GroupStatus.pin:type_name -> fleetgate.v1.Pin
 	5,  // 11: fleetgate.v1.GroupStatus.last_failure:type_name -> fleetgate.v1.BuildFailure
 	5,  // 12: fleetgate.v1.GroupStatus.failures:type_name -> fleetgate.v1.BuildFailure
-	41, // 13: fleetgate.v1.NodeNack.at:type_name -> google.protobuf.Timestamp
-	39, // 14: fleetgate.v1.NodeStatus.labels:type_name -> fleetgate.v1.NodeStatus.LabelsEntry
-	41, // 15: fleetgate.v1.NodeStatus.applied_at:type_name -> google.protobuf.Timestamp
-	41, // 16: fleetgate.v1.NodeStatus.since:type_name -> google.protobuf.Timestamp
+	43, // 13: fleetgate.v1.NodeNack.at:type_name -> google.protobuf.Timestamp
+	41, // 14: fleetgate.v1.NodeStatus.labels:type_name -> fleetgate.v1.NodeStatus.LabelsEntry
+	43, // 15: fleetgate.v1.NodeStatus.applied_at:type_name -> google.protobuf.Timestamp
+	43, // 16: fleetgate.v1.NodeStatus.since:type_name -> google.protobuf.Timestamp
 	8,  // 17: fleetgate.v1.NodeStatus.last_nack:type_name -> fleetgate.v1.NodeNack
-	42, // 18: fleetgate.v1.NodeStatus.sink_health:type_name -> fleetgate.v1.SinkHealth
-	43, // 19: fleetgate.v1.NodeStatus.recent_drift:type_name -> fleetgate.v1.DriftEvent
-	41, // 20: fleetgate.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	1,  // 21: fleetgate.v1.ResourceChange.type:type_name -> fleetgate.v1.ChangeType
-	11, // 22: fleetgate.v1.ResourceChange.fields:type_name -> fleetgate.v1.FieldChange
-	7,  // 23: fleetgate.v1.GetStatusResponse.groups:type_name -> fleetgate.v1.GroupStatus
-	6,  // 24: fleetgate.v1.GetStatusResponse.sources:type_name -> fleetgate.v1.SourceStatus
-	9,  // 25: fleetgate.v1.ListNodesResponse.nodes:type_name -> fleetgate.v1.NodeStatus
-	2,  // 26: fleetgate.v1.ListVersionsResponse.versions:type_name -> fleetgate.v1.Version
-	5,  // 27: fleetgate.v1.ListVersionsResponse.failures:type_name -> fleetgate.v1.BuildFailure
-	2,  // 28: fleetgate.v1.GetVersionResponse.version:type_name -> fleetgate.v1.Version
-	44, // 29: fleetgate.v1.GetVersionResponse.resources:type_name -> fleetgate.v1.Resource
-	2,  // 30: fleetgate.v1.DiffVersionsResponse.from:type_name -> fleetgate.v1.Version
-	2,  // 31: fleetgate.v1.DiffVersionsResponse.to:type_name -> fleetgate.v1.Version
-	12, // 32: fleetgate.v1.DiffVersionsResponse.changes:type_name -> fleetgate.v1.ResourceChange
-	3,  // 33: fleetgate.v1.PinResponse.pin:type_name -> fleetgate.v1.Pin
-	2,  // 34: fleetgate.v1.UnpinResponse.desired:type_name -> fleetgate.v1.Version
-	3,  // 35: fleetgate.v1.RollbackResponse.pin:type_name -> fleetgate.v1.Pin
-	6,  // 36: fleetgate.v1.SyncResponse.sources:type_name -> fleetgate.v1.SourceStatus
-	10, // 37: fleetgate.v1.ListAuditResponse.entries:type_name -> fleetgate.v1.AuditEntry
-	14, // 38: fleetgate.v1.WatchFleetResponse.status:type_name -> fleetgate.v1.GetStatusResponse
-	2,  // 39: fleetgate.v1.ApproveResponse.version:type_name -> fleetgate.v1.Version
-	13, // 40: fleetgate.v1.FleetAdmin.GetStatus:input_type -> fleetgate.v1.GetStatusRequest
-	15, // 41: fleetgate.v1.FleetAdmin.ListNodes:input_type -> fleetgate.v1.ListNodesRequest
-	17, // 42: fleetgate.v1.FleetAdmin.ListVersions:input_type -> fleetgate.v1.ListVersionsRequest
-	19, // 43: fleetgate.v1.FleetAdmin.GetVersion:input_type -> fleetgate.v1.GetVersionRequest
-	21, // 44: fleetgate.v1.FleetAdmin.DiffVersions:input_type -> fleetgate.v1.DiffVersionsRequest
-	23, // 45: fleetgate.v1.FleetAdmin.Pin:input_type -> fleetgate.v1.PinRequest
-	25, // 46: fleetgate.v1.FleetAdmin.Unpin:input_type -> fleetgate.v1.UnpinRequest
-	27, // 47: fleetgate.v1.FleetAdmin.Rollback:input_type -> fleetgate.v1.RollbackRequest
-	29, // 48: fleetgate.v1.FleetAdmin.Retry:input_type -> fleetgate.v1.RetryRequest
-	31, // 49: fleetgate.v1.FleetAdmin.Sync:input_type -> fleetgate.v1.SyncRequest
-	33, // 50: fleetgate.v1.FleetAdmin.ListAudit:input_type -> fleetgate.v1.ListAuditRequest
-	35, // 51: fleetgate.v1.FleetAdmin.WatchFleet:input_type -> fleetgate.v1.WatchFleetRequest
-	37, // 52: fleetgate.v1.FleetAdmin.Approve:input_type -> fleetgate.v1.ApproveRequest
-	14, // 53: fleetgate.v1.FleetAdmin.GetStatus:output_type -> fleetgate.v1.GetStatusResponse
-	16, // 54: fleetgate.v1.FleetAdmin.ListNodes:output_type -> fleetgate.v1.ListNodesResponse
-	18, // 55: fleetgate.v1.FleetAdmin.ListVersions:output_type -> fleetgate.v1.ListVersionsResponse
-	20, // 56: fleetgate.v1.FleetAdmin.GetVersion:output_type -> fleetgate.v1.GetVersionResponse
-	22, // 57: fleetgate.v1.FleetAdmin.DiffVersions:output_type -> fleetgate.v1.DiffVersionsResponse
-	24, // 58: fleetgate.v1.FleetAdmin.Pin:output_type -> fleetgate.v1.PinResponse
-	26, // 59: fleetgate.v1.FleetAdmin.Unpin:output_type -> fleetgate.v1.UnpinResponse
-	28, // 60: fleetgate.v1.FleetAdmin.Rollback:output_type -> fleetgate.v1.RollbackResponse
-	30, // 61: fleetgate.v1.FleetAdmin.Retry:output_type -> fleetgate.v1.RetryResponse
-	32, // 62: fleetgate.v1.FleetAdmin.Sync:output_type -> fleetgate.v1.SyncResponse
-	34, // 63: fleetgate.v1.FleetAdmin.ListAudit:output_type -> fleetgate.v1.ListAuditResponse
-	36, // 64: fleetgate.v1.FleetAdmin.WatchFleet:output_type -> fleetgate.v1.WatchFleetResponse
-	38, // 65: fleetgate.v1.FleetAdmin.Approve:output_type -> fleetgate.v1.ApproveResponse
-	53, // [53:66] is the sub-list for method output_type
-	40, // [40:53] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	44, // 18: fleetgate.v1.NodeStatus.sink_health:type_name -> fleetgate.v1.SinkHealth
+	45, // 19: fleetgate.v1.NodeStatus.recent_drift:type_name -> fleetgate.v1.DriftEvent
+	43, // 20: fleetgate.v1.NodeStatus.last_seen:type_name -> google.protobuf.Timestamp
+	43, // 21: fleetgate.v1.NodeStatus.sink_unavailable_since:type_name -> google.protobuf.Timestamp
+	43, // 22: fleetgate.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	1,  // 23: fleetgate.v1.ResourceChange.type:type_name -> fleetgate.v1.ChangeType
+	11, // 24: fleetgate.v1.ResourceChange.fields:type_name -> fleetgate.v1.FieldChange
+	7,  // 25: fleetgate.v1.GetStatusResponse.groups:type_name -> fleetgate.v1.GroupStatus
+	6,  // 26: fleetgate.v1.GetStatusResponse.sources:type_name -> fleetgate.v1.SourceStatus
+	9,  // 27: fleetgate.v1.ListNodesResponse.nodes:type_name -> fleetgate.v1.NodeStatus
+	2,  // 28: fleetgate.v1.ListVersionsResponse.versions:type_name -> fleetgate.v1.Version
+	5,  // 29: fleetgate.v1.ListVersionsResponse.failures:type_name -> fleetgate.v1.BuildFailure
+	2,  // 30: fleetgate.v1.GetVersionResponse.version:type_name -> fleetgate.v1.Version
+	46, // 31: fleetgate.v1.GetVersionResponse.resources:type_name -> fleetgate.v1.Resource
+	2,  // 32: fleetgate.v1.DiffVersionsResponse.from:type_name -> fleetgate.v1.Version
+	2,  // 33: fleetgate.v1.DiffVersionsResponse.to:type_name -> fleetgate.v1.Version
+	12, // 34: fleetgate.v1.DiffVersionsResponse.changes:type_name -> fleetgate.v1.ResourceChange
+	3,  // 35: fleetgate.v1.PinResponse.pin:type_name -> fleetgate.v1.Pin
+	2,  // 36: fleetgate.v1.UnpinResponse.desired:type_name -> fleetgate.v1.Version
+	3,  // 37: fleetgate.v1.RollbackResponse.pin:type_name -> fleetgate.v1.Pin
+	6,  // 38: fleetgate.v1.SyncResponse.sources:type_name -> fleetgate.v1.SourceStatus
+	10, // 39: fleetgate.v1.ListAuditResponse.entries:type_name -> fleetgate.v1.AuditEntry
+	14, // 40: fleetgate.v1.WatchFleetResponse.status:type_name -> fleetgate.v1.GetStatusResponse
+	2,  // 41: fleetgate.v1.ApproveResponse.version:type_name -> fleetgate.v1.Version
+	13, // 42: fleetgate.v1.FleetAdmin.GetStatus:input_type -> fleetgate.v1.GetStatusRequest
+	15, // 43: fleetgate.v1.FleetAdmin.ListNodes:input_type -> fleetgate.v1.ListNodesRequest
+	17, // 44: fleetgate.v1.FleetAdmin.ListVersions:input_type -> fleetgate.v1.ListVersionsRequest
+	19, // 45: fleetgate.v1.FleetAdmin.GetVersion:input_type -> fleetgate.v1.GetVersionRequest
+	21, // 46: fleetgate.v1.FleetAdmin.DiffVersions:input_type -> fleetgate.v1.DiffVersionsRequest
+	23, // 47: fleetgate.v1.FleetAdmin.Pin:input_type -> fleetgate.v1.PinRequest
+	25, // 48: fleetgate.v1.FleetAdmin.Unpin:input_type -> fleetgate.v1.UnpinRequest
+	27, // 49: fleetgate.v1.FleetAdmin.Rollback:input_type -> fleetgate.v1.RollbackRequest
+	29, // 50: fleetgate.v1.FleetAdmin.Retry:input_type -> fleetgate.v1.RetryRequest
+	33, // 51: fleetgate.v1.FleetAdmin.Sync:input_type -> fleetgate.v1.SyncRequest
+	35, // 52: fleetgate.v1.FleetAdmin.ListAudit:input_type -> fleetgate.v1.ListAuditRequest
+	37, // 53: fleetgate.v1.FleetAdmin.WatchFleet:input_type -> fleetgate.v1.WatchFleetRequest
+	39, // 54: fleetgate.v1.FleetAdmin.Approve:input_type -> fleetgate.v1.ApproveRequest
+	31, // 55: fleetgate.v1.FleetAdmin.ForgetNode:input_type -> fleetgate.v1.ForgetNodeRequest
+	14, // 56: fleetgate.v1.FleetAdmin.GetStatus:output_type -> fleetgate.v1.GetStatusResponse
+	16, // 57: fleetgate.v1.FleetAdmin.ListNodes:output_type -> fleetgate.v1.ListNodesResponse
+	18, // 58: fleetgate.v1.FleetAdmin.ListVersions:output_type -> fleetgate.v1.ListVersionsResponse
+	20, // 59: fleetgate.v1.FleetAdmin.GetVersion:output_type -> fleetgate.v1.GetVersionResponse
+	22, // 60: fleetgate.v1.FleetAdmin.DiffVersions:output_type -> fleetgate.v1.DiffVersionsResponse
+	24, // 61: fleetgate.v1.FleetAdmin.Pin:output_type -> fleetgate.v1.PinResponse
+	26, // 62: fleetgate.v1.FleetAdmin.Unpin:output_type -> fleetgate.v1.UnpinResponse
+	28, // 63: fleetgate.v1.FleetAdmin.Rollback:output_type -> fleetgate.v1.RollbackResponse
+	30, // 64: fleetgate.v1.FleetAdmin.Retry:output_type -> fleetgate.v1.RetryResponse
+	34, // 65: fleetgate.v1.FleetAdmin.Sync:output_type -> fleetgate.v1.SyncResponse
+	36, // 66: fleetgate.v1.FleetAdmin.ListAudit:output_type -> fleetgate.v1.ListAuditResponse
+	38, // 67: fleetgate.v1.FleetAdmin.WatchFleet:output_type -> fleetgate.v1.WatchFleetResponse
+	40, // 68: fleetgate.v1.FleetAdmin.Approve:output_type -> fleetgate.v1.ApproveResponse
+	32, // 69: fleetgate.v1.FleetAdmin.ForgetNode:output_type -> fleetgate.v1.ForgetNodeResponse
+	56, // [56:70] is the sub-list for method output_type
+	42, // [42:56] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_fleetgate_v1_admin_proto_init() }
@@ -3029,7 +3181,7 @@ func file_fleetgate_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetgate_v1_admin_proto_rawDesc), len(file_fleetgate_v1_admin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   38,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

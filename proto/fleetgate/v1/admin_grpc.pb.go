@@ -32,6 +32,7 @@ const (
 	FleetAdmin_ListAudit_FullMethodName    = "/fleetgate.v1.FleetAdmin/ListAudit"
 	FleetAdmin_WatchFleet_FullMethodName   = "/fleetgate.v1.FleetAdmin/WatchFleet"
 	FleetAdmin_Approve_FullMethodName      = "/fleetgate.v1.FleetAdmin/Approve"
+	FleetAdmin_ForgetNode_FullMethodName   = "/fleetgate.v1.FleetAdmin/ForgetNode"
 )
 
 // FleetAdminClient is the client API for FleetAdmin service.
@@ -69,6 +70,9 @@ type FleetAdminClient interface {
 	// Approve lets a version the deletion guard held be rolled out. Only the head may be
 	// approved; an older held version can still be pinned. Needs operator; reason is required.
 	Approve(ctx context.Context, in *ApproveRequest, opts ...grpc.CallOption) (*ApproveResponse, error)
+	// ForgetNode removes a disconnected node from lists and counts now (the audit trail keeps
+	// it); a connected node cannot be forgotten. Needs operator; reason is optional.
+	ForgetNode(ctx context.Context, in *ForgetNodeRequest, opts ...grpc.CallOption) (*ForgetNodeResponse, error)
 }
 
 type fleetAdminClient struct {
@@ -218,6 +222,16 @@ func (c *fleetAdminClient) Approve(ctx context.Context, in *ApproveRequest, opts
 	return out, nil
 }
 
+func (c *fleetAdminClient) ForgetNode(ctx context.Context, in *ForgetNodeRequest, opts ...grpc.CallOption) (*ForgetNodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ForgetNodeResponse)
+	err := c.cc.Invoke(ctx, FleetAdmin_ForgetNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FleetAdminServer is the server API for FleetAdmin service.
 // All implementations must embed UnimplementedFleetAdminServer
 // for forward compatibility.
@@ -253,6 +267,9 @@ type FleetAdminServer interface {
 	// Approve lets a version the deletion guard held be rolled out. Only the head may be
 	// approved; an older held version can still be pinned. Needs operator; reason is required.
 	Approve(context.Context, *ApproveRequest) (*ApproveResponse, error)
+	// ForgetNode removes a disconnected node from lists and counts now (the audit trail keeps
+	// it); a connected node cannot be forgotten. Needs operator; reason is optional.
+	ForgetNode(context.Context, *ForgetNodeRequest) (*ForgetNodeResponse, error)
 	mustEmbedUnimplementedFleetAdminServer()
 }
 
@@ -301,6 +318,9 @@ func (UnimplementedFleetAdminServer) WatchFleet(*WatchFleetRequest, grpc.ServerS
 }
 func (UnimplementedFleetAdminServer) Approve(context.Context, *ApproveRequest) (*ApproveResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Approve not implemented")
+}
+func (UnimplementedFleetAdminServer) ForgetNode(context.Context, *ForgetNodeRequest) (*ForgetNodeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ForgetNode not implemented")
 }
 func (UnimplementedFleetAdminServer) mustEmbedUnimplementedFleetAdminServer() {}
 func (UnimplementedFleetAdminServer) testEmbeddedByValue()                    {}
@@ -550,6 +570,24 @@ func _FleetAdmin_Approve_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FleetAdmin_ForgetNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ForgetNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetAdminServer).ForgetNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetAdmin_ForgetNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetAdminServer).ForgetNode(ctx, req.(*ForgetNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FleetAdmin_ServiceDesc is the grpc.ServiceDesc for FleetAdmin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -604,6 +642,10 @@ var FleetAdmin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Approve",
 			Handler:    _FleetAdmin_Approve_Handler,
+		},
+		{
+			MethodName: "ForgetNode",
+			Handler:    _FleetAdmin_ForgetNode_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

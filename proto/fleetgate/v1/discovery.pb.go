@@ -708,6 +708,15 @@ type Status struct {
 	// unmanaged_keys counts keys under the sink's prefix that the agent does not own.
 	UnmanagedKeys uint32                 `protobuf:"varint,4,opt,name=unmanaged_keys,json=unmanagedKeys,proto3" json:"unmanaged_keys,omitempty"`
 	ObservedAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=observed_at,json=observedAt,proto3" json:"observed_at,omitempty"`
+	// sink_unavailable_since is set while the agent cannot reach or write its sink (not
+	// reachable, not authenticated, not permitted): when that began. It is not a NACK: the
+	// agent keeps the version it was sent (pending_digest) and applies it when the sink answers.
+	SinkUnavailableSince *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=sink_unavailable_since,json=sinkUnavailableSince,proto3" json:"sink_unavailable_since,omitempty"`
+	// pending_digest is the version the agent holds, unanswered, until its sink answers.
+	PendingDigest string `protobuf:"bytes,7,opt,name=pending_digest,json=pendingDigest,proto3" json:"pending_digest,omitempty"`
+	// drifted is true while the sink is known to differ from the applied snapshot: drift was
+	// seen and not healed. A successful apply or heal clears it.
+	Drifted       bool `protobuf:"varint,8,opt,name=drifted,proto3" json:"drifted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -777,6 +786,27 @@ func (x *Status) GetObservedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Status) GetSinkUnavailableSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SinkUnavailableSince
+	}
+	return nil
+}
+
+func (x *Status) GetPendingDigest() string {
+	if x != nil {
+		return x.PendingDigest
+	}
+	return ""
+}
+
+func (x *Status) GetDrifted() bool {
+	if x != nil {
+		return x.Drifted
+	}
+	return false
+}
+
 var File_fleetgate_v1_discovery_proto protoreflect.FileDescriptor
 
 const file_fleetgate_v1_discovery_proto_rawDesc = "" +
@@ -825,7 +855,7 @@ const file_fleetgate_v1_discovery_proto_rawDesc = "" +
 	"\x02id\x18\x04 \x01(\tR\x02id\x12;\n" +
 	"\vobserved_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"observedAt\x12\x16\n" +
-	"\x06healed\x18\x06 \x01(\bR\x06healed\"\xf6\x01\n" +
+	"\x06healed\x18\x06 \x01(\bR\x06healed\"\x89\x03\n" +
 	"\x06Status\x129\n" +
 	"\vsink_health\x18\x01 \x01(\x0e2\x18.fleetgate.v1.SinkHealthR\n" +
 	"sinkHealth\x12\x1d\n" +
@@ -834,7 +864,10 @@ const file_fleetgate_v1_discovery_proto_rawDesc = "" +
 	"\x05drift\x18\x03 \x03(\v2\x18.fleetgate.v1.DriftEventR\x05drift\x12%\n" +
 	"\x0eunmanaged_keys\x18\x04 \x01(\rR\runmanagedKeys\x12;\n" +
 	"\vobserved_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"observedAt*]\n" +
+	"observedAt\x12P\n" +
+	"\x16sink_unavailable_since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x14sinkUnavailableSince\x12%\n" +
+	"\x0epending_digest\x18\a \x01(\tR\rpendingDigest\x12\x18\n" +
+	"\adrifted\x18\b \x01(\bR\adrifted*]\n" +
 	"\n" +
 	"SinkHealth\x12\x1b\n" +
 	"\x17SINK_HEALTH_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -894,13 +927,14 @@ var file_fleetgate_v1_discovery_proto_depIdxs = []int32{
 	0,  // 11: fleetgate.v1.Status.sink_health:type_name -> fleetgate.v1.SinkHealth
 	8,  // 12: fleetgate.v1.Status.drift:type_name -> fleetgate.v1.DriftEvent
 	14, // 13: fleetgate.v1.Status.observed_at:type_name -> google.protobuf.Timestamp
-	2,  // 14: fleetgate.v1.ConfigDiscovery.StreamConfig:input_type -> fleetgate.v1.StreamConfigRequest
-	3,  // 15: fleetgate.v1.ConfigDiscovery.StreamConfig:output_type -> fleetgate.v1.StreamConfigResponse
-	15, // [15:16] is the sub-list for method output_type
-	14, // [14:15] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	14, // 14: fleetgate.v1.Status.sink_unavailable_since:type_name -> google.protobuf.Timestamp
+	2,  // 15: fleetgate.v1.ConfigDiscovery.StreamConfig:input_type -> fleetgate.v1.StreamConfigRequest
+	3,  // 16: fleetgate.v1.ConfigDiscovery.StreamConfig:output_type -> fleetgate.v1.StreamConfigResponse
+	16, // [16:17] is the sub-list for method output_type
+	15, // [15:16] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_fleetgate_v1_discovery_proto_init() }
