@@ -41,6 +41,8 @@ const (
 	DefaultMaxDeletePercent = 50
 	// DefaultNodeStatusInterval is how often a replica writes changed node statuses.
 	DefaultNodeStatusInterval = 250 * time.Millisecond
+	// DefaultNodeRetention is how long a disconnected node stays in lists and counts.
+	DefaultNodeRetention = 24 * time.Hour
 )
 
 // Config is the whole control plane config file.
@@ -62,6 +64,9 @@ type Config struct {
 	// restarted control plane see them. Shorter shows changes sooner on other replicas;
 	// longer writes less to etcd with thousands of nodes. Default 250ms.
 	NodeStatusInterval Duration `yaml:"node_status_interval"`
+	// NodeRetention is how long a node that is not connected stays in `nodes`, `status` and
+	// the counts; after that it is forgotten (the audit trail keeps it). Default 24h.
+	NodeRetention Duration `yaml:"node_retention"`
 	// TLS enables TLS on the gRPC port. Default: absent, plaintext.
 	TLS *TLS `yaml:"tls"`
 	// Admin configures access to the admin API.
@@ -407,6 +412,9 @@ func (c *Config) applyDefaults() {
 	if c.NodeStatusInterval.Duration == 0 {
 		c.NodeStatusInterval.Duration = DefaultNodeStatusInterval
 	}
+	if c.NodeRetention.Duration == 0 {
+		c.NodeRetention.Duration = DefaultNodeRetention
+	}
 	for i := range c.Groups {
 		if c.Groups[i].DeletionGuard.MaxDeletePercent == 0 {
 			c.Groups[i].DeletionGuard.MaxDeletePercent = DefaultMaxDeletePercent
@@ -456,6 +464,9 @@ func (c *Config) check(file string, root *yaml.Node) []string {
 	}
 	if d := c.NodeStatusInterval.Duration; d < 10*time.Millisecond || d > time.Minute {
 		add(lookup(root, "node_status_interval"), "node_status_interval must be between 10ms and 1m, got %s", d)
+	}
+	if d := c.NodeRetention.Duration; d < time.Second {
+		add(lookup(root, "node_retention"), "node_retention must be at least 1s, got %s", d)
 	}
 	if c.MaxMessageBytes < 1<<20 {
 		add(lookup(root, "max_message_bytes"), "max_message_bytes must be at least 1048576 (1 MiB), got %d", c.MaxMessageBytes)
