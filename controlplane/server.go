@@ -193,7 +193,7 @@ func startFleet(ctx context.Context, st *store.Store, cfg *config.Config, replic
 	for _, g := range cfg.Groups {
 		names = append(names, g.Name)
 	}
-	fl, err := fleet.New(ctx, st, names, fleet.Options{Replica: replica, Logger: log, FlushInterval: cfg.NodeStatusInterval.Duration})
+	fl, err := fleet.New(ctx, st, names, fleet.Options{Replica: replica, Logger: log, FlushInterval: cfg.NodeStatusInterval.Duration, NodeRetention: cfg.NodeRetention.Duration})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -35,6 +35,9 @@ type Options struct {
 	ResyncInterval time.Duration
 	// RecentDrift is the number of drift events kept per node. Default 10.
 	RecentDrift int
+	// NodeRetention is how long a node that is not connected stays in lists and counts.
+	// Default 24h.
+	NodeRetention time.Duration
 	// Logger receives the fleet's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -46,6 +49,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = 250 * time.Millisecond
+	}
+	if o.NodeRetention <= 0 {
+		o.NodeRetention = 24 * time.Hour
 	}
 	if o.ResyncInterval <= 0 {
 		o.ResyncInterval = 30 * time.Second
