@@ -15,7 +15,7 @@ GOTEST_FLAGS ?= -race -timeout 20m
 FUZZTIME     ?= 10s
 ARGS         ?=
 
-.PHONY: all build test check fmt-check vet lint proto proto-check tools fuzz bench demo demo-tour help
+.PHONY: all build test check fmt-check vet lint proto proto-check tools fuzz bench bench-reconnect demo demo-tour help
 
 all: build
 
@@ -70,6 +70,9 @@ bench: build ## the benchmarks quoted in README.md "Benchmarks" and docs/
 	$(GO) test ./dataplane-agent/sink/etcd -run '^$$' -bench . -benchmem -benchtime 3x
 	./bin/fleetgate bench push --agents 1000 --routes 1000 --changes 10
 	./bin/fleetgate bench push --agents 1000 --routes 10000 --changes 10
+
+bench-reconnect: build ## control plane restarts with 1,000 agents: shutdown, reconnect+confirm time, bytes re-sent (docs/benchmarks-reconnect.md)
+	./bin/fleetgate bench reconnect --agents 1000 --routes 1000 --restarts 3
 
 EXAMPLE := examples/gitops-repo
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
@@ -29,12 +30,20 @@ import (
 type grpcServer struct {
 	*grpc.Server
 	metrics *grpcprom.ServerMetrics
+	// disc, when set, is ended first on stop (its streams are told to reconnect).
+	disc *discovery.Server
+	// endStreams is called when the server starts to stop: it ends FleetAdmin's streams
+	// (status --watch), which would otherwise hold GracefulStop until its timeout.
+	endStreams context.CancelFunc
 }
 
 // newGRPCServer returns the gRPC server of the control plane with its interceptors, from the
 // outside in:
 //   - metrics: grpc_server_* counters and a handling-time histogram per method, registered
 //     on reg (InitializeMetrics is called by registered, once the services are on it);
+//   - FleetAdmin streams (status --watch) end with Unavailable "control plane shutting
+//     down" as soon as the server starts to stop (endOnStop), instead of holding its
+//     GracefulStop;
 //   - logging of FleetAdmin calls when they finish (OK at debug, an operator's mistake at
 //     info, a server fault at error); agent streams log their own connects and disconnects;
 //   - bearer-token authentication of FleetAdmin (admin.Interceptors);
@@ -65,6 +74,7 @@ func newGRPCServer(cfg *config.Config, dopts *discovery.Options, log *slog.Logge
 	})
 	lopts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall), logging.WithLevels(codeToLevel)}
 	rec := recovery.WithRecoveryHandlerContext(recovered(log))
+	stopping, endStreams := context.WithCancel(context.Background())
 	opts = append(opts, discovery.ServerOptions(*dopts)...)
 	opts = append(opts,
 		grpc.ChainUnaryInterceptor(
@@ -73,6 +83,7 @@ func newGRPCServer(cfg *config.Config, dopts *discovery.Options, log *slog.Logge
 		),
 		grpc.ChainStreamInterceptor(
 			metrics.StreamServerInterceptor(),
+			selector.StreamServerInterceptor(endOnStop(stopping), adminOnly),
 			selector.StreamServerInterceptor(logging.StreamServerInterceptor(slogAdapter(log), lopts...), adminOnly),
 		),
 	)
@@ -81,8 +92,57 @@ func newGRPCServer(cfg *config.Config, dopts *discovery.Options, log *slog.Logge
 		grpc.ChainUnaryInterceptor(recovery.UnaryServerInterceptor(rec)),
 		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(rec)),
 	)
-	return &grpcServer{Server: grpc.NewServer(opts...), metrics: metrics}, nil
+	return &grpcServer{Server: grpc.NewServer(opts...), metrics: metrics, endStreams: endStreams}, nil
 }
+
+// stop ends the agents' streams (discovery.Server.Shutdown: they reconnect at once) and
+// the operators' streams, then stops gracefully: calls in flight get grace to finish, and
+// are cut off after it.
+func (g *grpcServer) stop(grace time.Duration) {
+	if g.disc != nil {
+		g.disc.Shutdown()
+	}
+	g.endStreams()
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-stopped:
+	case <-t.C:
+		g.Stop()
+		<-stopped
+	}
+}
+
+// errStopping ends a FleetAdmin stream when the control plane stops.
+var errStopping = status.Error(codes.Unavailable, "control plane shutting down; reconnect to another replica or to this one when it is back")
+
+// endOnStop ends a stream when stopping is done: its handler's context is cancelled, and
+// the stream ends with Unavailable (not Canceled), so that a client knows to reconnect.
+func endOnStop(stopping context.Context) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx, cancel := context.WithCancel(ss.Context())
+		defer cancel()
+		unhook := context.AfterFunc(stopping, cancel)
+		defer unhook()
+		err := handler(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+		if stopping.Err() != nil && ss.Context().Err() == nil {
+			if c := status.Code(err); c == codes.OK || c == codes.Canceled {
+				return errStopping
+			}
+		}
+		return err
+	}
+}
+
+// ctxStream is a grpc.ServerStream with another context.
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *ctxStream) Context() context.Context { return s.ctx }
 
 // registered finishes the server once every service is registered: the metrics of every
 // method start at zero, so that a rate() over them works from the first scrape.

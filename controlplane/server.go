@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fleetgate/fleetgate/controlplane/admin"
@@ -59,9 +60,12 @@ type Addrs struct {
 // Run serves the control plane described by cfg until ctx is cancelled, then shuts down:
 // streams and admin calls end, pending node statuses are written, the store is closed.
 //
-// Shutdown runs in the reverse order of start: the ports close first, then the sources and
-// the leader election (which resigns), then the fleet (so that the streams' disconnects are
-// written), then the store.
+// Shutdown runs in the reverse order of start: the ports close first — agents' streams are
+// ended with Unavailable "control plane shutting down" (so they reconnect at once, to another
+// replica or to this one when it is back) and operators' watch streams the same way, other
+// calls in flight get shutdownGrace — then the sources and the leader election (which
+// resigns), then the fleet (so that the streams' disconnects are written), then the store.
+// With 1,000 agents connected it takes about 0.2 s (docs/benchmarks-reconnect.md).
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	opts = opts.withDefaults()
 	log := opts.Logger.With("replica", opts.Replica)
@@ -75,6 +79,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	defer logStopped(ctx, log)()
 
 	st, embedded, closeStore, err := openStore(ctx, cfg, log)
 	if err != nil {
@@ -123,13 +128,14 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if len(tokens) == 0 {
 		log.Warn("ADMIN API WITHOUT AUTHENTICATION: no admin.tokens configured, so anyone who reaches the gRPC port can pin, roll back and read the fleet; configure admin.tokens before production")
 	}
-	dopts := discovery.Options{Replica: opts.Replica, Logger: log, MaxMessageBytes: cfg.MaxMessageBytes}
+	dopts := discovery.Options{Replica: opts.Replica, Logger: opts.Logger, MaxMessageBytes: cfg.MaxMessageBytes}
 	gs, err := newGRPCServer(cfg, &dopts, log, metrics.Registry)
 	if err != nil {
 		return err
 	}
 	disc = discovery.NewServer(fl, fl, dopts)
 	disc.Register(gs.Server)
+	gs.disc = disc
 	admin.New(st, fl, admin.Options{Tokens: tokens, GroupSources: groupSources(cfg), Sources: srcs,
 		Replica: opts.Replica, IsLeader: isLeader, Logger: log}).Register(gs.Server)
 	gs.registered()
@@ -172,18 +178,38 @@ func serve(ctx context.Context, cfg *config.Config, gs *grpcServer, handler http
 		err = fmt.Errorf("server stopped: %w", err)
 	}
 	log.Info("control plane shutting down")
-	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Both ports stop at once. Agents' and operators' streams are ended first (agents
+	// reconnect at once); other calls in flight get shutdownGrace.
+	sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer scancel()
-	_ = hs.Shutdown(sctx)
-	stopped := make(chan struct{})
-	go func() { gs.GracefulStop(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-sctx.Done():
-		gs.Stop()
-	}
+	httpDone := make(chan struct{})
+	go func() {
+		defer close(httpDone)
+		if hs.Shutdown(sctx) != nil {
+			_ = hs.Close()
+		}
+	}()
+	gs.stop(shutdownGrace)
+	<-httpDone
 	return err
 }
+
+// logStopped returns a function, to be deferred first, that logs how long the control plane
+// took to stop from when ctx was cancelled (ports, sources, fleet flush, store).
+func logStopped(ctx context.Context, log *slog.Logger) func() {
+	var at atomic.Int64
+	unhook := context.AfterFunc(ctx, func() { at.Store(time.Now().UnixNano()) })
+	return func() {
+		unhook()
+		if t := at.Load(); t != 0 {
+			log.Info("control plane stopped", "took", time.Since(time.Unix(0, t)).Round(time.Millisecond))
+		}
+	}
+}
+
+// shutdownGrace is how long calls in flight (admin calls, webhooks) may take to finish when
+// the control plane stops; streams do not wait for it (they are ended first).
+const shutdownGrace = 2 * time.Second
 
 // startFleet loads the fleet state of the configured groups and follows the store until
 // stop is called. The fleet runs on a context of its own: it must outlive the streams, whose

@@ -25,14 +25,16 @@ type Agent struct {
 	sink Sink
 	log  *slog.Logger
 
-	// applyMu serializes writes to the sink: updates and drift heals.
-	applyMu sync.Mutex
+	// applySem serializes writes to the sink (updates, drift heals, restores); a writer
+	// waiting for its turn gives up when its context ends.
+	applySem chan struct{}
 
 	mu           sync.Mutex
 	cur          *snapshot.Snapshot // the last snapshot applied (nil when unknown)
-	lastNonce    string             // the last nonce answered on the current stream
+	lastNonce    string             // the nonce of the last update taken on the current stream
 	pendingDrift []*fleetgatev1.DriftEvent
 	droppedDrift int
+	avail        availability
 
 	driftCh    chan Drift
 	statusKick chan struct{}
@@ -54,6 +56,7 @@ func New(cfg Config, sink Sink) (*Agent, error) {
 		cfg:        c,
 		sink:       sink,
 		log:        c.Logger.With("group", c.Group, "node", c.NodeID),
+		applySem:   make(chan struct{}, 1),
 		driftCh:    make(chan Drift, 1024),
 		statusKick: make(chan struct{}, 1),
 		conns:      map[string]*grpc.ClientConn{},
@@ -73,9 +76,23 @@ func (a *Agent) Current() *snapshot.Snapshot {
 // first: a wiped gateway gets its config back even while the control plane is down. A sink
 // with no applied digest that is not empty was left halfway through an apply, possibly of a
 // newer version than the cached one; it is left as it is for the control plane to converge.
+//
+// A sink that cannot be read says nothing about what it holds: the Hello then names no
+// digest (the control plane sends the whole desired snapshot, which the agent holds until
+// the sink answers), and an unavailable sink is reported in the first Status.
 func (a *Agent) prepare(ctx context.Context) string {
-	applied, err := a.sink.Applied(ctx)
+	rctx, cancel := context.WithTimeout(ctx, helloReadTimeout)
+	applied, err := a.sink.Applied(rctx)
+	cancel()
+	if ctx.Err() == nil {
+		err = timeoutIsUnavailable(err)
+	}
 	if err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			a.log.Info("the sink cannot be read; saying Hello with no applied digest")
+			a.sinkUnavailable(fmt.Errorf("read applied digest: %w", err), "")
+			return ""
+		}
 		a.log.Error("read applied digest from sink; saying Hello with none", "err", err)
 		return ""
 	}
@@ -92,7 +109,10 @@ func (a *Agent) prepare(ctx context.Context) string {
 			a.log.Warn("sink holds a partly applied version, not the last good snapshot; leaving it for the control plane to converge",
 				"digest", cur.Digest, "seq", cur.Meta.Sequence)
 		default:
-			if err := a.reapply(ctx, cur); err != nil {
+			if _, err := a.write(ctx, cur); err != nil {
+				if errors.Is(err, ErrUnavailable) {
+					a.sinkUnavailable(fmt.Errorf("restore last good snapshot: %w", err), "")
+				}
 				a.log.Error("restore last good snapshot into empty sink", "digest", cur.Digest, "err", err)
 				return ""
 			}
@@ -107,6 +127,11 @@ func (a *Agent) prepare(ctx context.Context) string {
 	}
 	return applied
 }
+
+// helloReadTimeout bounds the read of the applied digest before Hello: a sink that does not
+// answer (etcd down or hung) must not keep the node from connecting and being shown as
+// waiting for its sink.
+const helloReadTimeout = 2 * time.Second
 
 // session runs one stream. got reports whether the control plane sent anything.
 func (a *Agent) session(ctx context.Context, addr string) (got bool, err error) {
@@ -148,6 +173,10 @@ func (a *Agent) session(ctx context.Context, addr string) (got bool, err error) 
 	defer wg.Wait()
 	defer cancel()
 
+	// The update being written: Recv goes on meanwhile, so the end of the stream is seen
+	// (and the write stopped) even while the sink is unavailable.
+	var p *pendingApply
+	defer func() { p.stop() }()
 	for {
 		m, err := stream.Recv()
 		if err != nil {
@@ -158,13 +187,18 @@ func (a *Agent) session(ctx context.Context, addr string) (got bool, err error) 
 		if u == nil {
 			continue // a message type this agent does not know
 		}
-		resp, snap := a.handleUpdate(ctx, u)
-		if resp == nil {
+		resp, next := a.check(u)
+		if resp == nil && next == nil {
 			continue
 		}
-		if snap != nil {
-			// Before the answer: the sink holds snap whether or not the ACK gets through.
-			a.saveCache(snap)
+		// The control plane sends the next update only after the answer to the last one: an
+		// update still unanswered here was given up by the control plane; the newer one
+		// replaces it.
+		p.stop()
+		p = nil
+		if next != nil {
+			p = a.startApply(ctx, sctx, u, next, send, cancel)
+			continue
 		}
 		if err := send(resp); err != nil {
 			return got, fmt.Errorf("answer update %s to %s: %w", u.GetNonce(), addr, err)
@@ -172,9 +206,9 @@ func (a *Agent) session(ctx context.Context, addr string) (got bool, err error) 
 	}
 }
 
-// handleUpdate applies u and returns the answer (nil if u's nonce was already answered) and,
-// on success, the applied snapshot.
-func (a *Agent) handleUpdate(ctx context.Context, u *fleetgatev1.ConfigUpdate) (*fleetgatev1.StreamConfigRequest, *snapshot.Snapshot) {
+// check takes u: it returns a Nack when u cannot be turned into a snapshot, or the snapshot
+// to write. Both are nil when u's nonce was taken already.
+func (a *Agent) check(u *fleetgatev1.ConfigUpdate) (*fleetgatev1.StreamConfigRequest, *snapshot.Snapshot) {
 	nonce := u.GetNonce()
 	a.mu.Lock()
 	if nonce == a.lastNonce {
@@ -184,32 +218,11 @@ func (a *Agent) handleUpdate(ctx context.Context, u *fleetgatev1.ConfigUpdate) (
 	}
 	a.lastNonce = nonce
 	a.mu.Unlock()
-
-	nack := func(err error, needFull bool) *fleetgatev1.StreamConfigRequest {
-		a.log.Warn("update refused", "digest", u.GetDigest(), "seq", u.GetMeta().GetSequence(), "nonce", nonce, "need_full", needFull, "err", err)
-		return &fleetgatev1.StreamConfigRequest{Message: &fleetgatev1.StreamConfigRequest_Nack{Nack: &fleetgatev1.Nack{
-			Nonce: nonce, Digest: u.GetDigest(), Error: err.Error(), NeedFull: needFull,
-		}}}
-	}
 	next, needFull, err := a.build(u)
 	if err != nil {
-		return nack(err, needFull), nil
+		return a.nack(u, err, needFull), nil
 	}
-	a.applyMu.Lock()
-	err = a.sink.Apply(ctx, next)
-	if err == nil {
-		a.mu.Lock()
-		a.cur = next
-		a.mu.Unlock()
-	}
-	a.applyMu.Unlock()
-	if err != nil {
-		return nack(fmt.Errorf("sink apply: %w", err), false), nil
-	}
-	a.log.Debug("update applied", "digest", next.Digest, "seq", next.Meta.Sequence, "nonce", nonce)
-	return &fleetgatev1.StreamConfigRequest{Message: &fleetgatev1.StreamConfigRequest_Ack{Ack: &fleetgatev1.Ack{
-		Nonce: nonce, Digest: next.Digest,
-	}}}, next
+	return nil, next
 }
 
 // build turns u into the snapshot the sink must hold, checking every resource and the
@@ -268,16 +281,20 @@ func (a *Agent) statusLoop(ctx context.Context, send func(*fleetgatev1.StreamCon
 	}
 }
 
+// status reads the sink's health and returns the Status to send, with the drift events
+// queued since the last one.
 func (a *Agent) status(ctx context.Context) *fleetgatev1.Status {
-	st := &fleetgatev1.Status{SinkHealth: fleetgatev1.SinkHealth_SINK_HEALTH_HEALTHY, ObservedAt: timestamppb.Now()}
+	st := &fleetgatev1.Status{ObservedAt: timestamppb.Now()}
+	var health error
 	if hc, ok := a.sink.(HealthChecker); ok {
 		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if err := hc.Health(hctx); err != nil {
-			st.SinkHealth = fleetgatev1.SinkHealth_SINK_HEALTH_UNHEALTHY
-			st.SinkError = err.Error()
-		}
+		health = hc.Health(hctx)
 		cancel()
+		if ctx.Err() == nil {
+			health = timeoutIsUnavailable(health)
+		}
 	}
+	a.fillAvailability(st, health)
 	if uc, ok := a.sink.(UnmanagedCounter); ok {
 		st.UnmanagedKeys = uint32(uc.Unmanaged())
 	}
@@ -328,17 +345,11 @@ func (a *Agent) sinkEmpty(ctx context.Context) (bool, error) {
 	if !ok {
 		return false, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
 	empty, err := ec.Empty(ctx)
 	if err != nil {
 		return false, fmt.Errorf("check whether the sink is empty: %w", err)
 	}
 	return empty, nil
-}
-
-// reapply writes cur, which the agent already holds, into the sink again (restoring an empty
-// sink, healing drift), serialized with updates.
-func (a *Agent) reapply(ctx context.Context, cur *snapshot.Snapshot) error {
-	a.applyMu.Lock()
-	defer a.applyMu.Unlock()
-	return a.sink.Apply(ctx, cur)
 }

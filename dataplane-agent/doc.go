@@ -1,7 +1,9 @@
 // Package agent is fleetgate's data-plane agent: it opens one stream to a control plane,
 // applies every ConfigUpdate to its Sink, verifies that the result has exactly the update's
-// digest, and answers each update once with an Ack or a Nack. It never deletes gateway config
-// because the control plane went away.
+// digest, and answers each update once with an Ack or a Nack — except while its sink is
+// unavailable (ErrUnavailable): it then holds the update unanswered, reports the sink
+// unavailable in Status, retries at most every second, and Acks when the sink answers. It
+// never deletes gateway config because the control plane went away.
 //
 // Agents in one process share the results of the updates they verified: an agent whose
 // update is identical to one another agent of the process already merged and checked (same

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -42,13 +44,32 @@ func (a *Agent) watchDrift(ctx context.Context, dw DriftWatcher) {
 }
 
 // processDrift reports drift events and, in heal mode, re-applies the current snapshot
-// once per batch of events.
+// once per batch of events. A heal that fails because the sink is unavailable is tried
+// again (every second at most) until the sink answers; the node reports drifted meanwhile.
 func (a *Agent) processDrift(ctx context.Context) {
+	b := retryBackoff()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	healing := false // a heal waits for the sink; retry is armed
 	for {
 		var batch []Drift
 		select {
 		case <-ctx.Done():
 			return
+		case <-retry.C:
+			if !a.drifted() {
+				healing = false // an update wrote the sink meanwhile: nothing left to heal
+				b.Reset()
+				continue
+			}
+			if _, err := a.heal(ctx, 0); errors.Is(err, ErrUnavailable) {
+				retry.Reset(b.Next())
+			} else {
+				healing = false
+				b.Reset()
+			}
+			continue
 		case d := <-a.driftCh:
 			batch = append(batch, d)
 		}
@@ -63,13 +84,15 @@ func (a *Agent) processDrift(ctx context.Context) {
 			}
 		}
 		healed := false
+		a.setDrift(true, healing)
 		if a.cfg.Drift == DriftHeal {
-			if cur := a.Current(); cur != nil {
-				if err := a.reapply(ctx, cur); err != nil {
-					a.log.Error("heal drift: re-apply current snapshot", "digest", cur.Digest, "err", err)
-				} else {
-					healed = true
-					a.log.Warn("drift healed: re-applied the current snapshot", "digest", cur.Digest, "changes", len(batch))
+			if !healing {
+				var err error
+				healed, err = a.heal(ctx, len(batch))
+				if errors.Is(err, ErrUnavailable) {
+					healing = true
+					b.Reset()
+					retry.Reset(b.Next())
 				}
 			}
 		} else {
@@ -84,5 +107,34 @@ func (a *Agent) processDrift(ctx context.Context) {
 		}
 		a.addDrift(ev)
 		a.kickStatus()
+	}
+}
+
+// heal re-applies the current snapshot after changes of the sink the agent did not make
+// (changes is how many, 0 for a retry) and reports whether the sink holds it again. A heal
+// that fails because the sink is unavailable is recorded as such (the node keeps reporting
+// drifted) and returns an ErrUnavailable error. With no snapshot applied yet there is
+// nothing to heal to: false, nil.
+func (a *Agent) heal(ctx context.Context, changes int) (bool, error) {
+	s, err := a.write(ctx, nil)
+	switch {
+	case s == nil && err == nil:
+		return false, nil
+	case err == nil:
+		if changes == 0 {
+			a.log.Warn("drift healed after the sink came back: re-applied the current snapshot", "digest", s.Digest)
+		} else {
+			a.log.Warn("drift healed: re-applied the current snapshot", "digest", s.Digest, "changes", changes)
+		}
+		return true, nil
+	case ctx.Err() != nil:
+		return false, err
+	case errors.Is(err, ErrUnavailable):
+		a.setDrift(true, true)
+		a.sinkUnavailable(fmt.Errorf("heal drift: %w", err), "")
+		return false, err
+	default:
+		a.log.Error("heal drift: re-apply current snapshot", "digest", s.Digest, "err", err)
+		return false, err
 	}
 }

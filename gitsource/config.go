@@ -57,7 +57,8 @@ type Config struct {
 	// plain http:// URL, in cleartext on every fetch; it is logged at warn level when the
 	// source is opened and shown in Status. Default false: such a Config is refused.
 	AllowInsecureHTTP bool
-	// Logger receives the source's logs. Default slog.Default().
+	// Logger receives the source's logs; the source adds source=<Name> to each, so the caller
+	// does not. Default slog.Default().
 	Logger *slog.Logger
 }
 

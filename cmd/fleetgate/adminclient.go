@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,8 +31,12 @@ type adminFlags struct {
 	caFile    string
 	certFile  string
 	keyFile   string
+	plaintext bool
 	output    string
 	timeout   time.Duration
+	// envErr is a FLEETGATE_* environment variable that could not be read, reported when
+	// the verb runs.
+	envErr error
 }
 
 // addAdminFlags registers the connection and output flags on an operator verb.
@@ -39,12 +45,28 @@ func addAdminFlags(cmd *cobra.Command) *adminFlags {
 	fs := cmd.Flags()
 	fs.StringVar(&f.server, "server", envOr("FLEETGATE_SERVER", "localhost:18000"), "control plane gRPC address (env FLEETGATE_SERVER)")
 	fs.StringVar(&f.tokenFile, "token-file", os.Getenv("FLEETGATE_TOKEN_FILE"), "file holding the admin bearer token (env FLEETGATE_TOKEN_FILE; or put the token itself in FLEETGATE_TOKEN)")
-	fs.StringVar(&f.caFile, "ca-file", os.Getenv("FLEETGATE_CA_FILE"), "CA bundle to verify the control plane's TLS certificate; without it the connection is plaintext")
-	fs.StringVar(&f.certFile, "cert-file", "", "client certificate for mutual TLS")
-	fs.StringVar(&f.keyFile, "key-file", "", "client key for mutual TLS")
+	fs.StringVar(&f.caFile, "ca-file", os.Getenv("FLEETGATE_CA_FILE"), "CA bundle to verify the control plane's TLS certificate (env FLEETGATE_CA_FILE; default: the system roots)")
+	fs.StringVar(&f.certFile, "cert-file", os.Getenv("FLEETGATE_CERT_FILE"), "client certificate for mutual TLS (env FLEETGATE_CERT_FILE)")
+	fs.StringVar(&f.keyFile, "key-file", os.Getenv("FLEETGATE_KEY_FILE"), "client key for mutual TLS (env FLEETGATE_KEY_FILE)")
+	plaintext, err := envBool("FLEETGATE_PLAINTEXT")
+	f.envErr = err
+	fs.BoolVar(&f.plaintext, "plaintext", plaintext, "connect without TLS (env FLEETGATE_PLAINTEXT); the default is plaintext to a loopback address and TLS to any other, and a token is never sent in plaintext to a non-loopback address")
 	fs.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the control plane")
 	return f
+}
+
+// envBool reads a boolean environment variable (false when unset or empty).
+func envBool(name string) (bool, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q: want true or false", name, v)
+	}
+	return b, nil
 }
 
 func envOr(name, def string) string {
@@ -58,15 +80,30 @@ func envOr(name, def string) string {
 // largest max_message_bytes default (config.DefaultMaxMessageBytes, 64 MiB).
 const maxRecvBytes = 256 << 20
 
-// dial connects to the control plane's admin API.
+// dial connects to the control plane's admin API, secured as connSecurity.tlsConfig says,
+// and refuses to go on in plaintext to a non-loopback address when a token would be sent.
 func (f *adminFlags) dial() (*grpc.ClientConn, error) {
+	if f.envErr != nil {
+		return nil, f.envErr
+	}
+	s := connSecurity{plaintext: f.plaintext, caFile: f.caFile, certFile: f.certFile, keyFile: f.keyFile}
+	cfg, err := s.tlsConfig([]string{f.server})
+	if err != nil {
+		return nil, err
+	}
 	creds := insecure.NewCredentials()
-	if f.caFile != "" {
-		cfg, err := clientTLS(f.caFile, f.certFile, f.keyFile, "")
+	if cfg != nil {
+		creds = credentials.NewTLS(cfg)
+	} else if !isLoopback(f.server) {
+		tok, err := f.token()
 		if err != nil {
 			return nil, err
 		}
-		creds = credentials.NewTLS(cfg)
+		if tok != "" {
+			return nil, fmt.Errorf("refusing to send the admin token in plaintext to %s, which is not a loopback address: "+
+				"drop --plaintext (or unset FLEETGATE_PLAINTEXT) to use TLS, adding --ca-file FILE when the control plane's certificate "+
+				"is not signed by a CA in the system roots", f.server)
+		}
 	}
 	// Accept whatever the control plane may send (its max_message_bytes, 64 MiB by default;
 	// gRPC's default of 4 MiB would make `show` fail for a large version).
@@ -79,11 +116,16 @@ func (f *adminFlags) dial() (*grpc.ClientConn, error) {
 }
 
 // clientTLS builds the TLS configuration of a connection to the control plane from the
-// --ca-file, --cert-file and --key-file flags; errors name the flag at fault.
+// --ca-file (the system roots when empty), --cert-file and --key-file flags; errors name the
+// flag at fault.
 func clientTLS(caFile, certFile, keyFile, serverName string) (*tls.Config, error) {
-	pool, err := tlsfiles.Pool(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("--ca-file: %w", err)
+	var pool *x509.CertPool
+	if caFile != "" {
+		p, err := tlsfiles.Pool(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-file: %w", err)
+		}
+		pool = p
 	}
 	cfg, err := tlsfiles.Client(tlsfiles.Files{CertFile: certFile, KeyFile: keyFile}, serverName)
 	if err != nil {
@@ -91,6 +133,21 @@ func clientTLS(caFile, certFile, keyFile, serverName string) (*tls.Config, error
 	}
 	cfg.RootCAs = pool
 	return cfg, nil
+}
+
+// tlsHint adds what to do to a connection error caused by the TLS choice: a control plane
+// that does not speak TLS, or a certificate the system roots do not know.
+func (f *adminFlags) tlsHint(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "first record does not look like a TLS handshake"):
+		return fmt.Errorf("%w (the control plane at %s does not speak TLS, which the CLI uses for a non-loopback address and "+
+			"whenever --ca-file or --cert-file is given: give the control plane a tls: section, or pass --plaintext when no token "+
+			"is needed, as a token is never sent in plaintext to a non-loopback address)", err, f.server)
+	case strings.Contains(msg, "certificate signed by unknown authority") && f.caFile == "":
+		return fmt.Errorf("%w (the control plane's certificate is not signed by a CA in the system roots: give --ca-file FILE)", err)
+	}
+	return err
 }
 
 // token returns the bearer token from --token-file or FLEETGATE_TOKEN ("" if none).
@@ -147,7 +204,7 @@ func (f *adminFlags) runAdminCtx(cmd *cobra.Command, stream bool, fn func(ctx co
 	}
 	defer cancel()
 	if err := fn(ctx, fleetgatev1.NewFleetAdminClient(conn)); err != nil {
-		return fmt.Errorf("control plane %s: %w", f.server, err)
+		return f.tlsHint(fmt.Errorf("control plane %s: %w", f.server, err))
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,11 +12,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	agent "github.com/fleetgate/fleetgate/dataplane-agent"
 	etcdsink "github.com/fleetgate/fleetgate/dataplane-agent/sink/etcd"
 	filesink "github.com/fleetgate/fleetgate/dataplane-agent/sink/file"
 	"github.com/fleetgate/fleetgate/dataplane-agent/sink/memory"
+	"github.com/fleetgate/fleetgate/internal/tlsfiles"
 )
 
 func init() { register(newAgentCmd) }
@@ -27,6 +30,7 @@ type agentFlags struct {
 	sink          string
 	etcdEndpoints []string
 	etcdPrefix    string
+	etcd          etcdFlags
 	ownership     string
 	file          string
 	stateDir      string
@@ -63,6 +67,7 @@ a wiped sink. SIGINT or SIGTERM stops it; nothing is deleted from the sink on th
 	fs.StringVar(&f.sink, "sink", "etcd", "sink: etcd, file or memory")
 	fs.StringSliceVar(&f.etcdEndpoints, "etcd-endpoints", []string{"http://127.0.0.1:2379"}, "etcd sink: APISIX's etcd endpoints")
 	fs.StringVar(&f.etcdPrefix, "etcd-prefix", "/apisix", "etcd sink: APISIX's key prefix")
+	f.etcd.register(fs)
 	fs.StringVar(&f.ownership, "ownership", "manifest", "etcd sink: manifest (touch only keys the agent wrote) or exclusive (Git owns every resource directory)")
 	fs.StringVar(&f.file, "file", "", "file sink: path of APISIX's standalone apisix.yaml")
 	fs.StringVar(&f.stateDir, "state-dir", "", "directory for the last applied snapshot (restored into a wiped sink while the control plane is down)")
@@ -105,7 +110,7 @@ func runAgentCmd(ctx context.Context, f *agentFlags) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := stopOnSignal(ctx)
 	defer stop()
 
 	var sink agent.Sink
@@ -115,9 +120,14 @@ func runAgentCmd(ctx context.Context, f *agentFlags) error {
 		if err != nil {
 			return fmt.Errorf("--ownership: %w", err)
 		}
-		s, err := etcdsink.New(ctx, etcdsink.Config{Endpoints: f.etcdEndpoints, Prefix: f.etcdPrefix, NodeID: f.nodeID, Ownership: own, Logger: log})
+		cfg, err := f.etcd.config(f.etcdEndpoints, os.Getenv)
 		if err != nil {
-			return fmt.Errorf("etcd sink: %w", err)
+			return err
+		}
+		cfg.Endpoints, cfg.Prefix, cfg.NodeID, cfg.Ownership, cfg.Logger = f.etcdEndpoints, f.etcdPrefix, f.nodeID, own, log
+		s, err := etcdsink.New(ctx, cfg)
+		if err != nil {
+			return err // "etcd sink: …"
 		}
 		defer s.Close()
 		sink = s
@@ -145,5 +155,98 @@ func runAgentCmd(ctx context.Context, f *agentFlags) error {
 		return err
 	}
 	log.Info("agent starting", "group", f.group, "node", f.nodeID, "controlplane", f.controlplane, "sink", f.sink)
-	return a.Run(ctx)
+	err = a.Run(ctx)
+	if err != nil {
+		return err
+	}
+	why := "its context was cancelled"
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		why = cause.Error()
+	}
+	log.Info("agent stopped: "+why, "group", f.group, "node", f.nodeID)
+	return nil
+}
+
+// stopOnSignal returns a context cancelled on SIGINT or SIGTERM, whose cause names the
+// signal ("received terminated"), and a function that stops listening and cancels it.
+func stopOnSignal(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case sig := <-sigc:
+			cancel(fmt.Errorf("received %v", sig))
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigc)
+		cancel(nil)
+	}
+}
+
+// etcdPasswordEnv is the environment variable that may hold the etcd sink's password.
+const etcdPasswordEnv = "FLEETGATE_ETCD_PASSWORD"
+
+// etcdFlags are the agent's flags for a secured APISIX etcd, named after APISIX's
+// deployment.etcd keys (user, password, tls.cert, tls.key, tls.verify, tls.sni). The
+// password is never a flag value: it comes from a file or the environment.
+type etcdFlags struct {
+	user, passwordFile        string
+	caFile, certFile, keyFile string
+	sni                       string
+	verify                    bool
+	agentPrefix               string
+}
+
+func (e *etcdFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&e.user, "etcd-user", "", "etcd sink: etcd user to log in as (APISIX's deployment.etcd.user); its password comes from --etcd-password-file or $"+etcdPasswordEnv)
+	fs.StringVar(&e.passwordFile, "etcd-password-file", "", "etcd sink: file holding the etcd user's password (APISIX's deployment.etcd.password); default $"+etcdPasswordEnv)
+	fs.StringVar(&e.caFile, "etcd-ca-file", "", "etcd sink: CA bundle that verifies etcd's certificate (default: the system roots for https:// endpoints)")
+	fs.StringVar(&e.certFile, "etcd-cert-file", "", "etcd sink: client certificate for etcd's client TLS (APISIX's deployment.etcd.tls.cert)")
+	fs.StringVar(&e.keyFile, "etcd-key-file", "", "etcd sink: client key for etcd's client TLS (APISIX's deployment.etcd.tls.key)")
+	fs.StringVar(&e.sni, "etcd-sni", "", "etcd sink: TLS server name to verify etcd's certificate as (APISIX's deployment.etcd.tls.sni; default: the endpoint's host)")
+	fs.BoolVar(&e.verify, "etcd-tls-verify", true, "etcd sink: verify etcd's certificate (APISIX's deployment.etcd.tls.verify); false is for labs only")
+	fs.StringVar(&e.agentPrefix, "etcd-agent-prefix", etcdsink.DefaultAgentPrefix, "etcd sink: prefix of the agent's own bookkeeping (claim, applied digest, manifest), outside --etcd-prefix; the agent's etcd role needs readwrite on both")
+}
+
+// config returns the etcd sink configuration the flags describe for endpoints (it sets no
+// endpoints, prefix, node or logger). getenv reads the environment.
+func (e *etcdFlags) config(endpoints []string, getenv func(string) string) (etcdsink.Config, error) {
+	cfg := etcdsink.Config{Username: e.user, AgentPrefix: e.agentPrefix}
+	switch {
+	case e.passwordFile != "":
+		b, err := os.ReadFile(e.passwordFile)
+		if err != nil {
+			return cfg, fmt.Errorf("--etcd-password-file: %w", err)
+		}
+		cfg.Password = strings.TrimRight(string(b), "\r\n")
+		if cfg.Password == "" {
+			return cfg, fmt.Errorf("--etcd-password-file %s is empty", e.passwordFile)
+		}
+	default:
+		cfg.Password = getenv(etcdPasswordEnv)
+	}
+	if cfg.Password != "" && e.user == "" {
+		return cfg, fmt.Errorf("an etcd password is given (--etcd-password-file or $%s) but no --etcd-user", etcdPasswordEnv)
+	}
+	if e.user != "" && cfg.Password == "" {
+		return cfg, fmt.Errorf("--etcd-user %q needs a password: --etcd-password-file FILE or $%s", e.user, etcdPasswordEnv)
+	}
+	if e.caFile == "" && e.certFile == "" && e.keyFile == "" && e.sni == "" && e.verify {
+		return cfg, nil // plain text, or TLS with the system roots for https:// endpoints
+	}
+	t, err := tlsfiles.Client(tlsfiles.Files{CAFile: e.caFile, CertFile: e.certFile, KeyFile: e.keyFile}, e.sni)
+	if err != nil {
+		return cfg, fmt.Errorf("--etcd-ca-file/--etcd-cert-file/--etcd-key-file: %w", err)
+	}
+	t.InsecureSkipVerify = !e.verify
+	for _, ep := range endpoints {
+		if strings.HasPrefix(ep, "http://") {
+			return cfg, fmt.Errorf("--etcd-endpoints %s is plain http:// but TLS flags are given (--etcd-ca-file, --etcd-cert-file, --etcd-key-file, --etcd-sni or --etcd-tls-verify): use https://", ep)
+		}
+	}
+	cfg.TLS = t
+	return cfg, nil
 }

@@ -33,7 +33,7 @@ func TestAgentFlagErrors(t *testing.T) {
 		{"bad label", []string{"--sink", "memory", "--label", "zone"}, "want key=value"},
 		{"bad drift", []string{"--sink", "memory", "--drift", "fix"}, "heal, report or off"},
 		{"bad ownership", []string{"--sink", "etcd", "--ownership", "mine"}, "--ownership"},
-		{"cert without ca", []string{"--sink", "memory", "--cert-file", "c.pem"}, "--ca-file"},
+		{"cert without key", []string{"--sink", "memory", "--cert-file", "c.pem"}, "--cert-file/--key-file: a client or server certificate needs both"},
 		{"missing ca file", []string{"--sink", "memory", "--ca-file", filepath.Join(t.TempDir(), "none.pem")}, "--ca-file: read CA file"},
 		{"ca file without PEM", []string{"--sink", "memory", "--ca-file", notPEM}, "--ca-file: CA file " + notPEM + " holds no PEM certificate"},
 		{"no controlplane", []string{"--sink", "memory"}, "--controlplane"},

@@ -22,9 +22,9 @@ func init() { register(newBenchCmd) }
 func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Benchmarks (push: discovery server against many real agents)",
+		Short: "Benchmarks (push: discovery server against many real agents; reconnect: control plane restarts)",
 	}
-	cmd.AddCommand(newBenchPushCmd(), newBenchAgentsCmd())
+	cmd.AddCommand(newBenchPushCmd(), newBenchReconnectCmd(), newBenchAgentsCmd())
 	return cmd
 }
 
@@ -94,6 +94,60 @@ connected agent. See docs/benchmarks-push.md.`,
 	return cmd
 }
 
+func newBenchReconnectCmd() *cobra.Command {
+	var (
+		cfg     bench.ReconnectConfig
+		output  string
+		verbose bool
+	)
+	cmd := &cobra.Command{
+		Use:   "reconnect [--agents 1000] [--routes 1000] [--restarts 3]",
+		Short: "Measure control plane restarts: shutdown time, time until every agent is back and confirmed current, bytes re-sent",
+		Long: `Run a real control plane in this process (embedded etcd in a temporary directory, a real Git
+repository of --routes routes) and the agents in a child process (this binary, "fleetgate bench
+agents", with the agent's production backoff), each on its own gRPC connection with a memory
+sink. Once all are converged, stop the control plane and start it again on the same data
+directory and port, --restarts times; each time report the shutdown, the start, the time until
+every node is connected and converged in the restarted control plane's status, and the update
+bytes it sent (zero: every Hello names the current digest). See docs/benchmarks-reconnect.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			self, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("find this binary to run the agents: %w", err)
+			}
+			cfg.Child = func(addr string, agents int) *exec.Cmd {
+				return exec.Command(self, "bench", "agents", "--addr", addr, "--agents", strconv.Itoa(agents),
+					"--backoff-min", "250ms", "--backoff-max", "30s") // the agent's defaults
+			}
+			if verbose {
+				cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			rep, err := bench.RunReconnect(ctx, cfg)
+			if rep != nil {
+				if output == "json" {
+					enc := json.NewEncoder(cmd.OutOrStdout())
+					enc.SetIndent("", "  ")
+					_ = enc.Encode(rep)
+				} else {
+					rep.Print(cmd.OutOrStdout())
+				}
+			}
+			return err
+		},
+	}
+	fs := cmd.Flags()
+	fs.IntVar(&cfg.Agents, "agents", 1000, "number of agents, each on its own connection")
+	fs.IntVar(&cfg.Routes, "routes", 1000, "routes in the Git repository (plus routes/10 upstreams)")
+	fs.IntVar(&cfg.Restarts, "restarts", 3, "control plane restarts to measure")
+	fs.DurationVar(&cfg.Timeout, "timeout", 2*time.Minute, "how long to wait for each convergence")
+	fs.StringVarP(&output, "output", "o", "table", "output: table or json")
+	fs.BoolVarP(&verbose, "verbose", "v", false, "log the control plane and progress")
+	return cmd
+}
+
 func newBenchAgentsCmd() *cobra.Command {
 	var (
 		cfg        bench.AgentsConfig
@@ -120,6 +174,8 @@ func newBenchAgentsCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&cfg.Addr, "addr", "", "discovery server address")
 	cmd.Flags().IntVar(&cfg.Agents, "agents", 1000, "number of agents")
+	cmd.Flags().DurationVar(&cfg.BackoffMin, "backoff-min", 100*time.Millisecond, "agents' first reconnect delay")
+	cmd.Flags().DurationVar(&cfg.BackoffMax, "backoff-max", 2*time.Second, "agents' longest reconnect delay")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to FILE")
 	return cmd
 }

@@ -116,7 +116,7 @@ groups:
 	require.NoError(t, os.WriteFile(bad, []byte("listen:\n  grcp: x\n"), 0o600))
 	r := cli(t, "", "", "controlplane", "--config", bad)
 	require.Equal(t, 1, r.code)
-	require.Contains(t, r.stderr, bad+":2: field grcp not found")
+	require.Contains(t, r.stderr, bad+`:2: listen.grcp: unknown key, did you mean "grpc"?`)
 
 	var logs testutil.SyncBuffer
 	cp := exec.Command(cliBinary, "controlplane", "--config", cfgFile, "--replica-name", "cp-test")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -15,7 +16,15 @@ func newNodesCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "nodes [GROUP]",
 		Short: "List the gateway nodes: what each applied, when, its last NACK, its connection",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `List the gateway nodes of every group (or one).
+
+STATE is converged or behind for a connected node (or "sink unavailable since …, holding …"
+while its agent cannot reach its sink and keeps the version until it answers), and
+"disconnected since …" otherwise. LAST NACK is the last version the sink rejected ("rejected
+…: error"), cleared by the next good apply. LAST SEEN is when the control plane last heard
+from the node ("now" while connected). Nodes disconnected for longer than node_retention are
+not listed; "fleetgate nodes forget" removes one now.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := noYAML(af); err != nil {
 				return err
@@ -32,49 +41,106 @@ func newNodesCmd() *cobra.Command {
 				if af.output == "json" {
 					return printJSON(cmd.OutOrStdout(), resp)
 				}
-				t := opTable(cmd.OutOrStdout())
-				fmt.Fprintln(t, "NODE\tGROUP\tSTATE\tAPPLIED\tAPPLIED AT\tLAST NACK\tSINK\tDRIFT\tREPLICA\tAGENT")
-				for _, n := range resp.GetNodes() {
-					state := "disconnected since " + opTime(n.GetSince())
-					if n.GetConnected() {
-						state = "converged"
-						if !n.GetConverged() {
-							state = "behind"
-						}
-					}
-					applied := "-"
-					if n.GetAppliedDigest() != "" {
-						applied = fmt.Sprintf("%d (%s)", n.GetAppliedSequence(), snapshot.ShortDigest(n.GetAppliedDigest()))
-					}
-					nack := "-"
-					if k := n.GetLastNack(); k != nil {
-						nack = fmt.Sprintf("%s %s: %s", snapshot.ShortDigest(k.GetDigest()), opTime(k.GetAt()), opOneLine(k.GetError(), 60))
-					}
-					sink := n.GetSink()
-					if n.GetSinkHealth() == fleetgatev1.SinkHealth_SINK_HEALTH_UNHEALTHY {
-						sink += " UNHEALTHY: " + opOneLine(n.GetSinkError(), 40)
-					}
-					drift := "-"
-					if n.GetDriftEventsTotal() > 0 || n.GetUnmanagedKeys() > 0 {
-						drift = fmt.Sprintf("%d events, %d unmanaged keys", n.GetDriftEventsTotal(), n.GetUnmanagedKeys())
-						if d := n.GetRecentDrift(); len(d) > 0 {
-							last := d[len(d)-1]
-							healed := "not healed"
-							if last.GetHealed() {
-								healed = "healed"
-							}
-							drift += fmt.Sprintf("; last %s (%s)", last.GetKey(), healed)
-						}
-					}
-					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.GetNodeId(), n.GetGroup(), state, applied, opTime(n.GetAppliedAt()),
-						nack, sink, drift, n.GetReplica(), n.GetAgentVersion())
-				}
-				return t.Flush()
+				return writeNodes(cmd.OutOrStdout(), resp.GetNodes())
 			})
 		},
 	}
 	af = addAdminFlags(cmd)
+	cmd.AddCommand(newNodesForgetCmd())
 	return cmd
 }
 
-// --- versions ---
+// writeNodes prints the nodes table.
+func writeNodes(w io.Writer, nodes []*fleetgatev1.NodeStatus) error {
+	t := opTable(w)
+	fmt.Fprintln(t, "NODE\tGROUP\tSTATE\tAPPLIED\tAPPLIED AT\tLAST NACK\tSINK\tDRIFT\tREPLICA\tLAST SEEN\tAGENT")
+	for _, n := range nodes {
+		applied := "-"
+		if n.GetAppliedDigest() != "" {
+			applied = fmt.Sprintf("%d (%s)", n.GetAppliedSequence(), snapshot.ShortDigest(n.GetAppliedDigest()))
+		}
+		nack := "-"
+		if k := n.GetLastNack(); k != nil {
+			nack = fmt.Sprintf("rejected %s %s: %s", snapshot.ShortDigest(k.GetDigest()), opTime(k.GetAt()), opOneLine(k.GetError(), 60))
+		}
+		sink := n.GetSink()
+		if n.GetSinkHealth() == fleetgatev1.SinkHealth_SINK_HEALTH_UNHEALTHY {
+			sink += " UNHEALTHY: " + opOneLine(n.GetSinkError(), 40)
+		}
+		seen := "now"
+		if !n.GetConnected() {
+			seen = opTime(n.GetLastSeen())
+		}
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.GetNodeId(), n.GetGroup(), nodeState(n), applied, opTime(n.GetAppliedAt()),
+			nack, sink, nodeDrift(n), orDash(n.GetReplica()), seen, n.GetAgentVersion())
+	}
+	return t.Flush()
+}
+
+// nodeState is a node's STATE: its connection, and for a connected node whether it runs the
+// desired version or holds a version its sink has not taken yet.
+func nodeState(n *fleetgatev1.NodeStatus) string {
+	switch {
+	case !n.GetConnected():
+		return "disconnected since " + opTime(n.GetSince())
+	case n.GetSinkUnavailableSince() != nil:
+		s := "sink unavailable since " + opTime(n.GetSinkUnavailableSince())
+		if d := n.GetPendingDigest(); d != "" {
+			s += " (holding " + snapshot.ShortDigest(d) + " until it answers)"
+		}
+		return s
+	case n.GetConverged():
+		return "converged"
+	default:
+		return "behind"
+	}
+}
+
+// nodeDrift is a node's DRIFT: whether its sink differs from its snapshot now, and its
+// drift history.
+func nodeDrift(n *fleetgatev1.NodeStatus) string {
+	if n.GetDriftEventsTotal() == 0 && n.GetUnmanagedKeys() == 0 && !n.GetDrifted() {
+		return "-"
+	}
+	now := "in sync"
+	if n.GetDrifted() {
+		now = "DRIFTED"
+	}
+	s := fmt.Sprintf("%s; %d events, %d unmanaged keys", now, n.GetDriftEventsTotal(), n.GetUnmanagedKeys())
+	if d := n.GetRecentDrift(); len(d) > 0 {
+		s += "; last " + d[len(d)-1].GetKey()
+	}
+	return s
+}
+
+func newNodesForgetCmd() *cobra.Command {
+	var af *adminFlags
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "forget GROUP NODE [--reason TEXT]",
+		Short: "Remove a disconnected node from lists and counts now (the audit log keeps it)",
+		Long: `Remove a disconnected node from lists and counts now, instead of when it has been
+disconnected for node_retention. Needs the operator role; written to the audit log. A
+connected node cannot be forgotten: stop its agent first.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := noYAML(af); err != nil {
+				return err
+			}
+			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
+				resp, err := c.ForgetNode(ctx, &fleetgatev1.ForgetNodeRequest{Group: args[0], NodeId: args[1], Reason: reason})
+				if err != nil {
+					return err
+				}
+				if af.output == "json" {
+					return printJSON(cmd.OutOrStdout(), resp)
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "forgot node %s of %s; it is listed again if it reconnects\n", args[1], args[0])
+				return err
+			})
+		},
+	}
+	af = addAdminFlags(cmd)
+	cmd.Flags().StringVar(&reason, "reason", "", "why (written to the audit log)")
+	return cmd
+}

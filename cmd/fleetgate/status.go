@@ -4,10 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/fleetgate/fleetgate/internal/backoff"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 	"github.com/fleetgate/fleetgate/snapshot"
 )
@@ -36,32 +43,150 @@ func newStatusCmd() *cobra.Command {
 					return writeStatus(cmd.OutOrStdout(), af.output, resp)
 				})
 			}
-			return af.runAdminStream(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
-				stream, err := c.WatchFleet(ctx, &fleetgatev1.WatchFleetRequest{Group: group})
-				if err != nil {
-					return err
-				}
-				for {
-					m, err := stream.Recv()
-					if err != nil {
-						if ctx.Err() != nil {
-							return nil
-						}
-						return err
-					}
-					if af.output == "table" {
-						fmt.Fprintf(cmd.OutOrStdout(), "--- %s\n", time.Now().UTC().Format("15:04:05Z"))
-					}
-					if err := writeStatus(cmd.OutOrStdout(), af.output, m.GetStatus()); err != nil {
-						return err
-					}
-				}
-			})
+			return watchStatus(cmd, af, group)
 		},
 	}
 	af = addAdminFlags(cmd)
-	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "follow changes live until interrupted")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "follow changes live until interrupted (Ctrl-C); survives control plane restarts, redraws the table in place on a terminal")
 	return cmd
+}
+
+// Watching. status --watch follows FleetAdmin.WatchFleet and redraws the table at each
+// change: on a terminal in place (cursor home, screen cleared), elsewhere (a pipe, a file) as
+// a new table after a "--- HH:MM:SSZ" separator line; -o json writes one JSON document per
+// change. When the stream breaks (the control plane restarts, the network goes), it says so
+// once on stderr, in words, retries with backoff until the control plane answers again, and
+// redraws. Errors that a retry cannot fix (a bad token, an unknown group) end it with that
+// error; an interrupt (SIGINT, SIGTERM) ends it with status 0.
+
+// watchBackoff paces status --watch's attempts to reach the control plane again.
+var watchBackoff = backoff.Backoff{Min: 250 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.2}
+
+func watchStatus(cmd *cobra.Command, af *adminFlags, group string) error {
+	if af.output != "table" && af.output != "json" {
+		return fmt.Errorf("-o %q: want table or json", af.output)
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	conn, err := af.dial()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	sctx, cancel, err := af.context(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	c := fleetgatev1.NewFleetAdminClient(conn)
+	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	clear := isTerminal(out)
+	b := watchBackoff
+	lost, seen := false, false
+	for {
+		err := watchOnce(sctx, c, group, func(st *fleetgatev1.GetStatusResponse) error {
+			if lost {
+				what := "reconnected"
+				if !seen {
+					what = "connected"
+				}
+				fmt.Fprintf(errOut, "%s to the control plane at %s\n", what, af.server)
+				lost = false
+			}
+			seen = true
+			b.Reset()
+			return drawStatus(out, af.output, clear, st)
+		})
+		if ctx.Err() != nil {
+			return nil // interrupted: a normal end
+		}
+		if permanent(err) {
+			return af.tlsHint(fmt.Errorf("control plane %s: %w", af.server, err))
+		}
+		if !lost {
+			what := "lost the connection to"
+			if !seen {
+				what = "cannot reach"
+			}
+			fmt.Fprintf(errOut, "%s the control plane at %s (%s); retrying until it answers\n", what, af.server, plainError(err))
+			lost = true
+		}
+		if !b.Wait(ctx) {
+			return nil
+		}
+		conn.ResetConnectBackoff() // this loop paces the attempts, not gRPC's own backoff
+	}
+}
+
+// watchOnce follows one WatchFleet stream, calling draw with each status, until it ends.
+func watchOnce(ctx context.Context, c fleetgatev1.FleetAdminClient, group string, draw func(*fleetgatev1.GetStatusResponse) error) error {
+	stream, err := c.WatchFleet(ctx, &fleetgatev1.WatchFleetRequest{Group: group})
+	if err != nil {
+		return err
+	}
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		if err := draw(m.GetStatus()); err != nil {
+			return err
+		}
+	}
+}
+
+// drawStatus writes one redraw of status --watch.
+func drawStatus(w io.Writer, output string, clear bool, st *fleetgatev1.GetStatusResponse) error {
+	if output == "table" {
+		if clear {
+			fmt.Fprint(w, "\x1b[H\x1b[2J") // cursor home, clear the screen
+		}
+		fmt.Fprintf(w, "--- %s (fleetgate status --watch; Ctrl-C to stop)\n", time.Now().UTC().Format("15:04:05Z"))
+	}
+	return writeStatus(w, output, st)
+}
+
+// permanent reports whether a watch error is one that retrying cannot fix: the control plane
+// refused the request itself.
+func permanent(err error) bool {
+	switch status.Code(err) {
+	case codes.Unauthenticated, codes.PermissionDenied, codes.InvalidArgument, codes.NotFound, codes.Unimplemented, codes.FailedPrecondition:
+		return true
+	}
+	return false
+}
+
+// plainError says in words why a watch stream ended, without gRPC's "rpc error: code = …".
+func plainError(err error) string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err.Error()
+	}
+	msg := st.Message()
+	switch {
+	case strings.Contains(msg, "shutting down"):
+		return "the control plane is shutting down"
+	case strings.Contains(msg, "connection refused"):
+		return "connection refused: nothing listens there, the control plane is down or restarting"
+	case strings.Contains(msg, "error reading from server: EOF"), strings.Contains(msg, "connection reset"):
+		return "the connection was closed"
+	case st.Code() == codes.DeadlineExceeded:
+		return "the control plane did not answer in time"
+	case st.Code() == codes.Unavailable:
+		return "the control plane is unavailable: " + msg
+	}
+	return msg
+}
+
+// isTerminal reports whether w is a terminal (a character device), where a redraw replaces
+// the previous table.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 func writeStatus(w io.Writer, output string, resp *fleetgatev1.GetStatusResponse) error {

@@ -84,7 +84,7 @@ func (s *Server) Unpin(ctx context.Context, req *fleetgatev1.UnpinRequest) (*fle
 		return nil, changeErr(err)
 	}
 	now, _ := s.fl.Group(req.GetGroup())
-	resp := &fleetgatev1.UnpinResponse{Desired: s.version(now.Desired, now, running(s.fl.Nodes(req.GetGroup())))}
+	resp := &fleetgatev1.UnpinResponse{Desired: s.version(now.Desired, now, s.fl.Running(req.GetGroup()))}
 	return resp, s.audit(ctx, "unpin", req.GetGroup(), label(from), label(now.Desired), req.GetReason())
 }
 
@@ -145,10 +145,14 @@ func (s *Server) previous(ctx context.Context, group string, from *fleetgatev1.S
 	return nil, status.Errorf(codes.FailedPrecondition, "group %s has no version before %s to roll back to", group, label(from))
 }
 
-// Retry lets a NACKed version be sent again.
+// Retry lets a NACKed version be sent again. An unknown group or node is NotFound, and
+// nothing is written.
 func (s *Server) Retry(ctx context.Context, req *fleetgatev1.RetryRequest) (*fleetgatev1.RetryResponse, error) {
 	if _, err := s.group(req.GetGroup()); err != nil {
 		return nil, err
+	}
+	if node := req.GetNodeId(); node != "" && !s.fl.HasNode(req.GetGroup(), node) {
+		return nil, status.Errorf(codes.NotFound, "unknown node %q in group %s (fleetgate nodes %s lists its nodes)", node, req.GetGroup(), req.GetGroup())
 	}
 	n, err := s.fl.Retry(ctx, req.GetGroup(), req.GetNodeId())
 	if err != nil {

@@ -1,8 +1,8 @@
 // Package admin serves FleetAdmin, the operator API: status, nodes, versions, show, diff,
-// pin, unpin, rollback, approve, retry, sync, audit and a live status watch.
+// pin, unpin, rollback, approve, retry, forget a node, sync, audit and a live status watch.
 //
 // Callers authenticate with bearer tokens (admin.tokens in the config): viewer may read,
-// operator may also pin, unpin, roll back, approve, retry and sync, admin may do everything. Every
+// operator may also pin, unpin, roll back, approve, retry, forget nodes and sync, admin may do everything. Every
 // mutating call is written to the audit log with who, what, from → to, why and when.
 //
 // A VERSION argument is a sequence number ("41"), a digest prefix ("sha256:3f2a", "3f2a9c")
@@ -55,6 +55,12 @@ type Fleet interface {
 	// Nodes returns copies of the known nodes of a group ("" for all), sorted by group and
 	// node id.
 	Nodes(group string) []*fleetgatev1.NodeStatus
+	// HasNode reports whether Nodes(group) lists node.
+	HasNode(group, node string) bool
+	// Counts counts the nodes of a group as Nodes lists them, without copying them.
+	Counts(group string) fleet.NodeCounts
+	// Running counts the nodes of a group as Nodes lists them by the digest they applied.
+	Running(group string) map[string]uint32
 	// Changes returns a channel closed at the next change of any group or node.
 	Changes() <-chan struct{}
 	// Pin holds a group on version v until Unpin and returns the pin.
@@ -70,6 +76,9 @@ type Fleet interface {
 	// Retry lets a NACKed version be sent again to node ("" for every node of the group)
 	// and returns how many nodes it concerned.
 	Retry(ctx context.Context, group, node string) (int, error)
+	// Forget removes a node that is not connected now, with an audit entry by who for
+	// reason; errors wrap fleet.ErrUnknownNode or fleet.ErrNodeConnected.
+	Forget(ctx context.Context, group, node, who, reason string) error
 }
 
 var _ Fleet = (*fleet.Fleet)(nil)

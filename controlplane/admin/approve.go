@@ -39,6 +39,6 @@ func (s *Server) Approve(ctx context.Context, req *fleetgatev1.ApproveRequest) (
 		return nil, storeErr(err)
 	}
 	now, _ := s.fl.Group(req.GetGroup())
-	resp := &fleetgatev1.ApproveResponse{Version: s.version(approved, now, running(s.fl.Nodes(req.GetGroup())))}
+	resp := &fleetgatev1.ApproveResponse{Version: s.version(approved, now, s.fl.Running(req.GetGroup()))}
 	return resp, s.audit(ctx, "approve", req.GetGroup(), label(gs.Desired), label(approved), req.GetReason())
 }

@@ -29,6 +29,8 @@ func (s *Server) audit(ctx context.Context, action, group, from, to, reason stri
 }
 
 // ListAudit returns the audit log of a group (or all), newest first; Limit defaults to 100.
+// A group that is not configured and has no audit entry (a typo) is NotFound; one that was
+// removed from the config still shows its entries.
 func (s *Server) ListAudit(ctx context.Context, req *fleetgatev1.ListAuditRequest) (*fleetgatev1.ListAuditResponse, error) {
 	limit := int(req.GetLimit())
 	if limit == 0 {
@@ -37,6 +39,11 @@ func (s *Server) ListAudit(ctx context.Context, req *fleetgatev1.ListAuditReques
 	es, err := s.st.Audit(ctx, req.GetGroup(), limit)
 	if err != nil {
 		return nil, storeErr(err)
+	}
+	if g := req.GetGroup(); g != "" && len(es) == 0 {
+		if _, err := s.group(g); err != nil {
+			return nil, err
+		}
 	}
 	return &fleetgatev1.ListAuditResponse{Entries: es}, nil
 }

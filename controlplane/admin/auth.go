@@ -48,6 +48,7 @@ var required = map[string]config.Role{
 	"WatchFleet": config.RoleViewer,
 	"Pin":        config.RoleOperator, "Unpin": config.RoleOperator, "Rollback": config.RoleOperator,
 	"Retry": config.RoleOperator, "Sync": config.RoleOperator, "Approve": config.RoleOperator,
+	"ForgetNode": config.RoleOperator,
 }
 
 // authenticate checks the bearer token of a FleetAdmin call against its method's role.

@@ -3,20 +3,18 @@ package admin
 import (
 	"context"
 
-	"github.com/fleetgate/fleetgate/controlplane/fleet"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 )
 
-// groupStatus returns one group at a glance: its versions, its nodes counted by
-// fleet.Count, and its last failed build when the last build failed.
+// groupStatus returns one group at a glance: its versions, its nodes counted (not listed:
+// a group may have thousands, fleet.Fleet.Counts), and its last failed build when the last build failed.
 func (s *Server) groupStatus(ctx context.Context, name string) (*fleetgatev1.GroupStatus, error) {
 	gs, err := s.group(name)
 	if err != nil {
 		return nil, err
 	}
-	nodes := s.fl.Nodes(name)
-	run := running(nodes)
-	c := fleet.Count(nodes, gs.Desired.GetDigest())
+	run := s.fl.Running(name)
+	c := s.fl.Counts(name)
 	out := &fleetgatev1.GroupStatus{
 		Name: name, Source: s.opts.GroupSources[name], Pin: gs.Pin,
 		Head: s.version(gs.Head, gs, run), Desired: s.version(gs.Desired, gs, run),

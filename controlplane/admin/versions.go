@@ -126,17 +126,6 @@ func (s *Server) version(m *fleetgatev1.SnapshotMeta, gs fleet.GroupState, runni
 	return v
 }
 
-// running counts nodes by the digest they run.
-func running(nodes []*fleetgatev1.NodeStatus) map[string]uint32 {
-	m := map[string]uint32{}
-	for _, n := range nodes {
-		if n.GetAppliedDigest() != "" {
-			m[n.GetAppliedDigest()]++
-		}
-	}
-	return m
-}
-
 // ListVersions returns a group's versions, newest first, and its recent failed builds.
 func (s *Server) ListVersions(ctx context.Context, req *fleetgatev1.ListVersionsRequest) (*fleetgatev1.ListVersionsResponse, error) {
 	gs, err := s.group(req.GetGroup())
@@ -150,7 +139,7 @@ func (s *Server) ListVersions(ctx context.Context, req *fleetgatev1.ListVersions
 	if l := int(req.GetLimit()); l > 0 && len(vs) > l {
 		vs = vs[:l]
 	}
-	run := running(s.fl.Nodes(req.GetGroup()))
+	run := s.fl.Running(req.GetGroup())
 	resp := &fleetgatev1.ListVersionsResponse{}
 	for i, m := range vs {
 		v := s.version(m, gs, run)
@@ -174,7 +163,7 @@ func (s *Server) GetVersion(ctx context.Context, req *fleetgatev1.GetVersionRequ
 		return nil, storeErr(err)
 	}
 	gs, _ := s.fl.Group(req.GetGroup())
-	resp := &fleetgatev1.GetVersionResponse{Version: s.version(m, gs, running(s.fl.Nodes(req.GetGroup())))}
+	resp := &fleetgatev1.GetVersionResponse{Version: s.version(m, gs, s.fl.Running(req.GetGroup()))}
 	for _, r := range body.Resources {
 		resp.Resources = append(resp.Resources, snapshot.ToProto(r))
 	}
@@ -200,7 +189,7 @@ func (s *Server) DiffVersions(ctx context.Context, req *fleetgatev1.DiffVersions
 		return nil, storeErr(err)
 	}
 	gs, _ := s.fl.Group(req.GetGroup())
-	run := running(s.fl.Nodes(req.GetGroup()))
+	run := s.fl.Running(req.GetGroup())
 	resp := &fleetgatev1.DiffVersionsResponse{From: s.version(from, gs, run), To: s.version(to, gs, run)}
 	for _, c := range snapshot.Diff(a, b) {
 		resp.Changes = append(resp.Changes, snapshot.ChangeToProto(c))

@@ -1,8 +1,9 @@
 // Package config reads the control plane's YAML config file.
 //
 // Parsing is strict: an unknown key, a value of the wrong type, a bad duration or a group that
-// names an unknown source is an error that names the file and line, so a typo is found at start
-// rather than at 3 a.m. Durations are Go duration strings ("30s", "5m").
+// names an unknown source is an error that names the file, line and key path, so a typo is
+// found at start rather than at 3 a.m. Every problem of the file is reported at once.
+// Durations are Go duration strings ("30s", "5m").
 //
 // A minimal file:
 //
@@ -21,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -291,13 +293,15 @@ type Duration struct{ time.Duration }
 
 // UnmarshalYAML parses a Go duration string.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return &lineError{n.Line, fmt.Sprintf("want a duration like \"30s\", got %s", n.Value)}
+	if n.Kind != yaml.ScalarNode {
+		return &lineError{n.Line, fmt.Sprintf("want a duration (e.g. 250ms, 1m), got %s", describe(n))}
 	}
-	v, err := time.ParseDuration(s)
-	if err != nil || v < 0 {
-		return &lineError{n.Line, fmt.Sprintf("bad duration %q: want a Go duration like \"30s\" or \"5m\"", s)}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return &lineError{n.Line, fmt.Sprintf("%q is not a duration (e.g. 250ms, 1m)", n.Value)}
+	}
+	if v < 0 {
+		return &lineError{n.Line, fmt.Sprintf("%q is negative: want a duration like 250ms or 1m", n.Value)}
 	}
 	d.Duration = v
 	return nil
@@ -313,7 +317,9 @@ type lineError struct {
 
 func (e *lineError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
 
-// Error is a config file that cannot be used: every problem found, each as "file:line: what".
+// Error is a config file that cannot be used: every problem found, in file order, each as
+// "file:line: key.path: what" (for example `cp.yaml:12: groups[0].source: unknown source
+// "gitt" (known: git)`).
 type Error struct {
 	Problems []string
 }
@@ -345,6 +351,9 @@ var (
 )
 
 // Parse checks data as a config file named file (used in messages) and applies defaults.
+// Every problem of the file is reported at once, each as "file:line: key.path: what": unknown
+// and repeated keys, values of the wrong type, bad durations and values the checks refuse.
+// Only a YAML syntax error stops reading before the rest is checked.
 func Parse(file string, data []byte) (*Config, error) {
 	if file == "" {
 		file = "config"
@@ -353,39 +362,37 @@ func Parse(file string, data []byte) (*Config, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, &Error{Problems: yamlProblems(file, err)}
 	}
-	c := &Config{File: file}
 	if len(root.Content) == 0 {
 		return nil, &Error{Problems: []string{file + ": empty config file: at least one source and one group are needed"}}
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil {
-		return nil, &Error{Problems: yamlProblems(file, err)}
+	doc := root.Content[0]
+	p := newProblems(file)
+	c := &Config{}
+	if doc.Kind != yaml.MappingNode {
+		p.add(doc, "", "the file must be a mapping of keys (data_dir, sources, groups, ...), got %s", describe(doc))
+		return nil, &Error{Problems: p.strings()}
 	}
+	p.decode(doc, reflect.ValueOf(c).Elem(), "")
 	c.File = file
 	c.applyDefaults()
-	if probs := c.check(file, root.Content[0]); len(probs) > 0 {
-		return nil, &Error{Problems: probs}
+	c.check(p, doc)
+	if len(p.list) > 0 {
+		return nil, &Error{Problems: p.strings()}
 	}
 	return c, nil
 }
 
+// yamlProblems turns a YAML syntax error into problems with the file name and line.
 func yamlProblems(file string, err error) []string {
 	var te *yaml.TypeError
-	var le *lineError
-	var msgs []string
-	switch {
-	case errors.As(err, &te):
+	msgs := []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	if errors.As(err, &te) {
 		msgs = te.Errors
-	case errors.As(err, &le):
-		return []string{fmt.Sprintf("%s:%d: %s", file, le.line, le.msg)}
-	default:
-		msgs = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
 	out := make([]string, 0, len(msgs))
 	for _, m := range msgs {
 		if g := yamlLine.FindStringSubmatch(m); g != nil {
-			out = append(out, fmt.Sprintf("%s:%s: %s", file, g[1], strings.Replace(g[2], " in type config.", " in ", 1)))
+			out = append(out, fmt.Sprintf("%s:%s: %s", file, g[1], g[2]))
 		} else {
 			out = append(out, file+": "+m)
 		}
@@ -449,122 +456,137 @@ func (c *Config) Source(name string) (Source, bool) {
 	return Source{}, false
 }
 
-// check validates values; root is the document's top mapping, used to find lines.
-func (c *Config) check(file string, root *yaml.Node) []string {
-	var probs []string
-	add := func(n *yaml.Node, format string, args ...any) {
-		line := 0
-		if n != nil {
-			line = n.Line
-		}
-		probs = append(probs, fmt.Sprintf("%s:%d: %s", file, line, fmt.Sprintf(format, args...)))
-	}
+// check validates values, adding what is wrong to p; root is the document's top mapping,
+// used to find lines.
+func (c *Config) check(p *problems, root *yaml.Node) {
+	at := func(path ...any) *yaml.Node { return lookup(root, path...) }
 	if c.History < 0 {
-		add(lookup(root, "history"), "history must be at least 1, got %d", c.History)
+		p.add(at("history"), "history", "must be at least 1, got %d", c.History)
 	}
 	if d := c.NodeStatusInterval.Duration; d < 10*time.Millisecond || d > time.Minute {
-		add(lookup(root, "node_status_interval"), "node_status_interval must be between 10ms and 1m, got %s", d)
+		p.add(at("node_status_interval"), "node_status_interval", "must be between 10ms and 1m, got %s", d)
 	}
 	if d := c.NodeRetention.Duration; d < time.Second {
-		add(lookup(root, "node_retention"), "node_retention must be at least 1s, got %s", d)
+		p.add(at("node_retention"), "node_retention", "must be at least 1s, got %s", d)
 	}
 	if c.MaxMessageBytes < 1<<20 {
-		add(lookup(root, "max_message_bytes"), "max_message_bytes must be at least 1048576 (1 MiB), got %d", c.MaxMessageBytes)
+		p.add(at("max_message_bytes"), "max_message_bytes", "must be at least 1048576 (1 MiB), got %d", c.MaxMessageBytes)
 	}
 	if c.TLS != nil && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
-		add(lookup(root, "tls"), "tls needs both cert_file and key_file")
+		p.add(at("tls"), "tls", "needs both cert_file and key_file")
 	}
 	if st := c.Store.TLS; st != nil && (st.CertFile == "") != (st.KeyFile == "") {
-		add(lookup(root, "store", "tls"), "store.tls needs both cert_file and key_file, or neither")
+		p.add(at("store", "tls"), "store.tls", "needs both cert_file and key_file, or neither")
 	}
-	tokenNames := map[string]bool{}
+	c.checkTokens(p, root)
+	sources := c.checkSources(p, root)
+	c.checkGroups(p, root, sources)
+}
+
+func (c *Config) checkTokens(p *problems, root *yaml.Node) {
+	names := map[string]bool{}
 	for i, t := range c.Admin.Tokens {
 		n := lookup(root, "admin", "tokens", i)
+		path := fmt.Sprintf("admin.tokens[%d]", i)
 		switch {
 		case t.Name == "":
-			add(n, "admin.tokens[%d]: name is required (it is written to the audit log)", i)
-		case tokenNames[t.Name]:
-			add(n, "admin.tokens[%d]: name %q used twice", i, t.Name)
+			p.add(orNode(lookup(n, "name"), n), path+".name", "required (it is written to the audit log)")
+		case names[t.Name]:
+			p.add(lookup(n, "name"), path+".name", "%q used twice", t.Name)
 		}
-		tokenNames[t.Name] = true
+		names[t.Name] = true
 		switch t.Role {
 		case RoleViewer, RoleOperator, RoleAdmin:
 		default:
-			add(orNode(lookup(root, "admin", "tokens", i, "role"), n), "admin.tokens[%d]: role %q: want viewer, operator or admin", i, t.Role)
+			p.add(orNode(lookup(n, "role"), n), path+".role", "%q: want viewer, operator or admin", t.Role)
 		}
 		if (t.TokenFile == "") == (t.TokenEnv == "") {
-			add(n, "admin.tokens[%d]: set exactly one of token_file and token_env", i)
+			p.add(n, path, "set exactly one of token_file and token_env")
 		}
 	}
+}
+
+// checkSources checks the sources and returns the names seen.
+func (c *Config) checkSources(p *problems, root *yaml.Node) map[string]bool {
 	if len(c.Sources) == 0 {
-		add(root, "no sources: at least one source is needed")
+		p.add(orNode(lookup(root, "sources"), root), "sources", "at least one source is needed")
 	}
-	sources := map[string]bool{}
+	names := map[string]bool{}
 	for i, s := range c.Sources {
 		n := lookup(root, "sources", i)
+		path := fmt.Sprintf("sources[%d]", i)
 		switch {
 		case !nameRe.MatchString(s.Name):
-			add(orNode(lookup(root, "sources", i, "name"), n), "sources[%d]: name %q must be 1-64 chars of [A-Za-z0-9._-]", i, s.Name)
-		case sources[s.Name]:
-			add(lookup(root, "sources", i, "name"), "sources[%d]: name %q used twice", i, s.Name)
+			p.add(orNode(lookup(n, "name"), n), path+".name", "%q must be 1-64 characters of [A-Za-z0-9._-]", s.Name)
+		case names[s.Name]:
+			p.add(lookup(n, "name"), path+".name", "%q used twice", s.Name)
 		}
-		sources[s.Name] = true
+		names[s.Name] = true
 		if s.URL == "" {
-			add(n, "source %q: url is required", s.Name)
+			p.add(orNode(lookup(n, "url"), n), path+".url", "required (source %q)", s.Name)
 		}
 		if s.Depth < 0 {
-			add(lookup(root, "sources", i, "depth"), "source %q: depth must be 0 (full) or positive", s.Name)
+			p.add(lookup(n, "depth"), path+".depth", "must be 0 (full history) or positive, got %d", s.Depth)
 		}
 		if w := s.Webhook; w != nil {
-			wn := lookup(root, "sources", i, "webhook")
+			wn := lookup(n, "webhook")
 			if !webhookTy[w.Type] {
-				add(wn, "source %q: webhook type %q: want github, gitlab or hmac", s.Name, w.Type)
+				p.add(orNode(lookup(wn, "type"), wn), path+".webhook.type", "%q: want github, gitlab or hmac", w.Type)
 			}
 			if (w.SecretFile == "") == (w.SecretEnv == "") {
-				add(wn, "source %q: webhook needs exactly one of secret_file and secret_env", s.Name)
+				p.add(wn, path+".webhook", "set exactly one of secret_file and secret_env")
 			}
 		}
 		if s.Auth.PasswordFile != "" && s.Auth.PasswordEnv != "" {
-			add(lookup(root, "sources", i, "auth"), "source %q: set at most one of password_file and password_env", s.Name)
+			p.add(lookup(n, "auth"), path+".auth", "set at most one of password_file and password_env")
 		}
 		if key := s.Auth.secretKey(); key != "" && IsPlainHTTP(s.URL) && !s.AllowInsecureHTTP {
-			add(orNode(lookup(root, "sources", i, "auth", key), n), "source %q: auth.%s over plain http:// would send the password in cleartext on every poll: use an https:// url, or set allow_insecure_http: true on the source", s.Name, key)
+			p.add(orNode(lookup(n, "auth", key), n), path+".auth."+key,
+				"the password of source %q would be sent in cleartext over plain http:// on every poll: use an https:// url, or set allow_insecure_http: true on the source", s.Name)
 		}
 	}
+	return names
+}
+
+func (c *Config) checkGroups(p *problems, root *yaml.Node, sources map[string]bool) {
 	if len(c.Groups) == 0 {
-		add(root, "no groups: at least one group is needed")
+		p.add(orNode(lookup(root, "groups"), root), "groups", "at least one group is needed")
 	}
-	groups := map[string]bool{}
+	names := map[string]bool{}
 	for i, g := range c.Groups {
 		n := lookup(root, "groups", i)
+		path := fmt.Sprintf("groups[%d]", i)
 		switch {
 		case !nameRe.MatchString(g.Name):
-			add(orNode(lookup(root, "groups", i, "name"), n), "groups[%d]: name %q must be 1-64 chars of [A-Za-z0-9._-]", i, g.Name)
-		case groups[g.Name]:
-			add(lookup(root, "groups", i, "name"), "groups[%d]: name %q used twice", i, g.Name)
+			p.add(orNode(lookup(n, "name"), n), path+".name", "%q must be 1-64 characters of [A-Za-z0-9._-]", g.Name)
+		case names[g.Name]:
+			p.add(lookup(n, "name"), path+".name", "%q used twice", g.Name)
 		}
-		groups[g.Name] = true
+		names[g.Name] = true
 		if !sources[g.Source] {
 			known := make([]string, 0, len(c.Sources))
 			for _, s := range c.Sources {
 				known = append(known, s.Name)
 			}
-			add(orNode(lookup(root, "groups", i, "source"), n), "group %q: unknown source %q (sources: %s)", g.Name, g.Source, strings.Join(known, ", "))
+			if g.Source == "" {
+				p.add(orNode(lookup(n, "source"), n), path+".source", "required (known sources: %s)", strings.Join(known, ", "))
+			} else {
+				p.add(orNode(lookup(n, "source"), n), path+".source", "unknown source %q (known: %s)", g.Source, strings.Join(known, ", "))
+			}
 		}
 		if len(g.Paths) == 0 {
-			add(n, "group %q: paths is required (use [.] for the repository root)", g.Name)
+			p.add(orNode(lookup(n, "paths"), n), path+".paths", "required (use [.] for the repository root)")
 		}
-		if p := g.DeletionGuard.MaxDeletePercent; p < 1 || p > 100 {
-			add(orNode(lookup(root, "groups", i, "deletion_guard", "max_delete_percent"), n),
-				"group %q: deletion_guard.max_delete_percent must be between 1 and 100, got %d (100 holds only empty versions)", g.Name, p)
+		if pc := g.DeletionGuard.MaxDeletePercent; pc < 1 || pc > 100 {
+			p.add(orNode(lookup(n, "deletion_guard", "max_delete_percent"), n), path+".deletion_guard.max_delete_percent",
+				"must be between 1 and 100, got %d (100 holds only empty versions)", pc)
 		}
-		for j, p := range g.Paths {
-			if p == "" || filepath.IsAbs(p) || strings.HasPrefix(filepath.Clean(p), "..") {
-				add(orNode(lookup(root, "groups", i, "paths", j), n), "group %q: path %q must be relative to the repository root and inside it", g.Name, p)
+		for j, gp := range g.Paths {
+			if gp == "" || filepath.IsAbs(gp) || strings.HasPrefix(filepath.Clean(gp), "..") {
+				p.add(orNode(lookup(n, "paths", j), n), fmt.Sprintf("%s.paths[%d]", path, j), "%q must be relative to the repository root and inside it", gp)
 			}
 		}
 	}
-	return probs
 }
 
 func orNode(a, b *yaml.Node) *yaml.Node {
@@ -580,6 +602,9 @@ func lookup(n *yaml.Node, path ...any) *yaml.Node {
 	for _, p := range path {
 		if n == nil {
 			return nil
+		}
+		for n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
 		}
 		switch k := p.(type) {
 		case string:
@@ -600,6 +625,9 @@ func lookup(n *yaml.Node, path ...any) *yaml.Node {
 			}
 			n = n.Content[k]
 		}
+	}
+	for n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
 	}
 	return n
 }

@@ -16,7 +16,7 @@ func TestDeletionGuard(t *testing.T) {
 	require.Equal(t, DeletionGuard{MaxDeletePercent: 100, AllowEmpty: true}, c.Groups[0].DeletionGuard)
 
 	_, err = Parse("cp.yaml", []byte(good+"    deletion_guard: {max_delete_percent: 150}\n"))
-	require.ErrorContains(t, err, `cp.yaml:20: group "production": deletion_guard.max_delete_percent must be between 1 and 100, got 150`)
+	require.ErrorContains(t, err, `cp.yaml:20: groups[0].deletion_guard.max_delete_percent: must be between 1 and 100, got 150`)
 	_, err = Parse("cp.yaml", []byte(good+"    deletion_guard: {allow_emtpy: true}\n"))
-	require.ErrorContains(t, err, "cp.yaml:20: field allow_emtpy not found")
+	require.ErrorContains(t, err, `cp.yaml:20: groups[0].deletion_guard.allow_emtpy: unknown key, did you mean "allow_empty"? (known: max_delete_percent, allow_empty)`)
 }

@@ -22,8 +22,8 @@ sources:
 		name, url, key, val, allow string
 		want                       string // "" when accepted
 	}{
-		{"http password_file", "http://git.internal/gw.git", "password_file", "/etc/token", "", `source "gitops": auth.password_file over plain http://`},
-		{"http password_env", "HTTP://git.internal/gw.git", "password_env", "GIT_TOKEN", "", `source "gitops": auth.password_env over plain http://`},
+		{"http password_file", "http://git.internal/gw.git", "password_file", "/etc/token", "", `cp.yaml:5: sources[0].auth.password_file: the password of source "gitops" would be sent in cleartext over plain http://`},
+		{"http password_env", "HTTP://git.internal/gw.git", "password_env", "GIT_TOKEN", "", `cp.yaml:5: sources[0].auth.password_env: the password of source "gitops" would be sent in cleartext over plain http://`},
 		{"http allowed", "http://git.internal/gw.git", "password_file", "/etc/token", "    allow_insecure_http: true\n", ""},
 		{"https", "https://git.internal/gw.git", "password_file", "/etc/token", "", ""},
 	} {

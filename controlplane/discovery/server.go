@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 )
@@ -166,6 +167,7 @@ type Server struct {
 	opts     Options
 	log      *slog.Logger
 	cache    *updateCache
+	header   metadata.MD // the response headers of every accepted stream
 
 	// Lock order. The server has five locks: Server.mu, Server.qmu and Server.slotMu below,
 	// session.mu (one per stream) and updateCache.mu. The only nestings are these, the
@@ -213,6 +215,10 @@ type Server struct {
 	waiters   []*session
 
 	streams, fulls, deltas, bytes, acks, nacks, ignored, waiting atomic.Int64
+
+	// closing is set by Shutdown (with mu held): new streams are refused, ending ones are
+	// not logged one by one.
+	closing atomic.Bool
 }
 
 // NewServer returns a discovery server that sends what p says each node should run and
@@ -220,16 +226,26 @@ type Server struct {
 // with ServerOptions.
 func NewServer(p Provider, r Reporter, o Options) *Server {
 	o = o.withDefaults()
+	header := metadata.MD{}
+	if o.Replica != "" {
+		header.Set(ReplicaHeader, o.Replica)
+	}
 	return &Server{
 		provider: p,
 		reporter: r,
 		opts:     o,
-		log:      o.Logger.With("replica", o.Replica),
+		log:      o.Logger, // the caller adds replica to the logger
 		cache:    newUpdateCache(p, o.CacheBytes),
+		header:   header,
 		sessions: map[string]*session{},
 		watches:  map[string]*watch{},
 	}
 }
+
+// ReplicaHeader is the response header that names the replica which took a stream's Hello
+// (when Options.Replica is set). Every accepted stream gets its response headers at once,
+// before any update: they tell the agent that a control plane answered.
+const ReplicaHeader = "fleetgate-replica"
 
 // Register registers the server's ConfigDiscovery service on gs.
 func (s *Server) Register(gs *grpc.Server) { fleetgatev1.RegisterConfigDiscoveryServer(gs, s) }

@@ -54,12 +54,20 @@ func (s *Server) StreamConfig(stream fleetgatev1.ConfigDiscovery_StreamConfigSer
 	if err := s.checkHello(ctx, hello); err != nil {
 		return err
 	}
+	// The response headers tell the agent that a control plane took its Hello, before (and
+	// without) any update: a node that is current gets nothing else, and an agent backs off
+	// only while no control plane answers.
+	if err := stream.SendHeader(s.header); err != nil {
+		return recvStatus(err)
+	}
 	sess := &session{node: hello.GetNodeId(), group: hello.GetGroup(), stream: stream, applied: hello.GetAppliedDigest()}
 	peerAddr := ""
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		peerAddr = p.Addr.String()
 	}
-	s.attach(sess, hello)
+	if !s.attach(sess, hello) {
+		return shutdownStatus.Err()
+	}
 	s.logger(sess).Info("agent connected", "peer", peerAddr, "applied", hello.GetAppliedDigest(), "agent_version", hello.GetAgentVersion(), "sink", hello.GetSink())
 
 	// detach runs even if the handler panics (a bug in a Reporter, say): the recovery
@@ -106,6 +114,8 @@ func (s *Server) serve(sess *session) error {
 			case sendErr != nil:
 				s.logger(sess).Info("agent disconnected", "reason", sendErr)
 				return sendErr
+			case s.closing.Load():
+				return shutdownStatus.Err() // Shutdown logged once for all streams
 			}
 			s.logger(sess).Info("agent disconnected", "reason", err)
 			return recvStatus(err)
@@ -150,9 +160,14 @@ func (s *Server) checkHello(ctx context.Context, h *fleetgatev1.Hello) error {
 }
 
 // attach makes sess the node's stream; an older stream of the same node is ended. The
-// group's watcher starts with its first stream.
-func (s *Server) attach(sess *session, h *fleetgatev1.Hello) {
+// group's watcher starts with its first stream. It returns false, attaching nothing, once
+// Shutdown was called.
+func (s *Server) attach(sess *session, h *fleetgatev1.Hello) bool {
 	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		return false
+	}
 	old := s.sessions[sess.node]
 	s.sessions[sess.node] = sess
 	w := s.watches[sess.group]
@@ -177,6 +192,7 @@ func (s *Server) attach(sess *session, h *fleetgatev1.Hello) {
 		s.streams.Add(1)
 	}
 	s.reporter.Connected(h)
+	return true
 }
 
 // detach ends sess: nothing more is sent on it, its full-update slot passes on, and the node

@@ -6,8 +6,10 @@
 // builds, pins, retries and nodes.
 //
 // The package is split along its seams: desired.go (groups and what they should run, with
-// the body cache of cache.go), nodes.go (the node registry), follow.go (the store
-// follower), actions.go (operator actions) and counts.go (the convergence rule).
+// the body cache of cache.go), nodes.go (the node registry), liveness.go (who is connected:
+// the replicas' leases and the nodes' presence), retention.go (forgetting nodes gone for
+// longer than the retention), follow.go (the store follower), actions.go (operator
+// actions) and counts.go (the convergence rule).
 //
 // Node reports arrive on the hot path (one per ACK); they change memory at once and are
 // written to the store in batches every Options.FlushInterval, not one write per ACK.
@@ -21,7 +23,6 @@ import (
 	"time"
 
 	"github.com/fleetgate/fleetgate/controlplane/store"
-	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 )
 
 // Options tune a Fleet. The zero value is usable.
@@ -35,9 +36,14 @@ type Options struct {
 	ResyncInterval time.Duration
 	// RecentDrift is the number of drift events kept per node. Default 10.
 	RecentDrift int
-	// NodeRetention is how long a node that is not connected stays in lists and counts.
-	// Default 24h.
+	// NodeRetention is how long a node that is not connected stays in lists and counts;
+	// after it, the node is forgotten: deleted from the store, with an audit entry. Default
+	// 24h.
 	NodeRetention time.Duration
+	// LivenessTTL is the time to live of this replica's liveness lease, to which the
+	// presence of its nodes is tied: when the replica dies, its nodes show disconnected on
+	// the other replicas within about this long. Default 10s.
+	LivenessTTL time.Duration
 	// Logger receives the fleet's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -52,6 +58,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.NodeRetention <= 0 {
 		o.NodeRetention = 24 * time.Hour
+	}
+	if o.LivenessTTL <= 0 {
+		o.LivenessTTL = 10 * time.Second
 	}
 	if o.ResyncInterval <= 0 {
 		o.ResyncInterval = 30 * time.Second
@@ -73,14 +82,17 @@ type Fleet struct {
 	order []string // configured groups, in config order; fixed after New
 	cache *bodyCache
 
-	mu      sync.RWMutex
-	groups  map[string]*group
-	local   map[string]*localNode              // node id → node with a stream on this replica
-	remote  map[string]*fleetgatev1.NodeStatus // group/node → last stored status
-	retries map[string]int64                   // group/node (group/ for all its nodes) → retry revision
-	changed chan struct{}
+	mu       sync.RWMutex
+	groups   map[string]*group
+	local    map[string]*localNode      // node id → node with a stream on this replica
+	remote   map[string]remoteNode      // group/node → last stored status
+	presence map[string]map[string]bool // group/node → replicas that hold its stream now
+	gone     map[string]time.Time       // group/node → about when its last presence went
+	retries  map[string]int64           // group/node (group/ for all its nodes) → retry revision
+	changed  chan struct{}
 
-	flushMu sync.Mutex
+	flushMu sync.Mutex   // serializes Flush
+	lease   *store.Lease // this replica's liveness lease, nil while none; under flushMu
 }
 
 // New loads the state of groups from st and returns the fleet. Call Run to follow the store
@@ -90,7 +102,8 @@ func New(ctx context.Context, st *store.Store, groups []string, opts Options) (*
 	f := &Fleet{
 		st: st, opts: opts, log: opts.Logger, cache: newBodyCache(cacheSize),
 		groups: map[string]*group{}, local: map[string]*localNode{},
-		remote: map[string]*fleetgatev1.NodeStatus{}, retries: map[string]int64{},
+		remote: map[string]remoteNode{}, presence: map[string]map[string]bool{}, gone: map[string]time.Time{},
+		retries: map[string]int64{},
 		changed: make(chan struct{}),
 	}
 	for _, g := range groups {

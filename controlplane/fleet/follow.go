@@ -12,28 +12,43 @@ import (
 // leader's).
 var followed = []store.EventKind{
 	store.HeadMoved, store.PinChanged, store.FailureStored, store.NodeChanged,
-	store.RetryRequested, store.AuditAppended,
+	store.PresenceChanged, store.RetryRequested, store.AuditAppended,
 }
 
 // maxBatch bounds the events handled before the groups they touched are reloaded.
 const maxBatch = 256
 
-// Run follows the store (builds, pins, retries and nodes of other replicas) and writes node
-// status changes in batches, until ctx is cancelled. Pending node changes are written before
-// it returns. The store's watch re-establishes itself when it breaks and says so with a
-// Resync event; Run then re-reads every group and node.
+// Run follows the store (builds, pins, retries, nodes and their presence on other replicas),
+// holds this replica's liveness lease, writes node status changes in batches and forgets
+// nodes past the retention, until ctx is cancelled. Pending node changes are written before
+// it returns, and the lease is revoked then. The store's watch re-establishes itself when it
+// breaks and says so with a Resync event; Run then re-reads every group and node.
 func (f *Fleet) Run(ctx context.Context) error {
+	lctx, lcancel := context.WithCancel(ctx)
+	leased, leaseDone := make(chan struct{}), make(chan struct{})
+	go func() { defer close(leaseDone); f.keepLease(lctx, leased) }()
 	defer func() {
+		lcancel()
+		<-leaseDone
 		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := f.Flush(fctx); err != nil {
 			f.log.Warn("final node status write failed", "err", err)
 		}
+		f.releaseLease(fctx)
 	}()
+	// the first writes of connected nodes carry their presence
+	select {
+	case <-leased:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	flush := time.NewTicker(f.opts.FlushInterval)
 	defer flush.Stop()
 	resync := time.NewTicker(f.opts.ResyncInterval)
 	defer resync.Stop()
+	sweep := time.NewTicker(f.opts.sweepInterval())
+	defer sweep.Stop()
 	events := f.st.Watch(ctx, followed...)
 	nodesStale := false // a resync could not re-read the nodes: retried at the next tick
 	for {
@@ -43,6 +58,12 @@ func (f *Fleet) Run(ctx context.Context) error {
 		case <-flush.C:
 			if err := f.Flush(ctx); err != nil && ctx.Err() == nil {
 				f.log.Warn("write node statuses failed; will retry", "err", err)
+			}
+		case <-sweep.C:
+			if n, err := f.sweep(ctx); err != nil && ctx.Err() == nil {
+				f.log.Warn("forgetting expired nodes failed; will retry", "err", err)
+			} else if n > 0 {
+				f.log.Info("forgot nodes disconnected for longer than the retention", "nodes", n, "retention", f.opts.NodeRetention)
 			}
 		case <-resync.C:
 			f.reloadGroups(ctx)
@@ -140,16 +161,26 @@ func (f *Fleet) apply(ev store.Event, reload map[string]bool) {
 	case store.NodeChanged:
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		if _, mine := f.local[ev.Node]; mine {
+		if n, mine := f.local[ev.Node]; mine {
+			// Another replica wrote a disconnect of (or forgot) a node whose stream is here
+			// now: write its status again, so that the store says where it is.
+			if n.conns > 0 && n.st.GetGroup() == ev.Group && !ev.Status.GetConnected() {
+				n.dirty = true
+			}
 			return
 		}
-		key := ev.Group + "/" + ev.Node
+		key := nodeKey(ev.Group, ev.Node)
 		if ev.Status == nil {
 			delete(f.remote, key)
+			delete(f.gone, key)
 		} else {
-			f.remote[key] = ev.Status
+			f.remote[key] = remoteNode{st: ev.Status, rev: ev.Revision}
 		}
 		f.notifyLocked()
+	case store.PresenceChanged:
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.applyPresenceLocked(ev)
 	case store.RetryRequested:
 		f.mu.Lock()
 		defer f.mu.Unlock()

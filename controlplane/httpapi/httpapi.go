@@ -6,9 +6,9 @@
 //
 //	fleetgate_builds_total{group,result}            builds by result: added, unchanged, failed, error
 //	fleetgate_build_duration_seconds{group}         time from revision to stored snapshot
-//	fleetgate_group_nodes{group}                    known nodes
+//	fleetgate_group_nodes{group}                    known nodes (not past node_retention)
 //	fleetgate_group_nodes_connected{group}          nodes with an open stream
-//	fleetgate_group_nodes_converged{group}          nodes running the desired version
+//	fleetgate_group_nodes_converged{group}          connected nodes running the desired version
 //	fleetgate_group_nodes_nacking{group}            nodes that refused the desired version
 //	fleetgate_group_nodes_drifting{group}           nodes reporting unhealed drift
 //	fleetgate_group_desired_sequence{group}         sequence of the desired version
@@ -33,7 +33,6 @@ import (
 	"github.com/fleetgate/fleetgate/controlplane/discovery"
 	"github.com/fleetgate/fleetgate/controlplane/fleet"
 	"github.com/fleetgate/fleetgate/controlplane/pipeline"
-	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 )
 
 // Metrics holds the control plane's Prometheus metrics.
@@ -50,8 +49,8 @@ type Fleet interface {
 	Groups() []string
 	// Group returns the state of a group; false when it is not configured.
 	Group(name string) (fleet.GroupState, bool)
-	// Nodes returns the known nodes of a group.
-	Nodes(group string) []*fleetgatev1.NodeStatus
+	// Counts counts the nodes of a group (fleet.Fleet.Counts: without listing them).
+	Counts(group string) fleet.NodeCounts
 }
 
 var _ Fleet = (*fleet.Fleet)(nil)
@@ -136,7 +135,7 @@ func (g *gauges) Collect(ch chan<- prometheus.Metric) {
 	if f := g.src.Fleet; f != nil {
 		for _, name := range f.Groups() {
 			gs, _ := f.Group(name)
-			c := fleet.Count(f.Nodes(name), gs.Desired.GetDigest())
+			c := f.Counts(name)
 			gauge(descNodes, float64(c.Total), name)
 			gauge(descConnected, float64(c.Connected), name)
 			gauge(descConverged, float64(c.Converged), name)

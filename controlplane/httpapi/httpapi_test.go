@@ -31,7 +31,10 @@ func (f *fakeFleet) Group(name string) (fleet.GroupState, bool) {
 	return gs, ok
 }
 
-func (f *fakeFleet) Nodes(group string) []*fleetgatev1.NodeStatus { return f.nodes[group] }
+func (f *fakeFleet) Counts(group string) fleet.NodeCounts {
+	gs := f.groups[group]
+	return fleet.Count(f.nodes[group], gs.Desired.GetDigest())
+}
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -56,7 +59,7 @@ func TestEndpoints(t *testing.T) {
 		},
 		nodes: map[string][]*fleetgatev1.NodeStatus{"prod": {
 			// converged, but drifting
-			{NodeId: "n1", Group: "prod", Connected: true, AppliedDigest: d2,
+			{NodeId: "n1", Group: "prod", Connected: true, AppliedDigest: d2, Drifted: true,
 				RecentDrift: []*fleetgatev1.DriftEvent{{Key: "/apisix/routes/x", Healed: false}}},
 			// refused the desired version
 			{NodeId: "n2", Group: "prod", Connected: true, AppliedDigest: d3,

@@ -86,7 +86,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Set, error) {
 	for _, sc := range cfg.Sources {
 		gc := gitsource.Config{
 			Name: sc.Name, URL: sc.URL, Ref: sc.Ref, Interval: sc.Interval.Duration, Depth: sc.Depth,
-			CacheDir: cfg.GitCacheDir(sc.Name), Logger: s.log.With("source", sc.Name),
+			CacheDir: cfg.GitCacheDir(sc.Name), Logger: s.log, // gitsource adds source=<name>
 			Auth: gitsource.Auth{Username: sc.Auth.Username, PasswordFile: sc.Auth.PasswordFile, PasswordEnv: sc.Auth.PasswordEnv,
 				SSHKeyFile: sc.Auth.SSHKeyFile, SSHPassphraseFile: sc.Auth.SSHPassphraseFile, KnownHostsFile: sc.Auth.KnownHostsFile,
 				InsecureSkipHostKeyCheck: sc.Auth.InsecureSkipHostKeyCheck},

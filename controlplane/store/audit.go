@@ -19,12 +19,18 @@ func (s *Store) AppendAudit(ctx context.Context, e *fleetgatev1.AuditEntry) erro
 	if e.GetAt() != nil {
 		at = e.GetAt().AsTime()
 	}
-	var r [4]byte
-	_, _ = rand.Read(r[:])
-	if err := s.putProto(ctx, fmt.Sprintf("%s%020d-%s", auditPrefix, at.UnixNano(), hex.EncodeToString(r[:])), e); err != nil {
+	if err := s.putProto(ctx, auditKey(at), e); err != nil {
 		return fmt.Errorf("store: write audit entry (%s %s by %s): %w", e.GetAction(), e.GetGroup(), e.GetWho(), err)
 	}
 	return nil
+}
+
+// auditKey is a new audit entry's key: its time, then random bytes so that entries of the
+// same nanosecond do not collide.
+func auditKey(at time.Time) string {
+	var r [4]byte
+	_, _ = rand.Read(r[:])
+	return fmt.Sprintf("%s%020d-%s", auditPrefix, at.UnixNano(), hex.EncodeToString(r[:]))
 }
 
 // Audit returns audit entries newest first, of group ("" for all), at most limit (0 = all).

@@ -13,6 +13,8 @@
 //	/fleetgate/groups/<group>/built             commit and path tree hashes last built
 //	/fleetgate/leader/                          leader election of the replicas
 //	/fleetgate/nodes/<group>/<node>             NodeStatus, last known
+//	/fleetgate/presence/<group>/<node>/<replica> the node's stream is on replica now; on the
+//	                                            replica's liveness lease (presence.go)
 //	/fleetgate/retries/<group>/<node or *>      operator retries (the key's revision counts)
 //	/fleetgate/sources/<source>                 SourceStatus, as the leader last saw it
 //	/fleetgate/sync/<source>                    a fetch asked of the leader by another replica
@@ -22,7 +24,7 @@
 // fleetgate reads them alike.
 //
 // Other packages see typed operations, one file per key family (bodies.go, versions.go,
-// pins.go, holds.go, failures.go, nodes.go, audit.go, sources.go, prune.go), a typed watch of the
+// pins.go, holds.go, failures.go, nodes.go, presence.go, forget.go, audit.go, sources.go, prune.go), a typed watch of the
 // families that matter to followers (Watch, watch.go) and the replicas' leader election
 // (NewElection, election.go). Neither the keys nor the etcd client are exported.
 package store
@@ -39,16 +41,17 @@ import (
 
 // The key families, in the order etcd sorts them (watch.go relies on it).
 const (
-	prefix        = "/fleetgate/"
-	auditPrefix   = prefix + "audit/"
-	bodiesPrefix  = prefix + "bodies/"
-	chunksPrefix  = prefix + "chunks/"
-	groupsPrefix  = prefix + "groups/"
-	leaderPrefix  = prefix + "leader/"
-	nodesPrefix   = prefix + "nodes/"
-	retriesPrefix = prefix + "retries/"
-	sourcesPrefix = prefix + "sources/"
-	syncPrefix    = prefix + "sync/"
+	prefix         = "/fleetgate/"
+	auditPrefix    = prefix + "audit/"
+	bodiesPrefix   = prefix + "bodies/"
+	chunksPrefix   = prefix + "chunks/"
+	groupsPrefix   = prefix + "groups/"
+	leaderPrefix   = prefix + "leader/"
+	nodesPrefix    = prefix + "nodes/"
+	presencePrefix = prefix + "presence/"
+	retriesPrefix  = prefix + "retries/"
+	sourcesPrefix  = prefix + "sources/"
+	syncPrefix     = prefix + "sync/"
 )
 
 // defaultChunkSize is the largest compressed body stored as one value; bigger bodies are

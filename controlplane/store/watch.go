@@ -41,12 +41,16 @@ const (
 	SyncRequested
 	// AuditAppended says an audit entry was written; Audit is it, Group its group.
 	AuditAppended
+	// PresenceChanged says Node of Group came (Present) or went (not Present) on Replica: its
+	// presence key was written or deleted, the latter also when Replica's liveness lease
+	// expired (the replica died). See presence.go.
+	PresenceChanged
 )
 
 var kindNames = map[EventKind]string{
 	Resync: "resync", HeadMoved: "head-moved", PinChanged: "pin-changed", FailureStored: "failure-stored",
 	NodeChanged: "node-changed", RetryRequested: "retry-requested", SyncRequested: "sync-requested",
-	AuditAppended: "audit-appended",
+	AuditAppended: "audit-appended", PresenceChanged: "presence-changed",
 }
 
 // String returns the kind's name.
@@ -64,8 +68,12 @@ type Event struct {
 	// Group is the group the change belongs to (every kind but Resync and SyncRequested; ""
 	// for an audit entry of no group).
 	Group string
-	// Node is the node of NodeChanged, or of RetryRequested ("" for every node of Group).
+	// Node is the node of NodeChanged or PresenceChanged, or of RetryRequested ("" for every node of Group).
 	Node string
+	// Replica is the replica of PresenceChanged.
+	Replica string
+	// Present is, for PresenceChanged, whether Replica holds Node's stream now.
+	Present bool
 	// Source is the source of SyncRequested.
 	Source string
 	// Head is the new head of HeadMoved.
@@ -151,6 +159,7 @@ var families = []struct {
 	{groupsPrefix, []EventKind{HeadMoved, PinChanged, FailureStored}},
 	{leaderPrefix, nil},
 	{nodesPrefix, []EventKind{NodeChanged}},
+	{presencePrefix, []EventKind{PresenceChanged}},
 	{retriesPrefix, []EventKind{RetryRequested}},
 	{sourcesPrefix, nil},
 	{syncPrefix, []EventKind{SyncRequested}},
@@ -273,6 +282,11 @@ func decodeEvent(ev *clientv3.Event) (Event, bool) {
 		}
 		e.Status = &fleetgatev1.NodeStatus{}
 		return e, proto.Unmarshal(ev.Kv.Value, e.Status) == nil
+	case strings.HasPrefix(key, presencePrefix):
+		var ok bool
+		e.Kind, e.Present = PresenceChanged, put
+		e.Group, e.Node, e.Replica, ok = presenceKeyParts(key)
+		return e, ok
 	case strings.HasPrefix(key, retriesPrefix) && put:
 		e.Kind = RetryRequested
 		e.Group, e.Node = retryKeyParts(key)

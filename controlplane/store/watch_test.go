@@ -188,7 +188,7 @@ func TestWatchRangesCoverOnlyFollowedFamilies(t *testing.T) {
 	for _, k := range []string{bodiesPrefix + "d", chunksPrefix + "d/000000", leaderPrefix + "x", sourcesPrefix + "gitops"} {
 		require.False(t, in(k), k)
 	}
-	for _, k := range []string{auditPrefix + "1-a", groupsPrefix + "prod/head", nodesPrefix + "prod/n1", retriesPrefix + "prod/*", syncPrefix + "gitops"} {
+	for _, k := range []string{auditPrefix + "1-a", groupsPrefix + "prod/head", nodesPrefix + "prod/n1", presencePrefix + "prod/n1/r1", retriesPrefix + "prod/*", syncPrefix + "gitops"} {
 		require.True(t, in(k), k)
 	}
 }

@@ -217,3 +217,41 @@ func TestREADMEConfigParses(t *testing.T) {
 	require.NotNil(t, cfg.TLS)
 	require.Len(t, cfg.Admin.Tokens, 1)
 }
+
+// TestAgentArtifactsShowSecuredEtcd keeps the agent's deployment artifacts showing how it
+// logs in to a secured APISIX etcd: a user and a password file (a Secret in Kubernetes),
+// never a password on the command line.
+func TestAgentArtifactsShowSecuredEtcd(t *testing.T) {
+	unit := execStart(t, filepath.Join(root, "deploy/systemd/fleetgate-agent.service"))
+	var k8s []string
+	for _, doc := range decodeAll(t, filepath.Join(root, "deploy/kubernetes/apisix-with-agent.yaml")) {
+		containers, _ := get(doc, "spec", "template", "spec", "containers").([]any)
+		for _, c := range containers {
+			if get(c, "name") != "fleetgate-agent" {
+				continue
+			}
+			for _, a := range get(c, "args").([]any) {
+				k8s = append(k8s, fmt.Sprint(a))
+			}
+			mounted := false
+			for _, m := range get(c, "volumeMounts").([]any) {
+				mounted = mounted || get(m, "mountPath") == "/etc/fleetgate/etcd"
+			}
+			require.True(t, mounted, "the agent container mounts the password Secret")
+		}
+	}
+	require.NotEmpty(t, k8s, "no fleetgate-agent container")
+	for where, args := range map[string][]string{"systemd unit": unit, "kubernetes agent": k8s} {
+		joined := strings.Join(args, " ")
+		for _, flag := range []string{"--etcd-user", "--etcd-password-file"} {
+			require.Contains(t, joined, flag, "%s does not show %s", where, flag)
+		}
+		require.NotContains(t, joined, "--etcd-password ", "%s passes a password on the command line", where)
+		require.NotContains(t, joined, "--etcd-password=", "%s passes a password on the command line", where)
+	}
+	help, err := exec.Command(binPath, "agent", "--help").CombinedOutput()
+	require.NoError(t, err)
+	for _, flag := range []string{"--etcd-user", "--etcd-password-file", "--etcd-ca-file", "--etcd-cert-file", "--etcd-key-file", "--etcd-sni", "--etcd-agent-prefix", "FLEETGATE_ETCD_PASSWORD"} {
+		require.Contains(t, string(help), flag, "fleetgate agent --help")
+	}
+}

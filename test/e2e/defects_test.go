@@ -46,7 +46,7 @@ groups:
 		out, err := exec.CommandContext(ctx, binPath, "controlplane", "--config", path).CombinedOutput()
 		require.NoError(t, ctx.Err(), "the control plane started with a password over http:\n%s", out)
 		require.Error(t, err, "%s", out)
-		require.Contains(t, string(out), `source "plain": auth.password_file over plain http://`)
+		require.Contains(t, string(out), `sources[0].auth.password_file: the password of source "plain" would be sent in cleartext over plain http://`)
 		require.Contains(t, string(out), "allow_insecure_http")
 	})
 

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	agent "github.com/fleetgate/fleetgate/dataplane-agent"
 	"github.com/fleetgate/fleetgate/snapshot"
 )
 
@@ -50,17 +52,22 @@ func (s *Sink) Apply(ctx context.Context, snap *snapshot.Snapshot) error {
 	s.last = ApplyStats{}
 	s.mu.Unlock()
 	start := time.Now()
+	s.intend(snap)
 	err := s.apply(ctx, snap)
 	st := s.LastApply()
 	s.mu.Lock()
 	s.lastSnap = nil
 	if err == nil {
-		s.lastSnap = snap
+		s.lastSnap, s.applied = snap, snap
 	}
 	s.mu.Unlock()
 	if err != nil {
 		s.markDirty()
-		s.log.Warn("apply failed", "digest", snap.Digest, "puts", st.Puts, "deletes", st.Deletes, "txns", st.Txns, "err", err)
+		level := slog.LevelWarn
+		if errors.Is(err, agent.ErrUnavailable) && st.Txns == 0 {
+			level = slog.LevelDebug // the agent reports an unavailable sink once, not every retry
+		}
+		s.log.Log(ctx, level, "apply failed", "digest", snap.Digest, "puts", st.Puts, "deletes", st.Deletes, "txns", st.Txns, "err", err)
 		return err
 	}
 	if st.Txns > 0 {
@@ -71,7 +78,7 @@ func (s *Sink) Apply(ctx context.Context, snap *snapshot.Snapshot) error {
 }
 
 func (s *Sink) apply(ctx context.Context, snap *snapshot.Snapshot) error {
-	c, err := s.cli()
+	c, err := s.cli(ctx)
 	if err != nil {
 		return err
 	}
@@ -210,10 +217,15 @@ func (s *Sink) putChange(st *state, r *snapshot.Resource, key string) *change {
 	case intact:
 		ch.ctime = e.ctime
 	case exists:
-		ch.fetch = true
+		ch.fetch = true // its current mod revision, and create_time if not owned
 		if !owned {
 			s.log.Info("adopting a key the snapshot names", "key", key)
 		}
+	}
+	if owned && !intact {
+		// Edited or deleted by hand since the sink wrote it: a heal restores the resource,
+		// it does not create one, so the key keeps the create_time the sink first gave it.
+		ch.ctime = e.ctime
 	}
 	return ch
 }
@@ -245,7 +257,8 @@ func order(puts, dels []*change) []*change {
 }
 
 // fetchCreateTimes reads the values that puts replace without having written them, for their
-// create_time, and takes their current mod revision as the one to guard.
+// create_time (unless the manifest has it), and takes their current mod revision as the one
+// to guard.
 func (s *Sink) fetchCreateTimes(ctx context.Context, c *clientv3.Client, changes []*change) error {
 	var need []*change
 	for _, ch := range changes {
@@ -265,7 +278,11 @@ func (s *Sink) fetchCreateTimes(ctx context.Context, c *clientv3.Client, changes
 		resp, err := c.Txn(tctx).Then(ops...).Commit()
 		cancel()
 		if err != nil {
-			return fmt.Errorf("etcd sink: read %d values to keep their create_time (first %s): %w", len(batch), batch[0].key, err)
+			needs := make([]access, len(batch))
+			for i, ch := range batch {
+				needs[i] = readKey(ch.key)
+			}
+			return s.failed(ctx, c, fmt.Sprintf("read %d values to keep their create_time (first %s)", len(batch), batch[0].key), err, needs...)
 		}
 		for i, ch := range batch {
 			kvs := resp.Responses[i].GetResponseRange().Kvs
@@ -274,7 +291,7 @@ func (s *Sink) fetchCreateTimes(ctx context.Context, c *clientv3.Client, changes
 				continue
 			}
 			ch.prevRev = kvs[0].ModRevision
-			if hasTimestamps(ch.kind) {
+			if hasTimestamps(ch.kind) && ch.ctime == 0 {
 				ch.ctime = createTimeOf(kvs[0].Value)
 			}
 		}
@@ -344,13 +361,16 @@ func (s *Sink) commit(ctx context.Context, c *clientv3.Client, st *state, snap *
 	defer cancel()
 	s.txnMu.Lock()
 	resp, err := c.Txn(tctx).If(cmps...).Then(ops...).Commit()
+	if err == nil && s.testHookLoseResponse != nil && s.testHookLoseResponse(i) {
+		err = context.DeadlineExceeded // committed, but the sink never hears of it
+	}
 	if err == nil && resp.Succeeded {
 		s.record(st, snap, changes, resp.Header.Revision, first, last, placeholders)
 	}
 	s.txnMu.Unlock()
 	if err != nil {
-		return fmt.Errorf("etcd sink: apply %s: transaction %d/%d (%d keys from %s) failed; keys of earlier transactions stay written: %w",
-			snapshot.ShortDigest(snap.Digest), i+1, n, len(changes), firstKey(changes, placeholders), err)
+		return s.failed(ctx, c, fmt.Sprintf("apply %s: transaction %d/%d (%d keys from %s) failed; keys of earlier transactions stay written",
+			snapshot.ShortDigest(snap.Digest), i+1, n, len(changes), firstKey(changes, placeholders)), err, s.commitAccess(changes, placeholders)...)
 	}
 	if !resp.Succeeded {
 		s.mu.Lock()
@@ -358,15 +378,16 @@ func (s *Sink) commit(ctx context.Context, c *clientv3.Client, st *state, snap *
 		s.mu.Unlock()
 		holder, herr := s.claimHolder(ctx, c)
 		if herr == nil && holder == "" {
-			return fmt.Errorf("etcd sink: apply %s: transaction %d/%d refused: the claim key %s was deleted; the next attempt claims %s again",
-				snapshot.ShortDigest(snap.Digest), i+1, n, s.claimKey, s.cfg.Prefix)
+			return agent.Unavailable(fmt.Errorf("etcd sink: apply %s: transaction %d/%d refused: the claim key %s was deleted; the next attempt claims %s again",
+				snapshot.ShortDigest(snap.Digest), i+1, n, s.claimKey, s.cfg.Prefix))
 		}
 		if herr == nil && holder != s.cfg.NodeID {
 			return fmt.Errorf("etcd sink: apply %s: transaction %d/%d refused: %w: %s now belongs to node %q, not %q; stop the other agent",
 				snapshot.ShortDigest(snap.Digest), i+1, n, ErrClaimed, s.cfg.Prefix, holder, s.cfg.NodeID)
 		}
-		return fmt.Errorf("etcd sink: apply %s: transaction %d/%d refused: another writer changed one of its %d keys (from %s) since revision %d; the next attempt re-reads etcd",
-			snapshot.ShortDigest(snap.Digest), i+1, n, len(changes), firstKey(changes, placeholders), st.rev)
+		// Not a refusal of the content: the next attempt re-reads etcd and converges.
+		return agent.Unavailable(fmt.Errorf("etcd sink: apply %s: transaction %d/%d refused: another writer changed one of its %d keys (from %s) since revision %d; the next attempt re-reads etcd",
+			snapshot.ShortDigest(snap.Digest), i+1, n, len(changes), firstKey(changes, placeholders), st.rev))
 	}
 	return nil
 }
@@ -434,7 +455,7 @@ func (s *Sink) ensureClaim(ctx context.Context, c *clientv3.Client) error {
 		Then(clientv3.OpPut(s.claimKey, s.cfg.NodeID)).
 		Else(clientv3.OpGet(s.claimKey)).Commit()
 	if err != nil {
-		return fmt.Errorf("etcd sink: claim %s (key %s): %w", s.cfg.Prefix, s.claimKey, err)
+		return s.failed(ctx, c, fmt.Sprintf("claim %s (key %s)", s.cfg.Prefix, s.claimKey), err, readWriteKey(s.claimKey)...)
 	}
 	if !resp.Succeeded {
 		kvs := resp.Responses[0].GetResponseRange().Kvs
@@ -463,4 +484,19 @@ func (s *Sink) claimHolder(ctx context.Context, c *clientv3.Client) (string, err
 		return "", nil
 	}
 	return string(resp.Kvs[0].Value), nil
+}
+
+// commitAccess lists what a write transaction reads and writes, in the order a missing
+// permission is looked for: the claim, the applied digest, then each key and its manifest
+// entry.
+func (s *Sink) commitAccess(changes []*change, placeholders []string) []access {
+	out := append(readWriteKey(s.claimKey), readWriteKey(s.appliedKey)...)
+	for _, k := range placeholders {
+		out = append(out, readWriteKey(k)...)
+	}
+	for _, ch := range changes {
+		out = append(out, readWriteKey(ch.key)...)
+		out = append(out, readWriteKey(s.manifestKey(ch.key))...)
+	}
+	return out
 }

@@ -15,12 +15,23 @@
 //
 // # Bookkeeping
 //
-// The agent's own state lives outside the prefix, under "/fleetgate-agent/<node-id>/":
-// "applied" holds the digest of the last snapshot applied in full, and
-// "manifest/<dir>/<id>" holds, per owned key, the sha256 of the body and its create_time. A
-// claim key "/fleetgate-agent/.claims<prefix>" names the one node allowed to write the
-// prefix; every write transaction compares it, so a second agent fails loudly instead of
-// interleaving.
+// The agent's own state lives outside the prefix, under "<agent-prefix>/<node-id>/"
+// (Config.AgentPrefix, "/fleetgate-agent" by default): "applied" holds the digest of the
+// last snapshot applied in full, and "manifest/<dir>/<id>" holds, per owned key, the sha256
+// of the body and its create_time. A claim key "<agent-prefix>/.claims<prefix>" names the one
+// node allowed to write the prefix; every write transaction compares it, so a second agent
+// fails loudly instead of interleaving.
+//
+// # Secured etcd
+//
+// Config.Username and Password log in to an etcd with authentication on; Config.TLS
+// connects over client TLS. The sink needs a role of readwrite on "<prefix>/" and
+// "<agent-prefix>/", nothing else. New never fails because etcd is unreachable or refuses
+// the login: it connects in the background, and every call meanwhile returns an
+// agent.ErrUnavailable error saying why. Errors that say nothing about the content (no
+// connection, no answer within RequestTimeout, login refused, permission denied, which key
+// and which permission found by probing) are agent.ErrUnavailable; refusals of the content
+// (a request too large) are plain errors, which the agent NACKs.
 //
 // # Writes
 //

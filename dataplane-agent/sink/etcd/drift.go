@@ -17,10 +17,11 @@ var errWatchClosed = errors.New("watch channel closed")
 
 // WatchDrift reports every change under the prefix that the sink did not make, until ctx is
 // done; it returns ctx.Err(). It reads etcd once and watches from the revision after that
-// read; a change whose revision is one of the sink's own transactions is not drift. A put or
-// delete of an owned key is Modified or Deleted; a new key in a resource directory is Added
-// (in Manifest mode it is also counted as unmanaged and a re-Apply leaves it alone; in
-// Exclusive mode a re-Apply deletes it). When the watch breaks (etcd down, compaction) it is
+// read; a change whose revision is one of the sink's own transactions is not drift, nor is
+// one whose transaction's response was lost but that makes a key what the sink is writing
+// (ownWrite). A put or delete of an owned key is Modified or Deleted; a new key in a
+// resource directory is Added (in Manifest mode it is also counted as unmanaged and a
+// re-Apply leaves it alone; in Exclusive mode a re-Apply deletes it). When the watch breaks (etcd down, compaction) it is
 // restarted from a fresh read, and what changed meanwhile is reported by comparing the two
 // states. It also returns, with an error, when the sink is closed.
 //
@@ -29,7 +30,9 @@ var errWatchClosed = errors.New("watch channel closed")
 // that picture, so a heal plans in memory and writes exactly the drifted keys.
 func (s *Sink) WatchDrift(ctx context.Context, report func(agent.Drift)) error {
 	b := backoff.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.2}
+	lastMsg := ""
 	for {
+		start := time.Now()
 		err := s.watchOnce(ctx, report)
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -37,7 +40,17 @@ func (s *Sink) WatchDrift(ctx context.Context, report func(agent.Drift)) error {
 		if s.bg.Err() != nil {
 			return errors.New("etcd sink: closed while watching for drift")
 		}
-		s.log.Warn("drift watch interrupted; restarting from a fresh read", "err", err)
+		if time.Since(start) > 10*time.Second { // it was watching: a new outage
+			b.Reset()
+			lastMsg = ""
+		}
+		// Logged when the reason changes, not on every retry of one outage.
+		if msg := err.Error(); msg != lastMsg {
+			s.log.Warn("drift watch interrupted; restarting from a fresh read", "err", err)
+			lastMsg = msg
+		} else {
+			s.log.Debug("drift watch still interrupted", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -49,7 +62,7 @@ func (s *Sink) WatchDrift(ctx context.Context, report func(agent.Drift)) error {
 }
 
 func (s *Sink) watchOnce(ctx context.Context, report func(agent.Drift)) error {
-	c, err := s.cli()
+	c, err := s.cli(ctx)
 	if err != nil {
 		return err
 	}
@@ -93,7 +106,7 @@ func (s *Sink) watchOnce(ctx context.Context, report func(agent.Drift)) error {
 			return errors.New("watch revision compacted")
 		}
 		if err := resp.Err(); err != nil {
-			return err
+			return s.failed(ctx, c, "watch "+s.cfg.Prefix+"/", err, readPrefix(s.cfg.Prefix+"/"))
 		}
 		for _, ev := range resp.Events {
 			if d, ok := s.classify(ev); ok {
@@ -139,6 +152,9 @@ func (s *Sink) classify(ev *clientv3.Event) (agent.Drift, bool) {
 	key := string(ev.Kv.Key)
 	kind, id, ph, ok := parseKey(s.cfg.Prefix, key)
 	if !ok || s.isOwn(ev.Kv.ModRevision) {
+		return agent.Drift{}, false
+	}
+	if s.ownUnrecorded(ev) {
 		return agent.Drift{}, false
 	}
 	if ph { // a placeholder: not drift, but the next Apply recreates it if deleted
@@ -214,7 +230,10 @@ func (s *Sink) sinceLastWrite(st *state) []agent.Drift {
 }
 
 // compare reports the drift between what the sink knew (prev) and a fresh read (cur): the
-// changes a broken watch missed.
+// changes a broken watch missed. The sink writes (and deletes) a key and its manifest entry
+// in one transaction, so a key whose mod revision is its manifest entry's, or that is gone
+// with its entry, was changed by the sink itself (in a transaction whose response was lost)
+// and is not drift.
 func (s *Sink) compare(prev, cur *state) []agent.Drift {
 	now := time.Now()
 	var out []agent.Drift
@@ -230,7 +249,12 @@ func (s *Sink) compare(prev, cur *state) []agent.Drift {
 		}
 		d := agent.Drift{Key: key, Kind: kind, ID: id, At: now}
 		_, owned := prev.owned[key]
+		e, ownedNow := cur.owned[key]
 		switch {
+		case inCur && ownedNow && e.rev == cr:
+			return // the sink wrote the key together with its manifest entry
+		case owned && !inCur && !ownedNow:
+			return // the sink deleted the key together with its manifest entry
 		case owned && inCur:
 			d.Change = fleetgatev1.DriftChange_DRIFT_CHANGE_MODIFIED
 		case owned:
@@ -253,4 +277,26 @@ func (s *Sink) compare(prev, cur *state) []agent.Drift {
 		}
 	}
 	return out
+}
+
+// ownUnrecorded reports whether ev, whose revision is none of the sink's recorded
+// transactions, is still the sink's own write (ownWrite). Such a write comes from a
+// transaction whose response was lost, after which the sink's picture of etcd is not
+// trusted: the event is applied to it, and the next Apply reads etcd again.
+func (s *Sink) ownUnrecorded(ev *clientv3.Event) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ownWrite(ev) {
+		return false
+	}
+	key := string(ev.Kv.Key)
+	if ev.Type == mvccpb.PUT {
+		s.st.live[key] = ev.Kv.ModRevision
+	} else {
+		delete(s.st.live, key)
+	}
+	s.dirtyGen++
+	s.cacheValid = false
+	s.lastSnap = nil
+	return true
 }

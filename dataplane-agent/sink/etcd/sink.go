@@ -5,15 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	agent "github.com/fleetgate/fleetgate/dataplane-agent"
-	"github.com/fleetgate/fleetgate/internal/backoff"
 	"github.com/fleetgate/fleetgate/snapshot"
 )
 
@@ -24,18 +22,22 @@ type Sink struct {
 	cfg Config
 	log *slog.Logger
 
-	// keys outside the APISIX prefix
-	bookPrefix  string // /fleetgate-agent/<node>/
-	manifestDir string // /fleetgate-agent/<node>/manifest
-	appliedKey  string // /fleetgate-agent/<node>/applied
-	claimKey    string // /fleetgate-agent/.claims<prefix>
+	// keys under the agent prefix, outside the APISIX prefix
+	bookPrefix  string // <agent-prefix>/<node>/
+	manifestDir string // <agent-prefix>/<node>/manifest
+	appliedKey  string // <agent-prefix>/<node>/applied
+	claimKey    string // <agent-prefix>/.claims<prefix>
 
 	connMu  sync.Mutex
-	client  *clientv3.Client
-	connErr error
-	bg      context.Context // done when the sink is closed
+	client  *clientv3.Client // nil until connected (and logged in)
+	connErr error            // why the last attempt to connect failed
+	tried   chan struct{}    // closed when the first attempt to connect is over
+	kick    chan struct{}    // asks the connect loop to try again now
+	bg      context.Context  // done when the sink is closed
 	stop    context.CancelFunc
-	done    chan struct{}
+	done    chan struct{} // closed when the connect loop is over
+	// connectAttempts counts attempts to connect (tests: a refused login is not hammered)
+	connectAttempts atomic.Int64
 
 	applyMu sync.Mutex // serializes Apply and full state reloads
 	txnMu   sync.Mutex // held while a write transaction is in flight and being recorded
@@ -48,10 +50,16 @@ type Sink struct {
 	ownRevs    map[int64]bool // revisions of this sink's own transactions, not yet seen by a watch
 	last       ApplyStats
 	lastSnap   *snapshot.Snapshot // the last snapshot applied in full
-	claimed    bool
+	// writing is the snapshot of the latest Apply, whether it succeeded or not, and applied
+	// the last one applied in full: a change that makes a key what one of them holds is the
+	// sink's own write, also when its transaction's response was lost (ownWrite).
+	writing, applied *snapshot.Snapshot
+	claimed          bool
 
 	now               func() time.Time // time.Now; tests fix it
 	testHookBeforeTxn func(i int)      // tests: called before write transaction i (0-based)
+	// tests: called after write transaction i committed; true drops its response
+	testHookLoseResponse func(i int) bool
 }
 
 // ApplyStats counts what the last Apply wrote.
@@ -72,79 +80,32 @@ var (
 	_ agent.EmptyChecker     = (*Sink)(nil)
 )
 
-// New returns an etcd sink. It does not fail because etcd is unreachable: it keeps trying in
-// the background, Health reports the problem, and Apply fails until etcd answers. ctx bounds
-// nothing after New returns; Close stops the sink.
+// New returns an etcd sink. It never fails because etcd is unreachable or refuses the
+// credentials: it connects (and logs in) in the background, retrying until it succeeds, and
+// meanwhile every call returns an agent.ErrUnavailable error that says why. It fails only
+// for a bad Config. ctx bounds nothing after New returns; Close stops the sink.
 func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	book := "/fleetgate-agent/" + cfg.NodeID + "/"
+	book := cfg.AgentPrefix + "/" + cfg.NodeID + "/"
 	s := &Sink{
 		cfg:         cfg,
 		log:         cfg.Logger.With("sink", "etcd", "node", cfg.NodeID, "prefix", cfg.Prefix),
 		bookPrefix:  book,
 		manifestDir: book + "manifest",
 		appliedKey:  book + "applied",
-		claimKey:    "/fleetgate-agent/.claims" + cfg.Prefix,
+		claimKey:    cfg.AgentPrefix + "/.claims" + cfg.Prefix,
 		ownRevs:     make(map[int64]bool),
 		done:        make(chan struct{}),
+		tried:       make(chan struct{}),
+		kick:        make(chan struct{}, 1),
 		now:         time.Now,
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.bg, s.stop = bg, cancel
-	if err := s.connect(); err != nil {
-		s.log.Warn("etcd unreachable at start; retrying in the background", "endpoints", cfg.Endpoints, "err", err)
-		go s.connectLoop(bg)
-	} else {
-		close(s.done)
-	}
+	go s.connectLoop(bg)
 	return s, nil
-}
-
-func (s *Sink) connect() error {
-	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   s.cfg.Endpoints,
-		DialTimeout: s.cfg.DialTimeout,
-		TLS:         s.cfg.TLS,
-		Username:    s.cfg.Username,
-		Password:    s.cfg.Password,
-		Logger:      zap.NewNop(),
-		// APISIX values and our transactions stay under etcd's 1.5 MiB request limit; reads
-		// of a large prefix may be bigger.
-		MaxCallRecvMsgSize: 256 << 20,
-	})
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	if err != nil {
-		s.connErr = err
-		return err
-	}
-	s.client, s.connErr = c, nil
-	return nil
-}
-
-// connectLoop retries connecting to etcd (500ms doubling to 30s, jittered) until it
-// succeeds or ctx is done.
-func (s *Sink) connectLoop(ctx context.Context) {
-	defer close(s.done)
-	b := backoff.Backoff{Min: 500 * time.Millisecond, Max: 30 * time.Second, Jitter: 0.2}
-	for b.Wait(ctx) {
-		if err := s.connect(); err == nil {
-			s.log.Info("connected to etcd", "endpoints", s.cfg.Endpoints)
-			return
-		}
-	}
-}
-
-// cli returns the etcd client, or an error while no connection could be made yet.
-func (s *Sink) cli() (*clientv3.Client, error) {
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	if s.client == nil {
-		return nil, fmt.Errorf("etcd sink: not connected to %s: %w", strings.Join(s.cfg.Endpoints, ","), s.connErr)
-	}
-	return s.client, nil
 }
 
 // Close stops background work and closes the etcd client. The sink's data stays in etcd.
@@ -153,10 +114,10 @@ func (s *Sink) Close() error {
 	<-s.done
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
+	s.connErr = errors.New("etcd sink: closed")
 	if s.client != nil {
 		err := s.client.Close()
 		s.client = nil
-		s.connErr = errors.New("sink closed")
 		if err != nil && !errors.Is(err, context.Canceled) {
 			return fmt.Errorf("etcd sink: close client: %w", err)
 		}
@@ -165,32 +126,33 @@ func (s *Sink) Close() error {
 }
 
 // Health returns nil when etcd answers a read of the sink's claim key within the request
-// timeout.
+// timeout, else an agent.ErrUnavailable error saying why (not connected, not logged in,
+// not permitted, no answer).
 func (s *Sink) Health(ctx context.Context) error {
-	c, err := s.cli()
+	c, err := s.cli(ctx)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	tctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	if _, err := c.Get(ctx, s.claimKey); err != nil {
-		return fmt.Errorf("etcd sink: etcd at %s does not answer: %w", strings.Join(s.cfg.Endpoints, ","), err)
+	if _, err := c.Get(tctx, s.claimKey); err != nil {
+		return s.failed(ctx, c, "read "+s.claimKey, err, readKey(s.claimKey))
 	}
 	return nil
 }
 
-// Applied returns the digest recorded at /fleetgate-agent/<node-id>/applied, or "" when there
+// Applied returns the digest recorded at <agent-prefix>/<node-id>/applied, or "" when there
 // is none (nothing applied yet, or an Apply failed halfway).
 func (s *Sink) Applied(ctx context.Context) (string, error) {
-	c, err := s.cli()
+	c, err := s.cli(ctx)
 	if err != nil {
 		return "", err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	tctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	resp, err := c.Get(ctx, s.appliedKey)
+	resp, err := c.Get(tctx, s.appliedKey)
 	if err != nil {
-		return "", fmt.Errorf("etcd sink: read applied digest %s: %w", s.appliedKey, err)
+		return "", s.failed(ctx, c, "read applied digest "+s.appliedKey, err, readKey(s.appliedKey))
 	}
 	if len(resp.Kvs) == 0 {
 		return "", nil

@@ -41,19 +41,20 @@ func manifestValue(e entry) string {
 // readState reads the prefix (keys only), the manifest and the applied digest in one
 // transaction, so that all three are of the same revision.
 func (s *Sink) readState(ctx context.Context) (*state, error) {
-	c, err := s.cli()
+	c, err := s.cli(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	tctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	resp, err := c.Txn(ctx).Then(
+	resp, err := c.Txn(tctx).Then(
 		clientv3.OpGet(s.cfg.Prefix+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 		clientv3.OpGet(s.manifestDir+"/", clientv3.WithPrefix()),
 		clientv3.OpGet(s.appliedKey),
 	).Commit()
 	if err != nil {
-		return nil, fmt.Errorf("etcd sink: read %s/ and %s: %w", s.cfg.Prefix, s.bookPrefix, err)
+		return nil, s.failed(ctx, c, fmt.Sprintf("read %s/ and %s", s.cfg.Prefix, s.bookPrefix), err,
+			readPrefix(s.cfg.Prefix+"/"), readPrefix(s.manifestDir+"/"), readKey(s.appliedKey))
 	}
 	live := resp.Responses[0].GetResponseRange().Kvs
 	man := resp.Responses[1].GetResponseRange().Kvs
@@ -113,24 +114,25 @@ func (s *Sink) markDirty() {
 }
 
 // Empty reports whether etcd holds nothing of this node: no key under the sink's bookkeeping
-// prefix (/fleetgate-agent/<node-id>/: neither an applied digest nor a manifest entry, which
+// prefix (<agent-prefix>/<node-id>/: neither an applied digest nor a manifest entry, which
 // every transaction of an apply writes, so a node left halfway through an apply is not empty)
 // and no resource key under the APISIX prefix (directory placeholders, which "apisix
 // init_etcd" creates, and keys outside the resource directories do not count). The agent
 // restores its last good snapshot only into an empty sink.
 func (s *Sink) Empty(ctx context.Context) (bool, error) {
-	c, err := s.cli()
+	c, err := s.cli(ctx)
 	if err != nil {
 		return false, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	tctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
-	resp, err := c.Txn(ctx).Then(
+	resp, err := c.Txn(tctx).Then(
 		clientv3.OpGet(s.bookPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly()),
 		clientv3.OpGet(s.cfg.Prefix+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 	).Commit()
 	if err != nil {
-		return false, fmt.Errorf("etcd sink: read %s and %s/ to tell whether they are empty: %w", s.bookPrefix, s.cfg.Prefix, err)
+		return false, s.failed(ctx, c, fmt.Sprintf("read %s and %s/ to tell whether they are empty", s.bookPrefix, s.cfg.Prefix), err,
+			readPrefix(s.bookPrefix), readPrefix(s.cfg.Prefix+"/"))
 	}
 	if resp.Responses[0].GetResponseRange().Count > 0 {
 		return false, nil

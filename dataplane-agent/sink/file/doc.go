@@ -26,6 +26,15 @@
 // "<path>.fleetgate-digest". Applied returns the digest only while the file still has that
 // content, so a hand-edited file reports "" and gets a full update.
 //
+// # Availability
+//
+// The file's directory may appear after the agent starts (a volume mounted late). Until it
+// exists, and whenever the file cannot be read or written (a permission, a full or read-only
+// disk), the sink's errors are agent.ErrUnavailable: the agent holds the version it was sent
+// and writes it as soon as it can, instead of refusing it. The sink logs the change of state
+// once (a WARN when the file cannot be used, an INFO when a write succeeds again), not every
+// attempt. Only a snapshot that cannot be encoded is a rejection of the content.
+//
 // # Drift
 //
 // WatchDrift polls the file every 200 ms (mtime and size, then content) and reports a file

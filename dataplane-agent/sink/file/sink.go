@@ -24,8 +24,9 @@ import (
 // Config configures a file sink.
 type Config struct {
 	// Path is APISIX's standalone file, e.g. /usr/local/apisix/conf/apisix.yaml. Its extension
-	// chooses the format: .yaml or .yml for YAML, .json for JSON. Required; its directory must
-	// exist.
+	// chooses the format: .yaml or .yml for YAML, .json for JSON. Required. Its directory may
+	// appear after the sink starts (a volume mounted late): until it does, the sink is
+	// unavailable (agent.ErrUnavailable) and the agent writes the file as soon as it can.
 	Path string
 	// PollInterval is how often WatchDrift looks at the file. Default 200ms.
 	PollInterval time.Duration
@@ -53,6 +54,9 @@ type Sink struct {
 	wantHash string // sha256 of the content the sink last wrote (or found recorded), "" if none
 	last     ApplyStats
 	now      func() time.Time
+
+	availMu sync.Mutex
+	down    bool // the file or its directory could not be used last time; see observe
 }
 
 var (
@@ -62,7 +66,8 @@ var (
 	_ agent.EmptyChecker  = (*Sink)(nil)
 )
 
-// New returns a file sink for cfg.Path.
+// New returns a file sink for cfg.Path. A missing directory is not an error (see
+// Config.Path): it is logged once, and Health reports it until the directory exists.
 func New(cfg Config) (*Sink, error) {
 	if cfg.Path == "" {
 		return nil, errors.New("file sink: empty path (want e.g. /usr/local/apisix/conf/apisix.yaml)")
@@ -75,9 +80,6 @@ func New(cfg Config) (*Sink, error) {
 	default:
 		return nil, fmt.Errorf("file sink: %s: unknown extension, want .yaml, .yml or .json", cfg.Path)
 	}
-	if fi, err := os.Stat(filepath.Dir(cfg.Path)); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("file sink: directory of %s does not exist: %w", cfg.Path, errOr(err, fs.ErrNotExist))
-	}
 	if s.cfg.PollInterval <= 0 {
 		s.cfg.PollInterval = 200 * time.Millisecond
 	}
@@ -85,51 +87,55 @@ func New(cfg Config) (*Sink, error) {
 		cfg.Logger = slog.Default()
 	}
 	s.log = cfg.Logger.With("sink", "file", "path", cfg.Path)
+	if err := s.observe(s.dirError()); err != nil {
+		return s, nil
+	}
 	if _, h, err := s.readSidecar(); err == nil {
 		s.wantHash = h
 	}
 	return s, nil
 }
 
-func errOr(err, def error) error {
-	if err != nil {
-		return err
-	}
-	return def
-}
-
 // Empty reports whether neither the config file nor its digest sidecar exists. The file is
 // written atomically, so a file without a matching sidecar is a config the sink (or someone)
 // wrote, not an empty sink: the agent does not restore its last good snapshot over it.
+// A missing directory is an agent.ErrUnavailable error: nothing can be restored into it.
 func (s *Sink) Empty(ctx context.Context) (bool, error) {
+	if err := s.observe(s.dirError()); err != nil {
+		return false, err
+	}
 	for _, p := range []string{s.cfg.Path, s.sidecar} {
 		_, err := os.Stat(p)
 		if err == nil {
 			return false, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
-			return false, fmt.Errorf("file sink: %w", err)
+			return false, s.observe(ioError(fmt.Errorf("file sink: %w", err)))
 		}
 	}
 	return true, nil
 }
 
 // Applied returns the digest recorded in the sidecar file, or "" when there is none or the
-// file no longer has the content it was written with.
+// file no longer has the content it was written with. A missing directory or an unreadable
+// file is an agent.ErrUnavailable error: it says nothing about what APISIX runs.
 func (s *Sink) Applied(ctx context.Context) (string, error) {
+	if err := s.observe(s.dirError()); err != nil {
+		return "", err
+	}
 	digest, want, err := s.readSidecar()
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
 	if err != nil {
-		return "", err
+		return "", s.observe(ioError(err))
 	}
 	data, err := os.ReadFile(s.cfg.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("file sink: read %s: %w", s.cfg.Path, err)
+		return "", s.observe(ioError(fmt.Errorf("file sink: read %s: %w", s.cfg.Path, err)))
 	}
 	if hashOf(data) != want {
 		return "", nil
@@ -159,8 +165,14 @@ func (s *Sink) readSidecar() (digest, fileHash string, err error) {
 }
 
 // Apply writes snap as the whole file, atomically, unless the file already has that content,
-// and records snap.Digest in the sidecar.
+// and records snap.Digest in the sidecar. An error reading or writing the file (a missing
+// directory, a permission, a full disk) is an agent.ErrUnavailable error; an error encoding
+// snap is not.
 func (s *Sink) Apply(ctx context.Context, snap *snapshot.Snapshot) error {
+	return s.note(s.apply(ctx, snap), true)
+}
+
+func (s *Sink) apply(ctx context.Context, snap *snapshot.Snapshot) error {
 	var data []byte
 	var err error
 	if s.json {
@@ -180,11 +192,11 @@ func (s *Sink) Apply(ctx context.Context, snap *snapshot.Snapshot) error {
 	s.last = ApplyStats{}
 	old, err := os.ReadFile(s.cfg.Path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("file sink: read %s: %w", s.cfg.Path, err)
+		return ioError(fmt.Errorf("file sink: read %s: %w", s.cfg.Path, err))
 	}
 	if err != nil || !bytes.Equal(old, data) {
 		if err := s.replace(s.cfg.Path, data, true); err != nil {
-			return err
+			return ioError(err)
 		}
 		s.last = ApplyStats{Writes: 1, Bytes: len(data)}
 		s.log.Info("wrote standalone file", "digest", snap.Digest, "bytes", len(data))
@@ -195,7 +207,7 @@ func (s *Sink) Apply(ctx context.Context, snap *snapshot.Snapshot) error {
 	}
 	side := fmt.Sprintf("digest %s\nfile-sha256 %s\n", snap.Digest, h)
 	if err := s.replace(s.sidecar, []byte(side), false); err != nil {
-		return err
+		return ioError(err)
 	}
 	return nil
 }
@@ -260,15 +272,11 @@ func (s *Sink) replace(path string, data []byte, bumpMtime bool) (err error) {
 	return nil
 }
 
-// Health returns nil when the file's directory exists.
+// Health returns nil when the file's directory exists, else an agent.ErrUnavailable error.
 func (s *Sink) Health(ctx context.Context) error {
-	dir := filepath.Dir(s.cfg.Path)
-	fi, err := os.Stat(dir)
+	err := s.dirError()
 	if err != nil {
-		return fmt.Errorf("file sink: directory %s: %w", dir, err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("file sink: %s is not a directory", dir)
+		return s.observe(err)
 	}
 	return nil
 }
@@ -318,7 +326,7 @@ func (s *Sink) check(lastMod *time.Time, lastSize *int64, reported *string) (age
 		return agent.Drift{}, false
 	}
 	if err != nil {
-		s.log.Warn("drift check: stat failed", "err", err)
+		s.observe(ioError(fmt.Errorf("file sink: drift check: %w", err)))
 		return agent.Drift{}, false
 	}
 	if fi.ModTime().Equal(*lastMod) && fi.Size() == *lastSize && *reported != "missing" {

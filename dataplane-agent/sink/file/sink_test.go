@@ -331,7 +331,7 @@ func TestDrift(t *testing.T) {
 }
 
 func TestNewRejectsBadPaths(t *testing.T) {
-	for _, p := range []string{"", filepath.Join(t.TempDir(), "apisix.txt"), "/nonexistent-dir-xyz/apisix.yaml"} {
+	for _, p := range []string{"", filepath.Join(t.TempDir(), "apisix.txt")} {
 		_, err := New(Config{Path: p})
 		assert.Error(t, err, p)
 	}

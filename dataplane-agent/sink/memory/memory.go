@@ -43,6 +43,7 @@ type Sink struct {
 	applies   int
 	failErr   error
 	healthErr error
+	downErr   error // set by SetUnavailable
 	watchers  map[int]func(agent.Drift)
 	nextWatch int
 }
@@ -54,6 +55,9 @@ func New(o Options) *Sink { return &Sink{opts: o, watchers: map[int]func(agent.D
 func (s *Sink) Applied(ctx context.Context) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.downErr != nil {
+		return "", agent.Unavailable(s.downErr)
+	}
 	if s.healthErr != nil {
 		return "", s.healthErr
 	}
@@ -64,6 +68,9 @@ func (s *Sink) Applied(ctx context.Context) (string, error) {
 func (s *Sink) Empty(ctx context.Context) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.downErr != nil {
+		return false, agent.Unavailable(s.downErr)
+	}
 	if s.healthErr != nil {
 		return false, s.healthErr
 	}
@@ -87,6 +94,9 @@ func (s *Sink) Apply(ctx context.Context, snap *snapshot.Snapshot) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.downErr != nil {
+		return agent.Unavailable(s.downErr)
+	}
 	if s.failErr != nil {
 		return s.failErr
 	}
@@ -105,10 +115,14 @@ func (s *Sink) Apply(ctx context.Context, snap *snapshot.Snapshot) error {
 	return nil
 }
 
-// Health returns the error set by SetUnhealthy, or nil.
+// Health returns the error set by SetUnavailable (marked agent.ErrUnavailable) or by
+// SetUnhealthy, or nil.
 func (s *Sink) Health(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.downErr != nil {
+		return agent.Unavailable(s.downErr)
+	}
 	return s.healthErr
 }
 
@@ -141,6 +155,16 @@ func (s *Sink) FailApply(err error) {
 func (s *Sink) SetUnhealthy(err error) {
 	s.mu.Lock()
 	s.healthErr = err
+	s.mu.Unlock()
+}
+
+// SetUnavailable makes the sink unreachable, as a stopped store would be: Applied, Empty,
+// Apply and Health return err marked as agent.ErrUnavailable, so the agent holds updates
+// unanswered instead of refusing them. nil makes the sink available again. Tamper, Remove
+// and Wipe still work (the store's own clients may still reach it).
+func (s *Sink) SetUnavailable(err error) {
+	s.mu.Lock()
+	s.downErr = err
 	s.mu.Unlock()
 }
 
@@ -248,5 +272,5 @@ func (s *Sink) Applies() int {
 	return s.applies
 }
 
-// ErrInjected is a convenient error for FailApply and SetUnhealthy in tests.
+// ErrInjected is a convenient error for FailApply, SetUnhealthy and SetUnavailable in tests.
 var ErrInjected = errors.New("memory sink: injected failure")

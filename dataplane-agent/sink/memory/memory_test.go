@@ -80,3 +80,31 @@ func TestDriftIsReported(t *testing.T) {
 	cancel()
 	assert.ErrorIs(t, <-done, context.Canceled)
 }
+
+func TestSetUnavailable(t *testing.T) {
+	ctx := context.Background()
+	s := memory.New(memory.Options{})
+	v1 := snap(t, map[string]string{"a": `{"id":"a","uri":"/a"}`})
+	require.NoError(t, s.Apply(ctx, v1))
+
+	s.SetUnavailable(memory.ErrInjected)
+	err := s.Apply(ctx, snap(t, nil))
+	assert.ErrorIs(t, err, agent.ErrUnavailable, "an unreachable sink says nothing about the content")
+	assert.ErrorIs(t, err, memory.ErrInjected)
+	_, err = s.Applied(ctx)
+	assert.ErrorIs(t, err, agent.ErrUnavailable)
+	_, err = s.Empty(ctx)
+	assert.ErrorIs(t, err, agent.ErrUnavailable)
+	assert.ErrorIs(t, s.Health(ctx), agent.ErrUnavailable)
+	assert.Equal(t, v1.Digest, s.Digest(), "nothing was written")
+
+	s.SetUnavailable(nil)
+	require.NoError(t, s.Health(ctx))
+	require.NoError(t, s.Apply(ctx, snap(t, nil)))
+	d, err := s.Applied(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, snap(t, nil).Digest, d)
+
+	s.FailApply(memory.ErrInjected)
+	assert.NotErrorIs(t, s.Apply(ctx, v1), agent.ErrUnavailable, "FailApply is a rejection of the content")
+}
