@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fleetgate/fleetgate/controlplane/rollout"
 	"github.com/fleetgate/fleetgate/controlplane/store"
 )
 
@@ -44,6 +45,9 @@ type Options struct {
 	// presence of its nodes is tied: when the replica dies, its nodes show disconnected on
 	// the other replicas within about this long. Default 10s.
 	LivenessTTL time.Duration
+	// Policies are the rollout policies of the groups that have one (rollout.Assign places
+	// their nodes in waves). Default none: every group gives every node its desired version.
+	Policies map[string]*rollout.Policy
 	// Logger receives the fleet's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -111,7 +115,7 @@ func New(ctx context.Context, st *store.Store, groups []string, opts Options) (*
 			continue
 		}
 		f.order = append(f.order, g)
-		f.groups[g] = &group{name: g, changed: make(chan struct{})}
+		f.groups[g] = &group{name: g, policy: opts.Policies[g], changed: make(chan struct{})}
 	}
 	for _, g := range f.order {
 		if err := f.Reload(ctx, g); err != nil {

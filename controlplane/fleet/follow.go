@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"maps"
 	"time"
 
 	"github.com/fleetgate/fleetgate/controlplane/store"
@@ -13,6 +14,7 @@ import (
 var followed = []store.EventKind{
 	store.HeadMoved, store.PinChanged, store.FailureStored, store.NodeChanged,
 	store.PresenceChanged, store.RetryRequested, store.AuditAppended,
+	store.RolloutChanged, store.FreezeChanged,
 }
 
 // maxBatch bounds the events handled before the groups they touched are reloaded.
@@ -152,7 +154,7 @@ func (f *Fleet) reloadNodesLogged(ctx context.Context) bool {
 // apply handles one store event; groups to reload are added to reload.
 func (f *Fleet) apply(ev store.Event, reload map[string]bool) {
 	switch ev.Kind {
-	case store.HeadMoved, store.PinChanged:
+	case store.HeadMoved, store.PinChanged, store.RolloutChanged, store.FreezeChanged:
 		reload[ev.Group] = true
 	case store.FailureStored, store.AuditAppended:
 		f.mu.Lock()
@@ -170,6 +172,9 @@ func (f *Fleet) apply(ev store.Event, reload map[string]bool) {
 			return
 		}
 		key := nodeKey(ev.Group, ev.Node)
+		if prev, ok := f.remote[key]; !ok || ev.Status == nil || !maps.Equal(prev.st.GetLabels(), ev.Status.GetLabels()) {
+			f.nodesMovedLocked(ev.Group)
+		}
 		if ev.Status == nil {
 			delete(f.remote, key)
 			delete(f.gone, key)

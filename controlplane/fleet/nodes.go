@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/fleetgate/fleetgate/controlplane/store"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
+	"github.com/fleetgate/fleetgate/snapshot"
 )
 
 // localNode is a node with a stream on this replica: its status lives here, and is written
@@ -143,6 +145,11 @@ func (f *Fleet) setStored(ctx context.Context, state store.NodeState) error {
 		}
 	}
 	f.remote, f.presence, f.retries = remote, presence, retries
+	for _, g := range f.groups {
+		if g.policy != nil {
+			g.waves.invalidate()
+		}
+	}
 	for name := range moved {
 		if g, ok := f.groups[name]; ok {
 			g.wakeLocked()
@@ -178,6 +185,10 @@ func (f *Fleet) Connected(h *fleetgatev1.Hello) {
 	}
 	n.conns++
 	st := n.st
+	if !ok || st.GetGroup() != h.GetGroup() || !maps.Equal(st.GetLabels(), h.GetLabels()) {
+		f.nodesMovedLocked(h.GetGroup())
+		f.nodesMovedLocked(st.GetGroup())
+	}
 	st.Group, st.Labels, st.AgentVersion, st.Sink = h.GetGroup(), h.GetLabels(), h.GetAgentVersion(), h.GetSink()
 	st.Connected, st.Since, st.LastSeen, st.Replica = true, now, now, f.opts.Replica
 	if st.GetAppliedDigest() != h.GetAppliedDigest() {
@@ -196,8 +207,10 @@ func (f *Fleet) seqLocked(name, digest string) uint64 {
 	if !ok || digest == "" {
 		return 0
 	}
-	if g.desired != nil && g.desired.Digest == digest {
-		return g.desired.Meta.Sequence
+	for _, s := range []*snapshot.Snapshot{g.desired, g.target, g.stable} {
+		if s != nil && s.Digest == digest {
+			return s.Meta.Sequence
+		}
 	}
 	if g.head != nil && g.head.GetDigest() == digest {
 		return g.head.GetSequence()
@@ -244,6 +257,9 @@ func (f *Fleet) ReportStatus(node string, s *fleetgatev1.Status) {
 	f.update(node, func(st *fleetgatev1.NodeStatus) {
 		st.SinkHealth, st.SinkError, st.UnmanagedKeys = s.GetSinkHealth(), s.GetSinkError(), s.GetUnmanagedKeys()
 		st.SinkUnavailableSince, st.PendingDigest, st.Drifted = s.GetSinkUnavailableSince(), s.GetPendingDigest(), s.GetDrifted()
+		if s.GetHealth() != nil {
+			st.Health = s.GetHealth()
+		}
 		st.DriftEventsTotal += uint64(len(s.GetDrift()))
 		st.RecentDrift = append(st.RecentDrift, s.GetDrift()...)
 		if over := len(st.RecentDrift) - f.opts.RecentDrift; over > 0 {
@@ -278,7 +294,9 @@ func (f *Fleet) Nodes(name string) []*fleetgatev1.NodeStatus {
 		c.Connected, c.Replica = v.connected, v.replica
 		c.Since, c.LastSeen = stamp(v.since), stamp(v.lastSeen)
 		if g, ok := f.groups[c.GetGroup()]; ok {
-			c.Converged = v.connected && g.desired != nil && c.GetAppliedDigest() == g.desired.Digest
+			want := f.desiredForLocked(g, c.GetNodeId())
+			c.Converged = v.connected && want != nil && c.GetAppliedDigest() == want.Digest
+			c.Wave = uint32(f.waveLocked(g, c.GetNodeId()))
 		}
 		out = append(out, c)
 	})
@@ -299,11 +317,19 @@ func (f *Fleet) Counts(name string) NodeCounts {
 	now := time.Now()
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	desired := ""
-	if g, ok := f.groups[name]; ok {
-		desired = digestOf(g.desired)
+	g, ok := f.groups[name]
+	if !ok {
+		return c
 	}
-	f.eachLocked(name, now, func(st *fleetgatev1.NodeStatus, v view) { c.add(st, v.connected, desired) })
+	if g.rolling == nil || g.pin != nil {
+		desired := digestOf(g.desired)
+		f.eachLocked(name, now, func(st *fleetgatev1.NodeStatus, v view) { c.add(st, v.connected, desired) })
+		return c
+	}
+	// in a rollout, each node is counted against what its wave should run
+	f.eachLocked(name, now, func(st *fleetgatev1.NodeStatus, v view) {
+		c.add(st, v.connected, digestOf(f.desiredForLocked(g, st.GetNodeId())))
+	})
 	return c
 }
 

@@ -98,6 +98,7 @@ func (f *Fleet) dropForgotten(done []store.Forget) {
 		if r, ok := f.remote[key]; ok && r.rev == d.Revision {
 			delete(f.remote, key)
 			delete(f.gone, key)
+			f.nodesMovedLocked(d.Group)
 		}
 	}
 	f.notifyLocked()

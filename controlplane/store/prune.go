@@ -13,7 +13,7 @@ import (
 )
 
 // Prune drops the versions of group beyond the newest keep, except the pinned one, the
-// newest one not held (Runnable) and any a node of the group has applied, and deletes the bodies no kept version of any group uses.
+// rollout's version and stable version, the newest one not held (Runnable) and any a node of the group has applied, and deletes the bodies no kept version of any group uses.
 // It returns the sequences dropped.
 func (s *Store) Prune(ctx context.Context, group string, keep int) ([]uint64, error) {
 	versions, err := s.Versions(ctx, group)
@@ -27,6 +27,14 @@ func (s *Store) Prune(ctx context.Context, group string, keep int) ([]uint64, er
 	}
 	if pin != nil {
 		protect[pin.GetDigest()] = true
+	}
+	// the rollout's version and the stable version its other nodes run (rollouts.go)
+	ro, err := s.Rollout(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	if r := ro.Rollout; r != nil {
+		protect[r.GetDigest()], protect[r.GetStableDigest()] = true, true
 	}
 	// the version the group runs while its newer versions are held (holds.go)
 	if run, err := s.Runnable(ctx, group); err == nil {

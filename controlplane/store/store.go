@@ -9,6 +9,8 @@
 //	                                            (a held version's meta carries its Hold
 //	                                            and approval: holds.go)
 //	/fleetgate/groups/<group>/pin               Pin, while the group is pinned
+//	/fleetgate/groups/<group>/rollout           Rollout, the current or last one (rollouts.go)
+//	/fleetgate/groups/<group>/freeze            Freeze, the operator's ad-hoc freeze
 //	/fleetgate/groups/<group>/failures/<time>   BuildFailure, the last MaxFailures kept
 //	/fleetgate/groups/<group>/built             commit and path tree hashes last built
 //	/fleetgate/leader/                          leader election of the replicas
@@ -24,7 +26,7 @@
 // fleetgate reads them alike.
 //
 // Other packages see typed operations, one file per key family (bodies.go, versions.go,
-// pins.go, holds.go, failures.go, nodes.go, presence.go, forget.go, audit.go, sources.go, prune.go), a typed watch of the
+// pins.go, holds.go, rollouts.go, failures.go, nodes.go, presence.go, forget.go, audit.go, sources.go, prune.go), a typed watch of the
 // families that matter to followers (Watch, watch.go) and the replicas' leader election
 // (NewElection, election.go). Neither the keys nor the etcd client are exported.
 package store

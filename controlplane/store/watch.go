@@ -45,12 +45,17 @@ const (
 	// presence key was written or deleted, the latter also when Replica's liveness lease
 	// expired (the replica died). See presence.go.
 	PresenceChanged
+	// RolloutChanged says Group's rollout was written (Rollout set) or deleted (Rollout nil).
+	RolloutChanged
+	// FreezeChanged says Group's ad-hoc freeze was set (Freeze set) or ended (Freeze nil).
+	FreezeChanged
 )
 
 var kindNames = map[EventKind]string{
 	Resync: "resync", HeadMoved: "head-moved", PinChanged: "pin-changed", FailureStored: "failure-stored",
 	NodeChanged: "node-changed", RetryRequested: "retry-requested", SyncRequested: "sync-requested",
 	AuditAppended: "audit-appended", PresenceChanged: "presence-changed",
+	RolloutChanged: "rollout-changed", FreezeChanged: "freeze-changed",
 }
 
 // String returns the kind's name.
@@ -86,6 +91,10 @@ type Event struct {
 	Status *fleetgatev1.NodeStatus
 	// Audit is the entry of AuditAppended.
 	Audit *fleetgatev1.AuditEntry
+	// Rollout is the rollout of RolloutChanged, nil when it was deleted.
+	Rollout *fleetgatev1.Rollout
+	// Freeze is the ad-hoc freeze of FreezeChanged, nil when it ended.
+	Freeze *fleetgatev1.Freeze
 	// Revision is the store revision of the change; for Resync, the revision the watch
 	// resumes after (a read at or after it sees every change before).
 	Revision int64
@@ -156,7 +165,7 @@ var families = []struct {
 	{auditPrefix, []EventKind{AuditAppended}},
 	{bodiesPrefix, nil},
 	{chunksPrefix, nil},
-	{groupsPrefix, []EventKind{HeadMoved, PinChanged, FailureStored}},
+	{groupsPrefix, []EventKind{HeadMoved, PinChanged, FailureStored, RolloutChanged, FreezeChanged}},
 	{leaderPrefix, nil},
 	{nodesPrefix, []EventKind{NodeChanged}},
 	{presencePrefix, []EventKind{PresenceChanged}},
@@ -270,6 +279,20 @@ func decodeEvent(ev *clientv3.Event) (Event, bool) {
 			}
 			e.Pin = &fleetgatev1.Pin{}
 			return e, proto.Unmarshal(ev.Kv.Value, e.Pin) == nil
+		case rest == "rollout":
+			e.Kind = RolloutChanged
+			if !put {
+				return e, true
+			}
+			e.Rollout = &fleetgatev1.Rollout{}
+			return e, proto.Unmarshal(ev.Kv.Value, e.Rollout) == nil
+		case rest == "freeze":
+			e.Kind = FreezeChanged
+			if !put {
+				return e, true
+			}
+			e.Freeze = &fleetgatev1.Freeze{}
+			return e, proto.Unmarshal(ev.Kv.Value, e.Freeze) == nil
 		case strings.HasPrefix(rest, "failures/") && put:
 			e.Kind, e.Failure = FailureStored, &fleetgatev1.BuildFailure{}
 			return e, proto.Unmarshal(ev.Kv.Value, e.Failure) == nil

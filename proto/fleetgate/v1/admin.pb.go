@@ -9,6 +9,7 @@ package fleetgatev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -36,6 +37,12 @@ const (
 	// VERSION_STATE_HELD was held by the deletion guard and is not approved: it is not rolled
 	// out. meta.hold says what it would delete.
 	VersionState_VERSION_STATE_HELD VersionState = 4
+	// VERSION_STATE_ROLLING_OUT is being rolled out in waves: some nodes run it.
+	VersionState_VERSION_STATE_ROLLING_OUT VersionState = 5
+	// VERSION_STATE_FAILED failed a rollout gate (or was aborted) and was reverted; it is not
+	// rolled out again until a newer version or an operator says so. meta.rollout_failure says
+	// why.
+	VersionState_VERSION_STATE_FAILED VersionState = 6
 )
 
 // Enum value maps for VersionState.
@@ -46,6 +53,8 @@ var (
 		2: "VERSION_STATE_PENDING",
 		3: "VERSION_STATE_PREVIOUS",
 		4: "VERSION_STATE_HELD",
+		5: "VERSION_STATE_ROLLING_OUT",
+		6: "VERSION_STATE_FAILED",
 	}
 	VersionState_value = map[string]int32{
 		"VERSION_STATE_UNSPECIFIED": 0,
@@ -53,6 +62,8 @@ var (
 		"VERSION_STATE_PENDING":     2,
 		"VERSION_STATE_PREVIOUS":    3,
 		"VERSION_STATE_HELD":        4,
+		"VERSION_STATE_ROLLING_OUT": 5,
+		"VERSION_STATE_FAILED":      6,
 	}
 )
 
@@ -136,6 +147,67 @@ func (ChangeType) EnumDescriptor() ([]byte, []int) {
 	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{1}
 }
 
+// RolloutVerb is what an operator does to a rollout.
+type RolloutVerb int32
+
+const (
+	RolloutVerb_ROLLOUT_VERB_UNSPECIFIED RolloutVerb = 0
+	// ROLLOUT_VERB_PAUSE stops the rollout where it is.
+	RolloutVerb_ROLLOUT_VERB_PAUSE RolloutVerb = 1
+	// ROLLOUT_VERB_RESUME continues a paused rollout (one paused by a failed gate checks its
+	// gates again), or rolls out again a version that failed.
+	RolloutVerb_ROLLOUT_VERB_RESUME RolloutVerb = 2
+	// ROLLOUT_VERB_PROMOTE skips the rest of the current wave's bake.
+	RolloutVerb_ROLLOUT_VERB_PROMOTE RolloutVerb = 3
+	// ROLLOUT_VERB_ABORT reverts the group to its stable version, like a failed gate.
+	RolloutVerb_ROLLOUT_VERB_ABORT RolloutVerb = 4
+)
+
+// Enum value maps for RolloutVerb.
+var (
+	RolloutVerb_name = map[int32]string{
+		0: "ROLLOUT_VERB_UNSPECIFIED",
+		1: "ROLLOUT_VERB_PAUSE",
+		2: "ROLLOUT_VERB_RESUME",
+		3: "ROLLOUT_VERB_PROMOTE",
+		4: "ROLLOUT_VERB_ABORT",
+	}
+	RolloutVerb_value = map[string]int32{
+		"ROLLOUT_VERB_UNSPECIFIED": 0,
+		"ROLLOUT_VERB_PAUSE":       1,
+		"ROLLOUT_VERB_RESUME":      2,
+		"ROLLOUT_VERB_PROMOTE":     3,
+		"ROLLOUT_VERB_ABORT":       4,
+	}
+)
+
+func (x RolloutVerb) Enum() *RolloutVerb {
+	p := new(RolloutVerb)
+	*p = x
+	return p
+}
+
+func (x RolloutVerb) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RolloutVerb) Descriptor() protoreflect.EnumDescriptor {
+	return file_fleetgate_v1_admin_proto_enumTypes[2].Descriptor()
+}
+
+func (RolloutVerb) Type() protoreflect.EnumType {
+	return &file_fleetgate_v1_admin_proto_enumTypes[2]
+}
+
+func (x RolloutVerb) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RolloutVerb.Descriptor instead.
+func (RolloutVerb) EnumDescriptor() ([]byte, []int) {
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
 // Version is one stored snapshot of a group.
 type Version struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -216,12 +288,15 @@ func (x *Version) GetPinned() bool {
 
 // Pin is an operator's hold of a group on one version.
 type Pin struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Sequence      uint64                 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	Digest        string                 `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
-	By            string                 `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
-	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Sequence uint64                 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Digest   string                 `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	By       string                 `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
+	Reason   string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	At       *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	// automatic is set on the pin of an automatic revert (a failed rollout gate or an abort):
+	// it is released by itself when a newer version is stored, which then rolls out in waves.
+	Automatic     bool `protobuf:"varint,6,opt,name=automatic,proto3" json:"automatic,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -289,6 +364,13 @@ func (x *Pin) GetAt() *timestamppb.Timestamp {
 		return x.At
 	}
 	return nil
+}
+
+func (x *Pin) GetAutomatic() bool {
+	if x != nil {
+		return x.Automatic
+	}
+	return false
 }
 
 // Problem is one validation error of a failed build.
@@ -642,7 +724,12 @@ type GroupStatus struct {
 	LastFailure       *BuildFailure          `protobuf:"bytes,11,opt,name=last_failure,json=lastFailure,proto3" json:"last_failure,omitempty"`
 	// Every failed build since the group's last good build, newest first (at most the 20 the
 	// store keeps); the first is last_failure.
-	Failures      []*BuildFailure `protobuf:"bytes,12,rep,name=failures,proto3" json:"failures,omitempty"`
+	Failures []*BuildFailure `protobuf:"bytes,12,rep,name=failures,proto3" json:"failures,omitempty"`
+	// rollout is the group's current or last rollout (unset: the group has no rollout policy
+	// and no freeze, so new versions go to every node at once).
+	Rollout *Rollout `protobuf:"bytes,13,opt,name=rollout,proto3" json:"rollout,omitempty"`
+	// freeze is set while the group is frozen.
+	Freeze        *FreezeState `protobuf:"bytes,14,opt,name=freeze,proto3" json:"freeze,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -761,6 +848,86 @@ func (x *GroupStatus) GetFailures() []*BuildFailure {
 	return nil
 }
 
+func (x *GroupStatus) GetRollout() *Rollout {
+	if x != nil {
+		return x.Rollout
+	}
+	return nil
+}
+
+func (x *GroupStatus) GetFreeze() *FreezeState {
+	if x != nil {
+		return x.Freeze
+	}
+	return nil
+}
+
+// FreezeState says why a group is frozen now and until when.
+type FreezeState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// until is when the freeze ends (the later of the ad-hoc freeze and the configured windows
+	// in force).
+	Until *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=until,proto3" json:"until,omitempty"`
+	// why names the freeze: "window \"0 18 * * FRI\" for 62h (Europe/Berlin)" or
+	// "by alice: release freeze".
+	Why string `protobuf:"bytes,2,opt,name=why,proto3" json:"why,omitempty"`
+	// adhoc is the ad-hoc freeze (fleetgate freeze), unset when only a window holds.
+	Adhoc         *Freeze `protobuf:"bytes,3,opt,name=adhoc,proto3" json:"adhoc,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FreezeState) Reset() {
+	*x = FreezeState{}
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FreezeState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FreezeState) ProtoMessage() {}
+
+func (x *FreezeState) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FreezeState.ProtoReflect.Descriptor instead.
+func (*FreezeState) Descriptor() ([]byte, []int) {
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *FreezeState) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+func (x *FreezeState) GetWhy() string {
+	if x != nil {
+		return x.Why
+	}
+	return ""
+}
+
+func (x *FreezeState) GetAdhoc() *Freeze {
+	if x != nil {
+		return x.Adhoc
+	}
+	return nil
+}
+
 // NodeNack is a node's last refusal of a version.
 type NodeNack struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -773,7 +940,7 @@ type NodeNack struct {
 
 func (x *NodeNack) Reset() {
 	*x = NodeNack{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[6]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +952,7 @@ func (x *NodeNack) String() string {
 func (*NodeNack) ProtoMessage() {}
 
 func (x *NodeNack) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[6]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +965,7 @@ func (x *NodeNack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeNack.ProtoReflect.Descriptor instead.
 func (*NodeNack) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *NodeNack) GetDigest() string {
@@ -854,14 +1021,19 @@ type NodeStatus struct {
 	// pending_digest is the version the agent holds until its sink answers.
 	PendingDigest string `protobuf:"bytes,21,opt,name=pending_digest,json=pendingDigest,proto3" json:"pending_digest,omitempty"`
 	// drifted is true while the node's sink differs from its applied snapshot (unhealed drift).
-	Drifted       bool `protobuf:"varint,22,opt,name=drifted,proto3" json:"drifted,omitempty"`
+	Drifted bool `protobuf:"varint,22,opt,name=drifted,proto3" json:"drifted,omitempty"`
+	// health is the last result of the node's health checks (unset: none reported).
+	Health *HealthReport `protobuf:"bytes,23,opt,name=health,proto3" json:"health,omitempty"`
+	// wave is the node's wave in its group's rollout policy (0-based; 0 when the group has
+	// no policy).
+	Wave          uint32 `protobuf:"varint,24,opt,name=wave,proto3" json:"wave,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[7]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +1045,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[7]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +1058,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *NodeStatus) GetNodeId() string {
@@ -1043,6 +1215,20 @@ func (x *NodeStatus) GetDrifted() bool {
 	return false
 }
 
+func (x *NodeStatus) GetHealth() *HealthReport {
+	if x != nil {
+		return x.Health
+	}
+	return nil
+}
+
+func (x *NodeStatus) GetWave() uint32 {
+	if x != nil {
+		return x.Wave
+	}
+	return 0
+}
+
 // AuditEntry is one operator action.
 type AuditEntry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1059,7 +1245,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[8]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1071,7 +1257,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[8]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1084,7 +1270,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AuditEntry) GetAt() *timestamppb.Timestamp {
@@ -1148,7 +1334,7 @@ type FieldChange struct {
 
 func (x *FieldChange) Reset() {
 	*x = FieldChange{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[9]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1160,7 +1346,7 @@ func (x *FieldChange) String() string {
 func (*FieldChange) ProtoMessage() {}
 
 func (x *FieldChange) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[9]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1173,7 +1359,7 @@ func (x *FieldChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldChange.ProtoReflect.Descriptor instead.
 func (*FieldChange) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *FieldChange) GetPath() string {
@@ -1210,7 +1396,7 @@ type ResourceChange struct {
 
 func (x *ResourceChange) Reset() {
 	*x = ResourceChange{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[10]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1222,7 +1408,7 @@ func (x *ResourceChange) String() string {
 func (*ResourceChange) ProtoMessage() {}
 
 func (x *ResourceChange) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[10]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1235,7 +1421,7 @@ func (x *ResourceChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceChange.ProtoReflect.Descriptor instead.
 func (*ResourceChange) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ResourceChange) GetType() ChangeType {
@@ -1276,7 +1462,7 @@ type GetStatusRequest struct {
 
 func (x *GetStatusRequest) Reset() {
 	*x = GetStatusRequest{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[11]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1474,7 @@ func (x *GetStatusRequest) String() string {
 func (*GetStatusRequest) ProtoMessage() {}
 
 func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[11]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1487,7 @@ func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetStatusRequest) GetGroup() string {
@@ -1325,7 +1511,7 @@ type GetStatusResponse struct {
 
 func (x *GetStatusResponse) Reset() {
 	*x = GetStatusResponse{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[12]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1337,7 +1523,7 @@ func (x *GetStatusResponse) String() string {
 func (*GetStatusResponse) ProtoMessage() {}
 
 func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[12]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1350,7 +1536,7 @@ func (x *GetStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetStatusResponse) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetStatusResponse) GetGroups() []*GroupStatus {
@@ -1391,7 +1577,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[13]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1403,7 +1589,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[13]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1416,7 +1602,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListNodesRequest) GetGroup() string {
@@ -1436,7 +1622,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[14]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1448,7 +1634,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[14]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1461,7 +1647,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListNodesResponse) GetNodes() []*NodeStatus {
@@ -1482,7 +1668,7 @@ type ListVersionsRequest struct {
 
 func (x *ListVersionsRequest) Reset() {
 	*x = ListVersionsRequest{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[15]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1494,7 +1680,7 @@ func (x *ListVersionsRequest) String() string {
 func (*ListVersionsRequest) ProtoMessage() {}
 
 func (x *ListVersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[15]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1507,7 +1693,7 @@ func (x *ListVersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVersionsRequest.ProtoReflect.Descriptor instead.
 func (*ListVersionsRequest) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListVersionsRequest) GetGroup() string {
@@ -1535,7 +1721,7 @@ type ListVersionsResponse struct {
 
 func (x *ListVersionsResponse) Reset() {
 	*x = ListVersionsResponse{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[16]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1547,7 +1733,7 @@ func (x *ListVersionsResponse) String() string {
 func (*ListVersionsResponse) ProtoMessage() {}
 
 func (x *ListVersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[16]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1560,7 +1746,7 @@ func (x *ListVersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVersionsResponse.ProtoReflect.Descriptor instead.
 func (*ListVersionsResponse) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListVersionsResponse) GetVersions() []*Version {
@@ -1588,7 +1774,7 @@ type GetVersionRequest struct {
 
 func (x *GetVersionRequest) Reset() {
 	*x = GetVersionRequest{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[17]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1600,7 +1786,7 @@ func (x *GetVersionRequest) String() string {
 func (*GetVersionRequest) ProtoMessage() {}
 
 func (x *GetVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[17]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1613,7 +1799,7 @@ func (x *GetVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVersionRequest.ProtoReflect.Descriptor instead.
 func (*GetVersionRequest) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetVersionRequest) GetGroup() string {
@@ -1641,7 +1827,7 @@ type GetVersionResponse struct {
 
 func (x *GetVersionResponse) Reset() {
 	*x = GetVersionResponse{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[18]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1839,7 @@ func (x *GetVersionResponse) String() string {
 func (*GetVersionResponse) ProtoMessage() {}
 
 func (x *GetVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[18]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1852,7 @@ func (x *GetVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVersionResponse.ProtoReflect.Descriptor instead.
 func (*GetVersionResponse) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetVersionResponse) GetVersion() *Version {
@@ -1695,7 +1881,7 @@ type DiffVersionsRequest struct {
 
 func (x *DiffVersionsRequest) Reset() {
 	*x = DiffVersionsRequest{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[19]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1707,7 +1893,7 @@ func (x *DiffVersionsRequest) String() string {
 func (*DiffVersionsRequest) ProtoMessage() {}
 
 func (x *DiffVersionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[19]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1720,7 +1906,7 @@ func (x *DiffVersionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiffVersionsRequest.ProtoReflect.Descriptor instead.
 func (*DiffVersionsRequest) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DiffVersionsRequest) GetGroup() string {
@@ -1756,7 +1942,7 @@ type DiffVersionsResponse struct {
 
 func (x *DiffVersionsResponse) Reset() {
 	*x = DiffVersionsResponse{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[20]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1768,7 +1954,7 @@ func (x *DiffVersionsResponse) String() string {
 func (*DiffVersionsResponse) ProtoMessage() {}
 
 func (x *DiffVersionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[20]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1781,7 +1967,7 @@ func (x *DiffVersionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiffVersionsResponse.ProtoReflect.Descriptor instead.
 func (*DiffVersionsResponse) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DiffVersionsResponse) GetFrom() *Version {
@@ -1814,15 +2000,18 @@ type PinRequest struct {
 	// from_sequence and from_digest name the desired version the caller saw (the CLI reads it
 	// just before): the pin is written only if the group still runs it, else the call fails
 	// with Aborted and says what changed. Both empty: the desired version the server reads.
-	FromSequence  uint64 `protobuf:"varint,4,opt,name=from_sequence,json=fromSequence,proto3" json:"from_sequence,omitempty"`
-	FromDigest    string `protobuf:"bytes,5,opt,name=from_digest,json=fromDigest,proto3" json:"from_digest,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	FromSequence uint64 `protobuf:"varint,4,opt,name=from_sequence,json=fromSequence,proto3" json:"from_sequence,omitempty"`
+	FromDigest   string `protobuf:"bytes,5,opt,name=from_digest,json=fromDigest,proto3" json:"from_digest,omitempty"`
+	// override_freeze allows pinning a newer version than the one the group runs while the
+	// group is frozen; it is audited with the reason.
+	OverrideFreeze bool `protobuf:"varint,6,opt,name=override_freeze,json=overrideFreeze,proto3" json:"override_freeze,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PinRequest) Reset() {
 	*x = PinRequest{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[21]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1834,7 +2023,7 @@ func (x *PinRequest) String() string {
 func (*PinRequest) ProtoMessage() {}
 
 func (x *PinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[21]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1847,7 +2036,7 @@ func (x *PinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PinRequest.ProtoReflect.Descriptor instead.
 func (*PinRequest) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PinRequest) GetGroup() string {
@@ -1885,6 +2074,13 @@ func (x *PinRequest) GetFromDigest() string {
 	return ""
 }
 
+func (x *PinRequest) GetOverrideFreeze() bool {
+	if x != nil {
+		return x.OverrideFreeze
+	}
+	return false
+}
+
 // PinResponse is the pin now in force.
 type PinResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1898,7 +2094,7 @@ type PinResponse struct {
 
 func (x *PinResponse) Reset() {
 	*x = PinResponse{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[22]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1910,7 +2106,7 @@ func (x *PinResponse) String() string {
 func (*PinResponse) ProtoMessage() {}
 
 func (x *PinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[22]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1923,7 +2119,7 @@ func (x *PinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PinResponse.ProtoReflect.Descriptor instead.
 func (*PinResponse) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PinResponse) GetPin() *Pin {
@@ -1961,7 +2157,7 @@ type UnpinRequest struct {
 
 func (x *UnpinRequest) Reset() {
 	*x = UnpinRequest{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[23]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1973,7 +2169,7 @@ func (x *UnpinRequest) String() string {
 func (*UnpinRequest) ProtoMessage() {}
 
 func (x *UnpinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[23]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1986,7 +2182,7 @@ func (x *UnpinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpinRequest.ProtoReflect.Descriptor instead.
 func (*UnpinRequest) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UnpinRequest) GetGroup() string {
@@ -2027,7 +2223,7 @@ type UnpinResponse struct {
 
 func (x *UnpinResponse) Reset() {
 	*x = UnpinResponse{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[24]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +2235,7 @@ func (x *UnpinResponse) String() string {
 func (*UnpinResponse) ProtoMessage() {}
 
 func (x *UnpinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[24]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,7 +2248,7 @@ func (x *UnpinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnpinResponse.ProtoReflect.Descriptor instead.
 func (*UnpinResponse) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UnpinResponse) GetDesired() *Version {
@@ -2078,7 +2274,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[25]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2090,7 +2286,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[25]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2103,7 +2299,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RollbackRequest) GetGroup() string {
@@ -2154,7 +2350,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[26]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2166,7 +2362,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[26]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2179,7 +2375,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RollbackResponse) GetPin() *Pin {
@@ -2214,7 +2410,7 @@ type RetryRequest struct {
 
 func (x *RetryRequest) Reset() {
 	*x = RetryRequest{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[27]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2226,7 +2422,7 @@ func (x *RetryRequest) String() string {
 func (*RetryRequest) ProtoMessage() {}
 
 func (x *RetryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[27]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2239,7 +2435,7 @@ func (x *RetryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryRequest.ProtoReflect.Descriptor instead.
 func (*RetryRequest) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RetryRequest) GetGroup() string {
@@ -2266,7 +2462,7 @@ type RetryResponse struct {
 
 func (x *RetryResponse) Reset() {
 	*x = RetryResponse{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[28]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2278,7 +2474,7 @@ func (x *RetryResponse) String() string {
 func (*RetryResponse) ProtoMessage() {}
 
 func (x *RetryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[28]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2291,7 +2487,7 @@ func (x *RetryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryResponse.ProtoReflect.Descriptor instead.
 func (*RetryResponse) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RetryResponse) GetNodes() uint32 {
@@ -2313,7 +2509,7 @@ type ForgetNodeRequest struct {
 
 func (x *ForgetNodeRequest) Reset() {
 	*x = ForgetNodeRequest{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[29]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2325,7 +2521,7 @@ func (x *ForgetNodeRequest) String() string {
 func (*ForgetNodeRequest) ProtoMessage() {}
 
 func (x *ForgetNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[29]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2338,7 +2534,7 @@ func (x *ForgetNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetNodeRequest.ProtoReflect.Descriptor instead.
 func (*ForgetNodeRequest) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ForgetNodeRequest) GetGroup() string {
@@ -2371,7 +2567,7 @@ type ForgetNodeResponse struct {
 
 func (x *ForgetNodeResponse) Reset() {
 	*x = ForgetNodeResponse{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[30]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2383,7 +2579,7 @@ func (x *ForgetNodeResponse) String() string {
 func (*ForgetNodeResponse) ProtoMessage() {}
 
 func (x *ForgetNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[30]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2396,7 +2592,7 @@ func (x *ForgetNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetNodeResponse.ProtoReflect.Descriptor instead.
 func (*ForgetNodeResponse) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 // SyncRequest names a source ("" for all).
@@ -2409,7 +2605,7 @@ type SyncRequest struct {
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[31]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2421,7 +2617,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[31]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2434,7 +2630,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SyncRequest) GetSource() string {
@@ -2454,7 +2650,7 @@ type SyncResponse struct {
 
 func (x *SyncResponse) Reset() {
 	*x = SyncResponse{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[32]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2466,7 +2662,7 @@ func (x *SyncResponse) String() string {
 func (*SyncResponse) ProtoMessage() {}
 
 func (x *SyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[32]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2479,7 +2675,7 @@ func (x *SyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
 func (*SyncResponse) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SyncResponse) GetSources() []*SourceStatus {
@@ -2500,7 +2696,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[33]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2512,7 +2708,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[33]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2525,7 +2721,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListAuditRequest) GetGroup() string {
@@ -2552,7 +2748,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[34]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2564,7 +2760,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[34]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2577,7 +2773,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListAuditResponse) GetEntries() []*AuditEntry {
@@ -2597,7 +2793,7 @@ type WatchFleetRequest struct {
 
 func (x *WatchFleetRequest) Reset() {
 	*x = WatchFleetRequest{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[35]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2609,7 +2805,7 @@ func (x *WatchFleetRequest) String() string {
 func (*WatchFleetRequest) ProtoMessage() {}
 
 func (x *WatchFleetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[35]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2622,7 +2818,7 @@ func (x *WatchFleetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchFleetRequest.ProtoReflect.Descriptor instead.
 func (*WatchFleetRequest) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *WatchFleetRequest) GetGroup() string {
@@ -2642,7 +2838,7 @@ type WatchFleetResponse struct {
 
 func (x *WatchFleetResponse) Reset() {
 	*x = WatchFleetResponse{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[36]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2654,7 +2850,7 @@ func (x *WatchFleetResponse) String() string {
 func (*WatchFleetResponse) ProtoMessage() {}
 
 func (x *WatchFleetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[36]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2667,7 +2863,7 @@ func (x *WatchFleetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchFleetResponse.ProtoReflect.Descriptor instead.
 func (*WatchFleetResponse) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *WatchFleetResponse) GetStatus() *GetStatusResponse {
@@ -2689,7 +2885,7 @@ type ApproveRequest struct {
 
 func (x *ApproveRequest) Reset() {
 	*x = ApproveRequest{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[37]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2701,7 +2897,7 @@ func (x *ApproveRequest) String() string {
 func (*ApproveRequest) ProtoMessage() {}
 
 func (x *ApproveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[37]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2714,7 +2910,7 @@ func (x *ApproveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveRequest.ProtoReflect.Descriptor instead.
 func (*ApproveRequest) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ApproveRequest) GetGroup() string {
@@ -2748,7 +2944,7 @@ type ApproveResponse struct {
 
 func (x *ApproveResponse) Reset() {
 	*x = ApproveResponse{}
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[38]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2760,7 +2956,7 @@ func (x *ApproveResponse) String() string {
 func (*ApproveResponse) ProtoMessage() {}
 
 func (x *ApproveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_admin_proto_msgTypes[38]
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2773,7 +2969,7 @@ func (x *ApproveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveResponse.ProtoReflect.Descriptor instead.
 func (*ApproveResponse) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ApproveResponse) GetVersion() *Version {
@@ -2783,23 +2979,606 @@ func (x *ApproveResponse) GetVersion() *Version {
 	return nil
 }
 
+// GetRolloutRequest names the group.
+type GetRolloutRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRolloutRequest) Reset() {
+	*x = GetRolloutRequest{}
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRolloutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRolloutRequest) ProtoMessage() {}
+
+func (x *GetRolloutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRolloutRequest.ProtoReflect.Descriptor instead.
+func (*GetRolloutRequest) Descriptor() ([]byte, []int) {
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *GetRolloutRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+// WaveStatus is one wave of a group's rollout policy, as it stands now.
+type WaveStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Index uint32                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// selector says which nodes the wave takes: "canary=true" or "50%".
+	Selector string               `protobuf:"bytes,2,opt,name=selector,proto3" json:"selector,omitempty"`
+	Bake     *durationpb.Duration `protobuf:"bytes,3,opt,name=bake,proto3" json:"bake,omitempty"`
+	// state is "done", "baking", "rolling" (sent, waiting for ACKs), "waiting" or "" (no
+	// rollout in progress).
+	State string `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	// node_ids are the wave's nodes (sorted); nodes_acked of them run the rollout's version.
+	NodeIds       []string               `protobuf:"bytes,5,rep,name=node_ids,json=nodeIds,proto3" json:"node_ids,omitempty"`
+	NodesAcked    uint32                 `protobuf:"varint,6,opt,name=nodes_acked,json=nodesAcked,proto3" json:"nodes_acked,omitempty"`
+	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	AckedAt       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=acked_at,json=ackedAt,proto3" json:"acked_at,omitempty"`
+	BakedAt       *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=baked_at,json=bakedAt,proto3" json:"baked_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaveStatus) Reset() {
+	*x = WaveStatus{}
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaveStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaveStatus) ProtoMessage() {}
+
+func (x *WaveStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaveStatus.ProtoReflect.Descriptor instead.
+func (*WaveStatus) Descriptor() ([]byte, []int) {
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *WaveStatus) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *WaveStatus) GetSelector() string {
+	if x != nil {
+		return x.Selector
+	}
+	return ""
+}
+
+func (x *WaveStatus) GetBake() *durationpb.Duration {
+	if x != nil {
+		return x.Bake
+	}
+	return nil
+}
+
+func (x *WaveStatus) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *WaveStatus) GetNodeIds() []string {
+	if x != nil {
+		return x.NodeIds
+	}
+	return nil
+}
+
+func (x *WaveStatus) GetNodesAcked() uint32 {
+	if x != nil {
+		return x.NodesAcked
+	}
+	return 0
+}
+
+func (x *WaveStatus) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *WaveStatus) GetAckedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AckedAt
+	}
+	return nil
+}
+
+func (x *WaveStatus) GetBakedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BakedAt
+	}
+	return nil
+}
+
+// GetRolloutResponse is a group's rollout and its policy.
+type GetRolloutResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Group string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// rollout is the current or last rollout (unset: none yet).
+	Rollout     *Rollout             `protobuf:"bytes,2,opt,name=rollout,proto3" json:"rollout,omitempty"`
+	Waves       []*WaveStatus        `protobuf:"bytes,3,rep,name=waves,proto3" json:"waves,omitempty"`
+	WaveTimeout *durationpb.Duration `protobuf:"bytes,4,opt,name=wave_timeout,json=waveTimeout,proto3" json:"wave_timeout,omitempty"`
+	// health is the policy's health gate: "ignore", "optional" or "required".
+	Health string `protobuf:"bytes,5,opt,name=health,proto3" json:"health,omitempty"`
+	// on_failure is "revert" or "pause".
+	OnFailure string       `protobuf:"bytes,6,opt,name=on_failure,json=onFailure,proto3" json:"on_failure,omitempty"`
+	Freeze    *FreezeState `protobuf:"bytes,7,opt,name=freeze,proto3" json:"freeze,omitempty"`
+	// waiting says, for people, what the rollout waits for now ("" when it does not wait).
+	Waiting string `protobuf:"bytes,8,opt,name=waiting,proto3" json:"waiting,omitempty"`
+	// pending is the newest version waiting to roll out (frozen, or behind a pin), if any.
+	Pending       *Version `protobuf:"bytes,9,opt,name=pending,proto3" json:"pending,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRolloutResponse) Reset() {
+	*x = GetRolloutResponse{}
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRolloutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRolloutResponse) ProtoMessage() {}
+
+func (x *GetRolloutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRolloutResponse.ProtoReflect.Descriptor instead.
+func (*GetRolloutResponse) Descriptor() ([]byte, []int) {
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *GetRolloutResponse) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *GetRolloutResponse) GetRollout() *Rollout {
+	if x != nil {
+		return x.Rollout
+	}
+	return nil
+}
+
+func (x *GetRolloutResponse) GetWaves() []*WaveStatus {
+	if x != nil {
+		return x.Waves
+	}
+	return nil
+}
+
+func (x *GetRolloutResponse) GetWaveTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.WaveTimeout
+	}
+	return nil
+}
+
+func (x *GetRolloutResponse) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+func (x *GetRolloutResponse) GetOnFailure() string {
+	if x != nil {
+		return x.OnFailure
+	}
+	return ""
+}
+
+func (x *GetRolloutResponse) GetFreeze() *FreezeState {
+	if x != nil {
+		return x.Freeze
+	}
+	return nil
+}
+
+func (x *GetRolloutResponse) GetWaiting() string {
+	if x != nil {
+		return x.Waiting
+	}
+	return ""
+}
+
+func (x *GetRolloutResponse) GetPending() *Version {
+	if x != nil {
+		return x.Pending
+	}
+	return nil
+}
+
+// RolloutActionRequest is an operator's action on a rollout.
+type RolloutActionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Action        RolloutVerb            `protobuf:"varint,2,opt,name=action,proto3,enum=fleetgate.v1.RolloutVerb" json:"action,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RolloutActionRequest) Reset() {
+	*x = RolloutActionRequest{}
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RolloutActionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RolloutActionRequest) ProtoMessage() {}
+
+func (x *RolloutActionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RolloutActionRequest.ProtoReflect.Descriptor instead.
+func (*RolloutActionRequest) Descriptor() ([]byte, []int) {
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *RolloutActionRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *RolloutActionRequest) GetAction() RolloutVerb {
+	if x != nil {
+		return x.Action
+	}
+	return RolloutVerb_ROLLOUT_VERB_UNSPECIFIED
+}
+
+func (x *RolloutActionRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// RolloutActionResponse is the rollout after the action.
+type RolloutActionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rollout       *Rollout               `protobuf:"bytes,1,opt,name=rollout,proto3" json:"rollout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RolloutActionResponse) Reset() {
+	*x = RolloutActionResponse{}
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RolloutActionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RolloutActionResponse) ProtoMessage() {}
+
+func (x *RolloutActionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RolloutActionResponse.ProtoReflect.Descriptor instead.
+func (*RolloutActionResponse) Descriptor() ([]byte, []int) {
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *RolloutActionResponse) GetRollout() *Rollout {
+	if x != nil {
+		return x.Rollout
+	}
+	return nil
+}
+
+// FreezeRequest freezes group until a time.
+type FreezeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Until         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=until,proto3" json:"until,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FreezeRequest) Reset() {
+	*x = FreezeRequest{}
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FreezeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FreezeRequest) ProtoMessage() {}
+
+func (x *FreezeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FreezeRequest.ProtoReflect.Descriptor instead.
+func (*FreezeRequest) Descriptor() ([]byte, []int) {
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *FreezeRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *FreezeRequest) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+func (x *FreezeRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// FreezeResponse is the freeze now in force.
+type FreezeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Freeze        *Freeze                `protobuf:"bytes,1,opt,name=freeze,proto3" json:"freeze,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FreezeResponse) Reset() {
+	*x = FreezeResponse{}
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FreezeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FreezeResponse) ProtoMessage() {}
+
+func (x *FreezeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FreezeResponse.ProtoReflect.Descriptor instead.
+func (*FreezeResponse) Descriptor() ([]byte, []int) {
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *FreezeResponse) GetFreeze() *Freeze {
+	if x != nil {
+		return x.Freeze
+	}
+	return nil
+}
+
+// UnfreezeRequest ends group's ad-hoc freeze.
+type UnfreezeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         string                 `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnfreezeRequest) Reset() {
+	*x = UnfreezeRequest{}
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnfreezeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnfreezeRequest) ProtoMessage() {}
+
+func (x *UnfreezeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnfreezeRequest.ProtoReflect.Descriptor instead.
+func (*UnfreezeRequest) Descriptor() ([]byte, []int) {
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *UnfreezeRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *UnfreezeRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// UnfreezeResponse says whether a configured window still holds the group.
+type UnfreezeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Freeze        *FreezeState           `protobuf:"bytes,1,opt,name=freeze,proto3" json:"freeze,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnfreezeResponse) Reset() {
+	*x = UnfreezeResponse{}
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnfreezeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnfreezeResponse) ProtoMessage() {}
+
+func (x *UnfreezeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetgate_v1_admin_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnfreezeResponse.ProtoReflect.Descriptor instead.
+func (*UnfreezeResponse) Descriptor() ([]byte, []int) {
+	return file_fleetgate_v1_admin_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *UnfreezeResponse) GetFreeze() *FreezeState {
+	if x != nil {
+		return x.Freeze
+	}
+	return nil
+}
+
 var File_fleetgate_v1_admin_proto protoreflect.FileDescriptor
 
 const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x18fleetgate/v1/admin.proto\x12\ffleetgate.v1\x1a\x1cfleetgate/v1/discovery.proto\x1a\x1bfleetgate/v1/snapshot.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x01\n" +
+	"\x18fleetgate/v1/admin.proto\x12\ffleetgate.v1\x1a\x1cfleetgate/v1/discovery.proto\x1a\x1bfleetgate/v1/snapshot.proto\x1a\x1afleetgate/v1/rollout.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbc\x01\n" +
 	"\aVersion\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.fleetgate.v1.SnapshotMetaR\x04meta\x120\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x1a.fleetgate.v1.VersionStateR\x05state\x12#\n" +
 	"\rnodes_running\x18\x03 \x01(\rR\fnodesRunning\x12\x12\n" +
 	"\x04head\x18\x04 \x01(\bR\x04head\x12\x16\n" +
-	"\x06pinned\x18\x05 \x01(\bR\x06pinned\"\x8d\x01\n" +
+	"\x06pinned\x18\x05 \x01(\bR\x06pinned\"\xab\x01\n" +
 	"\x03Pin\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x0e\n" +
 	"\x02by\x18\x03 \x01(\tR\x02by\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12*\n" +
-	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x9b\x01\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1c\n" +
+	"\tautomatic\x18\x06 \x01(\bR\tautomatic\"\x9b\x01\n" +
 	"\aProblem\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\tR\x04file\x12\x12\n" +
 	"\x04line\x18\x02 \x01(\rR\x04line\x12\x16\n" +
@@ -2833,7 +3612,7 @@ const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	" \x01(\tR\rpendingCommit\x12#\n" +
 	"\rpending_error\x18\v \x01(\tR\fpendingError\x12?\n" +
 	"\rpending_since\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\fpendingSince\x12)\n" +
-	"\x10pending_attempts\x18\r \x01(\rR\x0fpendingAttempts\"\xf6\x03\n" +
+	"\x10pending_attempts\x18\r \x01(\rR\x0fpendingAttempts\"\xda\x04\n" +
 	"\vGroupStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12)\n" +
@@ -2848,11 +3627,17 @@ const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	"\x0enodes_drifting\x18\n" +
 	" \x01(\rR\rnodesDrifting\x12=\n" +
 	"\flast_failure\x18\v \x01(\v2\x1a.fleetgate.v1.BuildFailureR\vlastFailure\x126\n" +
-	"\bfailures\x18\f \x03(\v2\x1a.fleetgate.v1.BuildFailureR\bfailures\"d\n" +
+	"\bfailures\x18\f \x03(\v2\x1a.fleetgate.v1.BuildFailureR\bfailures\x12/\n" +
+	"\arollout\x18\r \x01(\v2\x15.fleetgate.v1.RolloutR\arollout\x121\n" +
+	"\x06freeze\x18\x0e \x01(\v2\x19.fleetgate.v1.FreezeStateR\x06freeze\"}\n" +
+	"\vFreezeState\x120\n" +
+	"\x05until\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x10\n" +
+	"\x03why\x18\x02 \x01(\tR\x03why\x12*\n" +
+	"\x05adhoc\x18\x03 \x01(\v2\x14.fleetgate.v1.FreezeR\x05adhoc\"d\n" +
 	"\bNodeNack\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12*\n" +
-	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xef\a\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xb7\b\n" +
 	"\n" +
 	"NodeStatus\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x14\n" +
@@ -2880,7 +3665,9 @@ const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	"\tlast_seen\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12P\n" +
 	"\x16sink_unavailable_since\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\x14sinkUnavailableSince\x12%\n" +
 	"\x0epending_digest\x18\x15 \x01(\tR\rpendingDigest\x12\x18\n" +
-	"\adrifted\x18\x16 \x01(\bR\adrifted\x1a9\n" +
+	"\adrifted\x18\x16 \x01(\bR\adrifted\x122\n" +
+	"\x06health\x18\x17 \x01(\v2\x1a.fleetgate.v1.HealthReportR\x06health\x12\x12\n" +
+	"\x04wave\x18\x18 \x01(\rR\x04wave\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb4\x01\n" +
@@ -2932,7 +3719,7 @@ const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	"\x14DiffVersionsResponse\x12)\n" +
 	"\x04from\x18\x01 \x01(\v2\x15.fleetgate.v1.VersionR\x04from\x12%\n" +
 	"\x02to\x18\x02 \x01(\v2\x15.fleetgate.v1.VersionR\x02to\x126\n" +
-	"\achanges\x18\x03 \x03(\v2\x1c.fleetgate.v1.ResourceChangeR\achanges\"\x9a\x01\n" +
+	"\achanges\x18\x03 \x03(\v2\x1c.fleetgate.v1.ResourceChangeR\achanges\"\xc3\x01\n" +
 	"\n" +
 	"PinRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x18\n" +
@@ -2940,7 +3727,8 @@ const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12#\n" +
 	"\rfrom_sequence\x18\x04 \x01(\x04R\ffromSequence\x12\x1f\n" +
 	"\vfrom_digest\x18\x05 \x01(\tR\n" +
-	"fromDigest\"x\n" +
+	"fromDigest\x12'\n" +
+	"\x0foverride_freeze\x18\x06 \x01(\bR\x0eoverrideFreeze\"x\n" +
 	"\vPinResponse\x12#\n" +
 	"\x03pin\x18\x01 \x01(\v2\x11.fleetgate.v1.PinR\x03pin\x12#\n" +
 	"\rfrom_sequence\x18\x02 \x01(\x04R\ffromSequence\x12\x1f\n" +
@@ -2994,19 +3782,71 @@ const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"B\n" +
 	"\x0fApproveResponse\x12/\n" +
-	"\aversion\x18\x01 \x01(\v2\x15.fleetgate.v1.VersionR\aversion*\x97\x01\n" +
+	"\aversion\x18\x01 \x01(\v2\x15.fleetgate.v1.VersionR\aversion\")\n" +
+	"\x11GetRolloutRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\"\xe8\x02\n" +
+	"\n" +
+	"WaveStatus\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x1a\n" +
+	"\bselector\x18\x02 \x01(\tR\bselector\x12-\n" +
+	"\x04bake\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x04bake\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\x12\x19\n" +
+	"\bnode_ids\x18\x05 \x03(\tR\anodeIds\x12\x1f\n" +
+	"\vnodes_acked\x18\x06 \x01(\rR\n" +
+	"nodesAcked\x129\n" +
+	"\n" +
+	"started_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x125\n" +
+	"\backed_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aackedAt\x125\n" +
+	"\bbaked_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\abakedAt\"\xfe\x02\n" +
+	"\x12GetRolloutResponse\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12/\n" +
+	"\arollout\x18\x02 \x01(\v2\x15.fleetgate.v1.RolloutR\arollout\x12.\n" +
+	"\x05waves\x18\x03 \x03(\v2\x18.fleetgate.v1.WaveStatusR\x05waves\x12<\n" +
+	"\fwave_timeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\vwaveTimeout\x12\x16\n" +
+	"\x06health\x18\x05 \x01(\tR\x06health\x12\x1d\n" +
+	"\n" +
+	"on_failure\x18\x06 \x01(\tR\tonFailure\x121\n" +
+	"\x06freeze\x18\a \x01(\v2\x19.fleetgate.v1.FreezeStateR\x06freeze\x12\x18\n" +
+	"\awaiting\x18\b \x01(\tR\awaiting\x12/\n" +
+	"\apending\x18\t \x01(\v2\x15.fleetgate.v1.VersionR\apending\"w\n" +
+	"\x14RolloutActionRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x121\n" +
+	"\x06action\x18\x02 \x01(\x0e2\x19.fleetgate.v1.RolloutVerbR\x06action\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"H\n" +
+	"\x15RolloutActionResponse\x12/\n" +
+	"\arollout\x18\x01 \x01(\v2\x15.fleetgate.v1.RolloutR\arollout\"o\n" +
+	"\rFreezeRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x120\n" +
+	"\x05until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\">\n" +
+	"\x0eFreezeResponse\x12,\n" +
+	"\x06freeze\x18\x01 \x01(\v2\x14.fleetgate.v1.FreezeR\x06freeze\"?\n" +
+	"\x0fUnfreezeRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"E\n" +
+	"\x10UnfreezeResponse\x121\n" +
+	"\x06freeze\x18\x01 \x01(\v2\x19.fleetgate.v1.FreezeStateR\x06freeze*\xd0\x01\n" +
 	"\fVersionState\x12\x1d\n" +
 	"\x19VERSION_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15VERSION_STATE_DESIRED\x10\x01\x12\x19\n" +
 	"\x15VERSION_STATE_PENDING\x10\x02\x12\x1a\n" +
 	"\x16VERSION_STATE_PREVIOUS\x10\x03\x12\x16\n" +
-	"\x12VERSION_STATE_HELD\x10\x04*r\n" +
+	"\x12VERSION_STATE_HELD\x10\x04\x12\x1d\n" +
+	"\x19VERSION_STATE_ROLLING_OUT\x10\x05\x12\x18\n" +
+	"\x14VERSION_STATE_FAILED\x10\x06*r\n" +
 	"\n" +
 	"ChangeType\x12\x1b\n" +
 	"\x17CHANGE_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11CHANGE_TYPE_ADDED\x10\x01\x12\x17\n" +
 	"\x13CHANGE_TYPE_REMOVED\x10\x02\x12\x17\n" +
-	"\x13CHANGE_TYPE_CHANGED\x10\x032\xab\b\n" +
+	"\x13CHANGE_TYPE_CHANGED\x10\x03*\x8e\x01\n" +
+	"\vRolloutVerb\x12\x1c\n" +
+	"\x18ROLLOUT_VERB_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12ROLLOUT_VERB_PAUSE\x10\x01\x12\x17\n" +
+	"\x13ROLLOUT_VERB_RESUME\x10\x02\x12\x18\n" +
+	"\x14ROLLOUT_VERB_PROMOTE\x10\x03\x12\x16\n" +
+	"\x12ROLLOUT_VERB_ABORT\x10\x042\xe6\n" +
+	"\n" +
 	"\n" +
 	"FleetAdmin\x12L\n" +
 	"\tGetStatus\x12\x1e.fleetgate.v1.GetStatusRequest\x1a\x1f.fleetgate.v1.GetStatusResponse\x12L\n" +
@@ -3025,7 +3865,12 @@ const file_fleetgate_v1_admin_proto_rawDesc = "" +
 	"WatchFleet\x12\x1f.fleetgate.v1.WatchFleetRequest\x1a .fleetgate.v1.WatchFleetResponse0\x01\x12F\n" +
 	"\aApprove\x12\x1c.fleetgate.v1.ApproveRequest\x1a\x1d.fleetgate.v1.ApproveResponse\x12O\n" +
 	"\n" +
-	"ForgetNode\x12\x1f.fleetgate.v1.ForgetNodeRequest\x1a .fleetgate.v1.ForgetNodeResponseB?Z=github.com/fleetgate/fleetgate/proto/fleetgate/v1;fleetgatev1b\x06proto3"
+	"ForgetNode\x12\x1f.fleetgate.v1.ForgetNodeRequest\x1a .fleetgate.v1.ForgetNodeResponse\x12O\n" +
+	"\n" +
+	"GetRollout\x12\x1f.fleetgate.v1.GetRolloutRequest\x1a .fleetgate.v1.GetRolloutResponse\x12X\n" +
+	"\rRolloutAction\x12\".fleetgate.v1.RolloutActionRequest\x1a#.fleetgate.v1.RolloutActionResponse\x12C\n" +
+	"\x06Freeze\x12\x1b.fleetgate.v1.FreezeRequest\x1a\x1c.fleetgate.v1.FreezeResponse\x12I\n" +
+	"\bUnfreeze\x12\x1d.fleetgate.v1.UnfreezeRequest\x1a\x1e.fleetgate.v1.UnfreezeResponseB?Z=github.com/fleetgate/fleetgate/proto/fleetgate/v1;fleetgatev1b\x06proto3"
 
 var (
 	file_fleetgate_v1_admin_proto_rawDescOnce sync.Once
@@ -3039,133 +3884,175 @@ func file_fleetgate_v1_admin_proto_rawDescGZIP() []byte {
 	return file_fleetgate_v1_admin_proto_rawDescData
 }
 
-var file_fleetgate_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_fleetgate_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_fleetgate_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_fleetgate_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_fleetgate_v1_admin_proto_goTypes = []any{
 	(VersionState)(0),             // 0: fleetgate.v1.VersionState
 	(ChangeType)(0),               // 1: fleetgate.v1.ChangeType
-	(*Version)(nil),               // 2: fleetgate.v1.Version
-	(*Pin)(nil),                   // 3: fleetgate.v1.Pin
-	(*Problem)(nil),               // 4: fleetgate.v1.Problem
-	(*BuildFailure)(nil),          // 5: fleetgate.v1.BuildFailure
-	(*SourceStatus)(nil),          // 6: fleetgate.v1.SourceStatus
-	(*GroupStatus)(nil),           // 7: fleetgate.v1.GroupStatus
-	(*NodeNack)(nil),              // 8: fleetgate.v1.NodeNack
-	(*NodeStatus)(nil),            // 9: fleetgate.v1.NodeStatus
-	(*AuditEntry)(nil),            // 10: fleetgate.v1.AuditEntry
-	(*FieldChange)(nil),           // 11: fleetgate.v1.FieldChange
-	(*ResourceChange)(nil),        // 12: fleetgate.v1.ResourceChange
-	(*GetStatusRequest)(nil),      // 13: fleetgate.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),     // 14: fleetgate.v1.GetStatusResponse
-	(*ListNodesRequest)(nil),      // 15: fleetgate.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),     // 16: fleetgate.v1.ListNodesResponse
-	(*ListVersionsRequest)(nil),   // 17: fleetgate.v1.ListVersionsRequest
-	(*ListVersionsResponse)(nil),  // 18: fleetgate.v1.ListVersionsResponse
-	(*GetVersionRequest)(nil),     // 19: fleetgate.v1.GetVersionRequest
-	(*GetVersionResponse)(nil),    // 20: fleetgate.v1.GetVersionResponse
-	(*DiffVersionsRequest)(nil),   // 21: fleetgate.v1.DiffVersionsRequest
-	(*DiffVersionsResponse)(nil),  // 22: fleetgate.v1.DiffVersionsResponse
-	(*PinRequest)(nil),            // 23: fleetgate.v1.PinRequest
-	(*PinResponse)(nil),           // 24: fleetgate.v1.PinResponse
-	(*UnpinRequest)(nil),          // 25: fleetgate.v1.UnpinRequest
-	(*UnpinResponse)(nil),         // 26: fleetgate.v1.UnpinResponse
-	(*RollbackRequest)(nil),       // 27: fleetgate.v1.RollbackRequest
-	(*RollbackResponse)(nil),      // 28: fleetgate.v1.RollbackResponse
-	(*RetryRequest)(nil),          // 29: fleetgate.v1.RetryRequest
-	(*RetryResponse)(nil),         // 30: fleetgate.v1.RetryResponse
-	(*ForgetNodeRequest)(nil),     // 31: fleetgate.v1.ForgetNodeRequest
-	(*ForgetNodeResponse)(nil),    // 32: fleetgate.v1.ForgetNodeResponse
-	(*SyncRequest)(nil),           // 33: fleetgate.v1.SyncRequest
-	(*SyncResponse)(nil),          // 34: fleetgate.v1.SyncResponse
-	(*ListAuditRequest)(nil),      // 35: fleetgate.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),     // 36: fleetgate.v1.ListAuditResponse
-	(*WatchFleetRequest)(nil),     // 37: fleetgate.v1.WatchFleetRequest
-	(*WatchFleetResponse)(nil),    // 38: fleetgate.v1.WatchFleetResponse
-	(*ApproveRequest)(nil),        // 39: fleetgate.v1.ApproveRequest
-	(*ApproveResponse)(nil),       // 40: fleetgate.v1.ApproveResponse
-	nil,                           // 41: fleetgate.v1.NodeStatus.LabelsEntry
-	(*SnapshotMeta)(nil),          // 42: fleetgate.v1.SnapshotMeta
-	(*timestamppb.Timestamp)(nil), // 43: google.protobuf.Timestamp
-	(SinkHealth)(0),               // 44: fleetgate.v1.SinkHealth
-	(*DriftEvent)(nil),            // 45: fleetgate.v1.DriftEvent
-	(*Resource)(nil),              // 46: fleetgate.v1.Resource
+	(RolloutVerb)(0),              // 2: fleetgate.v1.RolloutVerb
+	(*Version)(nil),               // 3: fleetgate.v1.Version
+	(*Pin)(nil),                   // 4: fleetgate.v1.Pin
+	(*Problem)(nil),               // 5: fleetgate.v1.Problem
+	(*BuildFailure)(nil),          // 6: fleetgate.v1.BuildFailure
+	(*SourceStatus)(nil),          // 7: fleetgate.v1.SourceStatus
+	(*GroupStatus)(nil),           // 8: fleetgate.v1.GroupStatus
+	(*FreezeState)(nil),           // 9: fleetgate.v1.FreezeState
+	(*NodeNack)(nil),              // 10: fleetgate.v1.NodeNack
+	(*NodeStatus)(nil),            // 11: fleetgate.v1.NodeStatus
+	(*AuditEntry)(nil),            // 12: fleetgate.v1.AuditEntry
+	(*FieldChange)(nil),           // 13: fleetgate.v1.FieldChange
+	(*ResourceChange)(nil),        // 14: fleetgate.v1.ResourceChange
+	(*GetStatusRequest)(nil),      // 15: fleetgate.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),     // 16: fleetgate.v1.GetStatusResponse
+	(*ListNodesRequest)(nil),      // 17: fleetgate.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),     // 18: fleetgate.v1.ListNodesResponse
+	(*ListVersionsRequest)(nil),   // 19: fleetgate.v1.ListVersionsRequest
+	(*ListVersionsResponse)(nil),  // 20: fleetgate.v1.ListVersionsResponse
+	(*GetVersionRequest)(nil),     // 21: fleetgate.v1.GetVersionRequest
+	(*GetVersionResponse)(nil),    // 22: fleetgate.v1.GetVersionResponse
+	(*DiffVersionsRequest)(nil),   // 23: fleetgate.v1.DiffVersionsRequest
+	(*DiffVersionsResponse)(nil),  // 24: fleetgate.v1.DiffVersionsResponse
+	(*PinRequest)(nil),            // 25: fleetgate.v1.PinRequest
+	(*PinResponse)(nil),           // 26: fleetgate.v1.PinResponse
+	(*UnpinRequest)(nil),          // 27: fleetgate.v1.UnpinRequest
+	(*UnpinResponse)(nil),         // 28: fleetgate.v1.UnpinResponse
+	(*RollbackRequest)(nil),       // 29: fleetgate.v1.RollbackRequest
+	(*RollbackResponse)(nil),      // 30: fleetgate.v1.RollbackResponse
+	(*RetryRequest)(nil),          // 31: fleetgate.v1.RetryRequest
+	(*RetryResponse)(nil),         // 32: fleetgate.v1.RetryResponse
+	(*ForgetNodeRequest)(nil),     // 33: fleetgate.v1.ForgetNodeRequest
+	(*ForgetNodeResponse)(nil),    // 34: fleetgate.v1.ForgetNodeResponse
+	(*SyncRequest)(nil),           // 35: fleetgate.v1.SyncRequest
+	(*SyncResponse)(nil),          // 36: fleetgate.v1.SyncResponse
+	(*ListAuditRequest)(nil),      // 37: fleetgate.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),     // 38: fleetgate.v1.ListAuditResponse
+	(*WatchFleetRequest)(nil),     // 39: fleetgate.v1.WatchFleetRequest
+	(*WatchFleetResponse)(nil),    // 40: fleetgate.v1.WatchFleetResponse
+	(*ApproveRequest)(nil),        // 41: fleetgate.v1.ApproveRequest
+	(*ApproveResponse)(nil),       // 42: fleetgate.v1.ApproveResponse
+	(*GetRolloutRequest)(nil),     // 43: fleetgate.v1.GetRolloutRequest
+	(*WaveStatus)(nil),            // 44: fleetgate.v1.WaveStatus
+	(*GetRolloutResponse)(nil),    // 45: fleetgate.v1.GetRolloutResponse
+	(*RolloutActionRequest)(nil),  // 46: fleetgate.v1.RolloutActionRequest
+	(*RolloutActionResponse)(nil), // 47: fleetgate.v1.RolloutActionResponse
+	(*FreezeRequest)(nil),         // 48: fleetgate.v1.FreezeRequest
+	(*FreezeResponse)(nil),        // 49: fleetgate.v1.FreezeResponse
+	(*UnfreezeRequest)(nil),       // 50: fleetgate.v1.UnfreezeRequest
+	(*UnfreezeResponse)(nil),      // 51: fleetgate.v1.UnfreezeResponse
+	nil,                           // 52: fleetgate.v1.NodeStatus.LabelsEntry
+	(*SnapshotMeta)(nil),          // 53: fleetgate.v1.SnapshotMeta
+	(*timestamppb.Timestamp)(nil), // 54: google.protobuf.Timestamp
+	(*Rollout)(nil),               // 55: fleetgate.v1.Rollout
+	(*Freeze)(nil),                // 56: fleetgate.v1.Freeze
+	(SinkHealth)(0),               // 57: fleetgate.v1.SinkHealth
+	(*DriftEvent)(nil),            // 58: fleetgate.v1.DriftEvent
+	(*HealthReport)(nil),          // 59: fleetgate.v1.HealthReport
+	(*Resource)(nil),              // 60: fleetgate.v1.Resource
+	(*durationpb.Duration)(nil),   // 61: google.protobuf.Duration
 }
 var file_fleetgate_v1_admin_proto_depIdxs = []int32{
-	42, // 0: fleetgate.v1.Version.meta:type_name -> fleetgate.v1.SnapshotMeta
+	53, // 0: fleetgate.v1.Version.meta:type_name -> fleetgate.v1.SnapshotMeta
 	0,  // 1: fleetgate.v1.Version.state:type_name -> fleetgate.v1.VersionState
-	43, // 2: fleetgate.v1.Pin.at:type_name -> google.protobuf.Timestamp
-	43, // 3: fleetgate.v1.BuildFailure.at:type_name -> google.protobuf.Timestamp
-	4,  // 4: fleetgate.v1.BuildFailure.problems:type_name -> fleetgate.v1.Problem
-	43, // 5: fleetgate.v1.SourceStatus.last_fetch:type_name -> google.protobuf.Timestamp
-	43, // 6: fleetgate.v1.SourceStatus.failing_since:type_name -> google.protobuf.Timestamp
-	43, // 7: fleetgate.v1.SourceStatus.pending_since:type_name -> google.protobuf.Timestamp
-	2,  // 8: fleetgate.v1.GroupStatus.head:type_name -> fleetgate.v1.Version
-	2,  // 9: fleetgate.v1.GroupStatus.desired:type_name -> fleetgate.v1.Version
-	3,  // 10: fleetgate.v1.GroupStatus.pin:type_name -> fleetgate.v1.Pin
-	5,  // 11: fleetgate.v1.GroupStatus.last_failure:type_name -> fleetgate.v1.BuildFailure
-	5,  // 12: fleetgate.v1.GroupStatus.failures:type_name -> fleetgate.v1.BuildFailure
-	43, // 13: fleetgate.v1.NodeNack.at:type_name -> google.protobuf.Timestamp
-	41, // 14: fleetgate.v1.NodeStatus.labels:type_name -> fleetgate.v1.NodeStatus.LabelsEntry
-	43, // 15: fleetgate.v1.NodeStatus.applied_at:type_name -> google.protobuf.Timestamp
-	43, // 16: fleetgate.v1.NodeStatus.since:type_name -> google.protobuf.Timestamp
-	8,  // 17: fleetgate.v1.NodeStatus.last_nack:type_name -> fleetgate.v1.NodeNack
-	44, // 18: fleetgate.v1.NodeStatus.sink_health:type_name -> fleetgate.v1.SinkHealth
-	45, // 19: fleetgate.v1.NodeStatus.recent_drift:type_name -> fleetgate.v1.DriftEvent
-	43, // 20: fleetgate.v1.NodeStatus.last_seen:type_name -> google.protobuf.Timestamp
-	43, // 21: fleetgate.v1.NodeStatus.sink_unavailable_since:type_name -> google.protobuf.Timestamp
-	43, // 22: fleetgate.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	1,  // 23: fleetgate.v1.ResourceChange.type:type_name -> fleetgate.v1.ChangeType
-	11, // 24: fleetgate.v1.ResourceChange.fields:type_name -> fleetgate.v1.FieldChange
-	7,  // 25: fleetgate.v1.GetStatusResponse.groups:type_name -> fleetgate.v1.GroupStatus
-	6,  // 26: fleetgate.v1.GetStatusResponse.sources:type_name -> fleetgate.v1.SourceStatus
-	9,  // 27: fleetgate.v1.ListNodesResponse.nodes:type_name -> fleetgate.v1.NodeStatus
-	2,  // 28: fleetgate.v1.ListVersionsResponse.versions:type_name -> fleetgate.v1.Version
-	5,  // 29: fleetgate.v1.ListVersionsResponse.failures:type_name -> fleetgate.v1.BuildFailure
-	2,  // 30: fleetgate.v1.GetVersionResponse.version:type_name -> fleetgate.v1.Version
-	46, // 31: fleetgate.v1.GetVersionResponse.resources:type_name -> fleetgate.v1.Resource
-	2,  // 32: fleetgate.v1.DiffVersionsResponse.from:type_name -> fleetgate.v1.Version
-	2,  // 33: fleetgate.v1.DiffVersionsResponse.to:type_name -> fleetgate.v1.Version
-	12, // 34: fleetgate.v1.DiffVersionsResponse.changes:type_name -> fleetgate.v1.ResourceChange
-	3,  // 35: fleetgate.v1.PinResponse.pin:type_name -> fleetgate.v1.Pin
-	2,  // 36: fleetgate.v1.UnpinResponse.desired:type_name -> fleetgate.v1.Version
-	3,  // 37: fleetgate.v1.RollbackResponse.pin:type_name -> fleetgate.v1.Pin
-	6,  // 38: fleetgate.v1.SyncResponse.sources:type_name -> fleetgate.v1.SourceStatus
-	10, // 39: fleetgate.v1.ListAuditResponse.entries:type_name -> fleetgate.v1.AuditEntry
-	14, // 40: fleetgate.v1.WatchFleetResponse.status:type_name -> fleetgate.v1.GetStatusResponse
-	2,  // 41: fleetgate.v1.ApproveResponse.version:type_name -> fleetgate.v1.Version
-	13, // 42: fleetgate.v1.FleetAdmin.GetStatus:input_type -> fleetgate.v1.GetStatusRequest
-	15, // 43: fleetgate.v1.FleetAdmin.ListNodes:input_type -> fleetgate.v1.ListNodesRequest
-	17, // 44: fleetgate.v1.FleetAdmin.ListVersions:input_type -> fleetgate.v1.ListVersionsRequest
-	19, // 45: fleetgate.v1.FleetAdmin.GetVersion:input_type -> fleetgate.v1.GetVersionRequest
-	21, // 46: fleetgate.v1.FleetAdmin.DiffVersions:input_type -> fleetgate.v1.DiffVersionsRequest
-	23, // 47: fleetgate.v1.FleetAdmin.Pin:input_type -> fleetgate.v1.PinRequest
-	25, // 48: fleetgate.v1.FleetAdmin.Unpin:input_type -> fleetgate.v1.UnpinRequest
-	27, // 49: fleetgate.v1.FleetAdmin.Rollback:input_type -> fleetgate.v1.RollbackRequest
-	29, // 50: fleetgate.v1.FleetAdmin.Retry:input_type -> fleetgate.v1.RetryRequest
-	33, // 51: fleetgate.v1.FleetAdmin.Sync:input_type -> fleetgate.v1.SyncRequest
-	35, // 52: fleetgate.v1.FleetAdmin.ListAudit:input_type -> fleetgate.v1.ListAuditRequest
-	37, // 53: fleetgate.v1.FleetAdmin.WatchFleet:input_type -> fleetgate.v1.WatchFleetRequest
-	39, // 54: fleetgate.v1.FleetAdmin.Approve:input_type -> fleetgate.v1.ApproveRequest
-	31, // 55: fleetgate.v1.FleetAdmin.ForgetNode:input_type -> fleetgate.v1.ForgetNodeRequest
-	14, // 56: fleetgate.v1.FleetAdmin.GetStatus:output_type -> fleetgate.v1.GetStatusResponse
-	16, // 57: fleetgate.v1.FleetAdmin.ListNodes:output_type -> fleetgate.v1.ListNodesResponse
-	18, // 58: fleetgate.v1.FleetAdmin.ListVersions:output_type -> fleetgate.v1.ListVersionsResponse
-	20, // 59: fleetgate.v1.FleetAdmin.GetVersion:output_type -> fleetgate.v1.GetVersionResponse
-	22, // 60: fleetgate.v1.FleetAdmin.DiffVersions:output_type -> fleetgate.v1.DiffVersionsResponse
-	24, // 61: fleetgate.v1.FleetAdmin.Pin:output_type -> fleetgate.v1.PinResponse
-	26, // 62: fleetgate.v1.FleetAdmin.Unpin:output_type -> fleetgate.v1.UnpinResponse
-	28, // 63: fleetgate.v1.FleetAdmin.Rollback:output_type -> fleetgate.v1.RollbackResponse
-	30, // 64: fleetgate.v1.FleetAdmin.Retry:output_type -> fleetgate.v1.RetryResponse
-	34, // 65: fleetgate.v1.FleetAdmin.Sync:output_type -> fleetgate.v1.SyncResponse
-	36, // 66: fleetgate.v1.FleetAdmin.ListAudit:output_type -> fleetgate.v1.ListAuditResponse
-	38, // 67: fleetgate.v1.FleetAdmin.WatchFleet:output_type -> fleetgate.v1.WatchFleetResponse
-	40, // 68: fleetgate.v1.FleetAdmin.Approve:output_type -> fleetgate.v1.ApproveResponse
-	32, // 69: fleetgate.v1.FleetAdmin.ForgetNode:output_type -> fleetgate.v1.ForgetNodeResponse
-	56, // [56:70] is the sub-list for method output_type
-	42, // [42:56] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	54, // 2: fleetgate.v1.Pin.at:type_name -> google.protobuf.Timestamp
+	54, // 3: fleetgate.v1.BuildFailure.at:type_name -> google.protobuf.Timestamp
+	5,  // 4: fleetgate.v1.BuildFailure.problems:type_name -> fleetgate.v1.Problem
+	54, // 5: fleetgate.v1.SourceStatus.last_fetch:type_name -> google.protobuf.Timestamp
+	54, // 6: fleetgate.v1.SourceStatus.failing_since:type_name -> google.protobuf.Timestamp
+	54, // 7: fleetgate.v1.SourceStatus.pending_since:type_name -> google.protobuf.Timestamp
+	3,  // 8: fleetgate.v1.GroupStatus.head:type_name -> fleetgate.v1.Version
+	3,  // 9: fleetgate.v1.GroupStatus.desired:type_name -> fleetgate.v1.Version
+	4,  // 10: fleetgate.v1.GroupStatus.pin:type_name -> fleetgate.v1.Pin
+	6,  // 11: fleetgate.v1.GroupStatus.last_failure:type_name -> fleetgate.v1.BuildFailure
+	6,  // 12: fleetgate.v1.GroupStatus.failures:type_name -> fleetgate.v1.BuildFailure
+	55, // 13: fleetgate.v1.GroupStatus.rollout:type_name -> fleetgate.v1.Rollout
+	9,  // 14: fleetgate.v1.GroupStatus.freeze:type_name -> fleetgate.v1.FreezeState
+	54, // 15: fleetgate.v1.FreezeState.until:type_name -> google.protobuf.Timestamp
+	56, // 16: fleetgate.v1.FreezeState.adhoc:type_name -> fleetgate.v1.Freeze
+	54, // 17: fleetgate.v1.NodeNack.at:type_name -> google.protobuf.Timestamp
+	52, // 18: fleetgate.v1.NodeStatus.labels:type_name -> fleetgate.v1.NodeStatus.LabelsEntry
+	54, // 19: fleetgate.v1.NodeStatus.applied_at:type_name -> google.protobuf.Timestamp
+	54, // 20: fleetgate.v1.NodeStatus.since:type_name -> google.protobuf.Timestamp
+	10, // 21: fleetgate.v1.NodeStatus.last_nack:type_name -> fleetgate.v1.NodeNack
+	57, // 22: fleetgate.v1.NodeStatus.sink_health:type_name -> fleetgate.v1.SinkHealth
+	58, // 23: fleetgate.v1.NodeStatus.recent_drift:type_name -> fleetgate.v1.DriftEvent
+	54, // 24: fleetgate.v1.NodeStatus.last_seen:type_name -> google.protobuf.Timestamp
+	54, // 25: fleetgate.v1.NodeStatus.sink_unavailable_since:type_name -> google.protobuf.Timestamp
+	59, // 26: fleetgate.v1.NodeStatus.health:type_name -> fleetgate.v1.HealthReport
+	54, // 27: fleetgate.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	1,  // 28: fleetgate.v1.ResourceChange.type:type_name -> fleetgate.v1.ChangeType
+	13, // 29: fleetgate.v1.ResourceChange.fields:type_name -> fleetgate.v1.FieldChange
+	8,  // 30: fleetgate.v1.GetStatusResponse.groups:type_name -> fleetgate.v1.GroupStatus
+	7,  // 31: fleetgate.v1.GetStatusResponse.sources:type_name -> fleetgate.v1.SourceStatus
+	11, // 32: fleetgate.v1.ListNodesResponse.nodes:type_name -> fleetgate.v1.NodeStatus
+	3,  // 33: fleetgate.v1.ListVersionsResponse.versions:type_name -> fleetgate.v1.Version
+	6,  // 34: fleetgate.v1.ListVersionsResponse.failures:type_name -> fleetgate.v1.BuildFailure
+	3,  // 35: fleetgate.v1.GetVersionResponse.version:type_name -> fleetgate.v1.Version
+	60, // 36: fleetgate.v1.GetVersionResponse.resources:type_name -> fleetgate.v1.Resource
+	3,  // 37: fleetgate.v1.DiffVersionsResponse.from:type_name -> fleetgate.v1.Version
+	3,  // 38: fleetgate.v1.DiffVersionsResponse.to:type_name -> fleetgate.v1.Version
+	14, // 39: fleetgate.v1.DiffVersionsResponse.changes:type_name -> fleetgate.v1.ResourceChange
+	4,  // 40: fleetgate.v1.PinResponse.pin:type_name -> fleetgate.v1.Pin
+	3,  // 41: fleetgate.v1.UnpinResponse.desired:type_name -> fleetgate.v1.Version
+	4,  // 42: fleetgate.v1.RollbackResponse.pin:type_name -> fleetgate.v1.Pin
+	7,  // 43: fleetgate.v1.SyncResponse.sources:type_name -> fleetgate.v1.SourceStatus
+	12, // 44: fleetgate.v1.ListAuditResponse.entries:type_name -> fleetgate.v1.AuditEntry
+	16, // 45: fleetgate.v1.WatchFleetResponse.status:type_name -> fleetgate.v1.GetStatusResponse
+	3,  // 46: fleetgate.v1.ApproveResponse.version:type_name -> fleetgate.v1.Version
+	61, // 47: fleetgate.v1.WaveStatus.bake:type_name -> google.protobuf.Duration
+	54, // 48: fleetgate.v1.WaveStatus.started_at:type_name -> google.protobuf.Timestamp
+	54, // 49: fleetgate.v1.WaveStatus.acked_at:type_name -> google.protobuf.Timestamp
+	54, // 50: fleetgate.v1.WaveStatus.baked_at:type_name -> google.protobuf.Timestamp
+	55, // 51: fleetgate.v1.GetRolloutResponse.rollout:type_name -> fleetgate.v1.Rollout
+	44, // 52: fleetgate.v1.GetRolloutResponse.waves:type_name -> fleetgate.v1.WaveStatus
+	61, // 53: fleetgate.v1.GetRolloutResponse.wave_timeout:type_name -> google.protobuf.Duration
+	9,  // 54: fleetgate.v1.GetRolloutResponse.freeze:type_name -> fleetgate.v1.FreezeState
+	3,  // 55: fleetgate.v1.GetRolloutResponse.pending:type_name -> fleetgate.v1.Version
+	2,  // 56: fleetgate.v1.RolloutActionRequest.action:type_name -> fleetgate.v1.RolloutVerb
+	55, // 57: fleetgate.v1.RolloutActionResponse.rollout:type_name -> fleetgate.v1.Rollout
+	54, // 58: fleetgate.v1.FreezeRequest.until:type_name -> google.protobuf.Timestamp
+	56, // 59: fleetgate.v1.FreezeResponse.freeze:type_name -> fleetgate.v1.Freeze
+	9,  // 60: fleetgate.v1.UnfreezeResponse.freeze:type_name -> fleetgate.v1.FreezeState
+	15, // 61: fleetgate.v1.FleetAdmin.GetStatus:input_type -> fleetgate.v1.GetStatusRequest
+	17, // 62: fleetgate.v1.FleetAdmin.ListNodes:input_type -> fleetgate.v1.ListNodesRequest
+	19, // 63: fleetgate.v1.FleetAdmin.ListVersions:input_type -> fleetgate.v1.ListVersionsRequest
+	21, // 64: fleetgate.v1.FleetAdmin.GetVersion:input_type -> fleetgate.v1.GetVersionRequest
+	23, // 65: fleetgate.v1.FleetAdmin.DiffVersions:input_type -> fleetgate.v1.DiffVersionsRequest
+	25, // 66: fleetgate.v1.FleetAdmin.Pin:input_type -> fleetgate.v1.PinRequest
+	27, // 67: fleetgate.v1.FleetAdmin.Unpin:input_type -> fleetgate.v1.UnpinRequest
+	29, // 68: fleetgate.v1.FleetAdmin.Rollback:input_type -> fleetgate.v1.RollbackRequest
+	31, // 69: fleetgate.v1.FleetAdmin.Retry:input_type -> fleetgate.v1.RetryRequest
+	35, // 70: fleetgate.v1.FleetAdmin.Sync:input_type -> fleetgate.v1.SyncRequest
+	37, // 71: fleetgate.v1.FleetAdmin.ListAudit:input_type -> fleetgate.v1.ListAuditRequest
+	39, // 72: fleetgate.v1.FleetAdmin.WatchFleet:input_type -> fleetgate.v1.WatchFleetRequest
+	41, // 73: fleetgate.v1.FleetAdmin.Approve:input_type -> fleetgate.v1.ApproveRequest
+	33, // 74: fleetgate.v1.FleetAdmin.ForgetNode:input_type -> fleetgate.v1.ForgetNodeRequest
+	43, // 75: fleetgate.v1.FleetAdmin.GetRollout:input_type -> fleetgate.v1.GetRolloutRequest
+	46, // 76: fleetgate.v1.FleetAdmin.RolloutAction:input_type -> fleetgate.v1.RolloutActionRequest
+	48, // 77: fleetgate.v1.FleetAdmin.Freeze:input_type -> fleetgate.v1.FreezeRequest
+	50, // 78: fleetgate.v1.FleetAdmin.Unfreeze:input_type -> fleetgate.v1.UnfreezeRequest
+	16, // 79: fleetgate.v1.FleetAdmin.GetStatus:output_type -> fleetgate.v1.GetStatusResponse
+	18, // 80: fleetgate.v1.FleetAdmin.ListNodes:output_type -> fleetgate.v1.ListNodesResponse
+	20, // 81: fleetgate.v1.FleetAdmin.ListVersions:output_type -> fleetgate.v1.ListVersionsResponse
+	22, // 82: fleetgate.v1.FleetAdmin.GetVersion:output_type -> fleetgate.v1.GetVersionResponse
+	24, // 83: fleetgate.v1.FleetAdmin.DiffVersions:output_type -> fleetgate.v1.DiffVersionsResponse
+	26, // 84: fleetgate.v1.FleetAdmin.Pin:output_type -> fleetgate.v1.PinResponse
+	28, // 85: fleetgate.v1.FleetAdmin.Unpin:output_type -> fleetgate.v1.UnpinResponse
+	30, // 86: fleetgate.v1.FleetAdmin.Rollback:output_type -> fleetgate.v1.RollbackResponse
+	32, // 87: fleetgate.v1.FleetAdmin.Retry:output_type -> fleetgate.v1.RetryResponse
+	36, // 88: fleetgate.v1.FleetAdmin.Sync:output_type -> fleetgate.v1.SyncResponse
+	38, // 89: fleetgate.v1.FleetAdmin.ListAudit:output_type -> fleetgate.v1.ListAuditResponse
+	40, // 90: fleetgate.v1.FleetAdmin.WatchFleet:output_type -> fleetgate.v1.WatchFleetResponse
+	42, // 91: fleetgate.v1.FleetAdmin.Approve:output_type -> fleetgate.v1.ApproveResponse
+	34, // 92: fleetgate.v1.FleetAdmin.ForgetNode:output_type -> fleetgate.v1.ForgetNodeResponse
+	45, // 93: fleetgate.v1.FleetAdmin.GetRollout:output_type -> fleetgate.v1.GetRolloutResponse
+	47, // 94: fleetgate.v1.FleetAdmin.RolloutAction:output_type -> fleetgate.v1.RolloutActionResponse
+	49, // 95: fleetgate.v1.FleetAdmin.Freeze:output_type -> fleetgate.v1.FreezeResponse
+	51, // 96: fleetgate.v1.FleetAdmin.Unfreeze:output_type -> fleetgate.v1.UnfreezeResponse
+	79, // [79:97] is the sub-list for method output_type
+	61, // [61:79] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_fleetgate_v1_admin_proto_init() }
@@ -3175,13 +4062,14 @@ func file_fleetgate_v1_admin_proto_init() {
 	}
 	file_fleetgate_v1_discovery_proto_init()
 	file_fleetgate_v1_snapshot_proto_init()
+	file_fleetgate_v1_rollout_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetgate_v1_admin_proto_rawDesc), len(file_fleetgate_v1_admin_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   40,
+			NumEnums:      3,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

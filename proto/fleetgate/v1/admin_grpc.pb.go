@@ -19,20 +19,24 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	FleetAdmin_GetStatus_FullMethodName    = "/fleetgate.v1.FleetAdmin/GetStatus"
-	FleetAdmin_ListNodes_FullMethodName    = "/fleetgate.v1.FleetAdmin/ListNodes"
-	FleetAdmin_ListVersions_FullMethodName = "/fleetgate.v1.FleetAdmin/ListVersions"
-	FleetAdmin_GetVersion_FullMethodName   = "/fleetgate.v1.FleetAdmin/GetVersion"
-	FleetAdmin_DiffVersions_FullMethodName = "/fleetgate.v1.FleetAdmin/DiffVersions"
-	FleetAdmin_Pin_FullMethodName          = "/fleetgate.v1.FleetAdmin/Pin"
-	FleetAdmin_Unpin_FullMethodName        = "/fleetgate.v1.FleetAdmin/Unpin"
-	FleetAdmin_Rollback_FullMethodName     = "/fleetgate.v1.FleetAdmin/Rollback"
-	FleetAdmin_Retry_FullMethodName        = "/fleetgate.v1.FleetAdmin/Retry"
-	FleetAdmin_Sync_FullMethodName         = "/fleetgate.v1.FleetAdmin/Sync"
-	FleetAdmin_ListAudit_FullMethodName    = "/fleetgate.v1.FleetAdmin/ListAudit"
-	FleetAdmin_WatchFleet_FullMethodName   = "/fleetgate.v1.FleetAdmin/WatchFleet"
-	FleetAdmin_Approve_FullMethodName      = "/fleetgate.v1.FleetAdmin/Approve"
-	FleetAdmin_ForgetNode_FullMethodName   = "/fleetgate.v1.FleetAdmin/ForgetNode"
+	FleetAdmin_GetStatus_FullMethodName     = "/fleetgate.v1.FleetAdmin/GetStatus"
+	FleetAdmin_ListNodes_FullMethodName     = "/fleetgate.v1.FleetAdmin/ListNodes"
+	FleetAdmin_ListVersions_FullMethodName  = "/fleetgate.v1.FleetAdmin/ListVersions"
+	FleetAdmin_GetVersion_FullMethodName    = "/fleetgate.v1.FleetAdmin/GetVersion"
+	FleetAdmin_DiffVersions_FullMethodName  = "/fleetgate.v1.FleetAdmin/DiffVersions"
+	FleetAdmin_Pin_FullMethodName           = "/fleetgate.v1.FleetAdmin/Pin"
+	FleetAdmin_Unpin_FullMethodName         = "/fleetgate.v1.FleetAdmin/Unpin"
+	FleetAdmin_Rollback_FullMethodName      = "/fleetgate.v1.FleetAdmin/Rollback"
+	FleetAdmin_Retry_FullMethodName         = "/fleetgate.v1.FleetAdmin/Retry"
+	FleetAdmin_Sync_FullMethodName          = "/fleetgate.v1.FleetAdmin/Sync"
+	FleetAdmin_ListAudit_FullMethodName     = "/fleetgate.v1.FleetAdmin/ListAudit"
+	FleetAdmin_WatchFleet_FullMethodName    = "/fleetgate.v1.FleetAdmin/WatchFleet"
+	FleetAdmin_Approve_FullMethodName       = "/fleetgate.v1.FleetAdmin/Approve"
+	FleetAdmin_ForgetNode_FullMethodName    = "/fleetgate.v1.FleetAdmin/ForgetNode"
+	FleetAdmin_GetRollout_FullMethodName    = "/fleetgate.v1.FleetAdmin/GetRollout"
+	FleetAdmin_RolloutAction_FullMethodName = "/fleetgate.v1.FleetAdmin/RolloutAction"
+	FleetAdmin_Freeze_FullMethodName        = "/fleetgate.v1.FleetAdmin/Freeze"
+	FleetAdmin_Unfreeze_FullMethodName      = "/fleetgate.v1.FleetAdmin/Unfreeze"
 )
 
 // FleetAdminClient is the client API for FleetAdmin service.
@@ -73,6 +77,17 @@ type FleetAdminClient interface {
 	// ForgetNode removes a disconnected node from lists and counts now (the audit trail keeps
 	// it); a connected node cannot be forgotten. Needs operator; reason is optional.
 	ForgetNode(ctx context.Context, in *ForgetNodeRequest, opts ...grpc.CallOption) (*ForgetNodeResponse, error)
+	// GetRollout returns a group's rollout: its waves with their nodes, the gates, and why it
+	// waits. Needs viewer.
+	GetRollout(ctx context.Context, in *GetRolloutRequest, opts ...grpc.CallOption) (*GetRolloutResponse, error)
+	// RolloutAction pauses, resumes, promotes (skips the current wave's bake) or aborts
+	// (reverts) a group's rollout. Needs operator; reason is required.
+	RolloutAction(ctx context.Context, in *RolloutActionRequest, opts ...grpc.CallOption) (*RolloutActionResponse, error)
+	// Freeze freezes a group until a time: new versions are built and listed as pending, and
+	// nothing rolls forward. Needs operator; reason is required.
+	Freeze(ctx context.Context, in *FreezeRequest, opts ...grpc.CallOption) (*FreezeResponse, error)
+	// Unfreeze ends a group's ad-hoc freeze (configured windows stay). Needs operator.
+	Unfreeze(ctx context.Context, in *UnfreezeRequest, opts ...grpc.CallOption) (*UnfreezeResponse, error)
 }
 
 type fleetAdminClient struct {
@@ -232,6 +247,46 @@ func (c *fleetAdminClient) ForgetNode(ctx context.Context, in *ForgetNodeRequest
 	return out, nil
 }
 
+func (c *fleetAdminClient) GetRollout(ctx context.Context, in *GetRolloutRequest, opts ...grpc.CallOption) (*GetRolloutResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRolloutResponse)
+	err := c.cc.Invoke(ctx, FleetAdmin_GetRollout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetAdminClient) RolloutAction(ctx context.Context, in *RolloutActionRequest, opts ...grpc.CallOption) (*RolloutActionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RolloutActionResponse)
+	err := c.cc.Invoke(ctx, FleetAdmin_RolloutAction_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetAdminClient) Freeze(ctx context.Context, in *FreezeRequest, opts ...grpc.CallOption) (*FreezeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FreezeResponse)
+	err := c.cc.Invoke(ctx, FleetAdmin_Freeze_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *fleetAdminClient) Unfreeze(ctx context.Context, in *UnfreezeRequest, opts ...grpc.CallOption) (*UnfreezeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnfreezeResponse)
+	err := c.cc.Invoke(ctx, FleetAdmin_Unfreeze_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FleetAdminServer is the server API for FleetAdmin service.
 // All implementations must embed UnimplementedFleetAdminServer
 // for forward compatibility.
@@ -270,6 +325,17 @@ type FleetAdminServer interface {
 	// ForgetNode removes a disconnected node from lists and counts now (the audit trail keeps
 	// it); a connected node cannot be forgotten. Needs operator; reason is optional.
 	ForgetNode(context.Context, *ForgetNodeRequest) (*ForgetNodeResponse, error)
+	// GetRollout returns a group's rollout: its waves with their nodes, the gates, and why it
+	// waits. Needs viewer.
+	GetRollout(context.Context, *GetRolloutRequest) (*GetRolloutResponse, error)
+	// RolloutAction pauses, resumes, promotes (skips the current wave's bake) or aborts
+	// (reverts) a group's rollout. Needs operator; reason is required.
+	RolloutAction(context.Context, *RolloutActionRequest) (*RolloutActionResponse, error)
+	// Freeze freezes a group until a time: new versions are built and listed as pending, and
+	// nothing rolls forward. Needs operator; reason is required.
+	Freeze(context.Context, *FreezeRequest) (*FreezeResponse, error)
+	// Unfreeze ends a group's ad-hoc freeze (configured windows stay). Needs operator.
+	Unfreeze(context.Context, *UnfreezeRequest) (*UnfreezeResponse, error)
 	mustEmbedUnimplementedFleetAdminServer()
 }
 
@@ -321,6 +387,18 @@ func (UnimplementedFleetAdminServer) Approve(context.Context, *ApproveRequest) (
 }
 func (UnimplementedFleetAdminServer) ForgetNode(context.Context, *ForgetNodeRequest) (*ForgetNodeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ForgetNode not implemented")
+}
+func (UnimplementedFleetAdminServer) GetRollout(context.Context, *GetRolloutRequest) (*GetRolloutResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRollout not implemented")
+}
+func (UnimplementedFleetAdminServer) RolloutAction(context.Context, *RolloutActionRequest) (*RolloutActionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RolloutAction not implemented")
+}
+func (UnimplementedFleetAdminServer) Freeze(context.Context, *FreezeRequest) (*FreezeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Freeze not implemented")
+}
+func (UnimplementedFleetAdminServer) Unfreeze(context.Context, *UnfreezeRequest) (*UnfreezeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Unfreeze not implemented")
 }
 func (UnimplementedFleetAdminServer) mustEmbedUnimplementedFleetAdminServer() {}
 func (UnimplementedFleetAdminServer) testEmbeddedByValue()                    {}
@@ -588,6 +666,78 @@ func _FleetAdmin_ForgetNode_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FleetAdmin_GetRollout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRolloutRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetAdminServer).GetRollout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetAdmin_GetRollout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetAdminServer).GetRollout(ctx, req.(*GetRolloutRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FleetAdmin_RolloutAction_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RolloutActionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetAdminServer).RolloutAction(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetAdmin_RolloutAction_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetAdminServer).RolloutAction(ctx, req.(*RolloutActionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FleetAdmin_Freeze_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FreezeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetAdminServer).Freeze(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetAdmin_Freeze_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetAdminServer).Freeze(ctx, req.(*FreezeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FleetAdmin_Unfreeze_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnfreezeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetAdminServer).Unfreeze(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetAdmin_Unfreeze_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetAdminServer).Unfreeze(ctx, req.(*UnfreezeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FleetAdmin_ServiceDesc is the grpc.ServiceDesc for FleetAdmin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -646,6 +796,22 @@ var FleetAdmin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ForgetNode",
 			Handler:    _FleetAdmin_ForgetNode_Handler,
+		},
+		{
+			MethodName: "GetRollout",
+			Handler:    _FleetAdmin_GetRollout_Handler,
+		},
+		{
+			MethodName: "RolloutAction",
+			Handler:    _FleetAdmin_RolloutAction_Handler,
+		},
+		{
+			MethodName: "Freeze",
+			Handler:    _FleetAdmin_Freeze_Handler,
+		},
+		{
+			MethodName: "Unfreeze",
+			Handler:    _FleetAdmin_Unfreeze_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

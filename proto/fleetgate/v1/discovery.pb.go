@@ -125,6 +125,64 @@ func (DriftChange) EnumDescriptor() ([]byte, []int) {
 	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{1}
 }
 
+// HealthState is the result of an agent's health checks of its gateway.
+type HealthState int32
+
+const (
+	HealthState_HEALTH_STATE_UNSPECIFIED HealthState = 0
+	// HEALTH_STATE_NONE: the agent has no health checks configured.
+	HealthState_HEALTH_STATE_NONE HealthState = 1
+	// HEALTH_STATE_PENDING: checks are configured but have not judged this digest yet.
+	HealthState_HEALTH_STATE_PENDING HealthState = 2
+	HealthState_HEALTH_STATE_PASSING HealthState = 3
+	HealthState_HEALTH_STATE_FAILING HealthState = 4
+)
+
+// Enum value maps for HealthState.
+var (
+	HealthState_name = map[int32]string{
+		0: "HEALTH_STATE_UNSPECIFIED",
+		1: "HEALTH_STATE_NONE",
+		2: "HEALTH_STATE_PENDING",
+		3: "HEALTH_STATE_PASSING",
+		4: "HEALTH_STATE_FAILING",
+	}
+	HealthState_value = map[string]int32{
+		"HEALTH_STATE_UNSPECIFIED": 0,
+		"HEALTH_STATE_NONE":        1,
+		"HEALTH_STATE_PENDING":     2,
+		"HEALTH_STATE_PASSING":     3,
+		"HEALTH_STATE_FAILING":     4,
+	}
+)
+
+func (x HealthState) Enum() *HealthState {
+	p := new(HealthState)
+	*p = x
+	return p
+}
+
+func (x HealthState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (HealthState) Descriptor() protoreflect.EnumDescriptor {
+	return file_fleetgate_v1_discovery_proto_enumTypes[2].Descriptor()
+}
+
+func (HealthState) Type() protoreflect.EnumType {
+	return &file_fleetgate_v1_discovery_proto_enumTypes[2]
+}
+
+func (x HealthState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use HealthState.Descriptor instead.
+func (HealthState) EnumDescriptor() ([]byte, []int) {
+	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{2}
+}
+
 // StreamConfigRequest is a message from the agent.
 type StreamConfigRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -716,7 +774,10 @@ type Status struct {
 	PendingDigest string `protobuf:"bytes,7,opt,name=pending_digest,json=pendingDigest,proto3" json:"pending_digest,omitempty"`
 	// drifted is true while the sink is known to differ from the applied snapshot: drift was
 	// seen and not healed. A successful apply or heal clears it.
-	Drifted       bool `protobuf:"varint,8,opt,name=drifted,proto3" json:"drifted,omitempty"`
+	Drifted bool `protobuf:"varint,8,opt,name=drifted,proto3" json:"drifted,omitempty"`
+	// health is the last result of the agent's health checks (--health-url,
+	// --health-metrics-url); unset when the agent has none configured.
+	Health        *HealthReport `protobuf:"bytes,9,opt,name=health,proto3" json:"health,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -807,6 +868,103 @@ func (x *Status) GetDrifted() bool {
 	return false
 }
 
+func (x *Status) GetHealth() *HealthReport {
+	if x != nil {
+		return x.Health
+	}
+	return nil
+}
+
+// HealthReport is what an agent's health checks found after it applied digest.
+type HealthReport struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// digest is the applied version the checks judged.
+	Digest string      `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	State  HealthState `protobuf:"varint,2,opt,name=state,proto3,enum=fleetgate.v1.HealthState" json:"state,omitempty"`
+	// detail says what was checked and, when failing, what failed ("GET http://…/healthz:
+	// 503", "5xx ratio 0.31 since apply, 0.00 before: over the 0.05 threshold").
+	Detail    string                 `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	CheckedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=checked_at,json=checkedAt,proto3" json:"checked_at,omitempty"`
+	// ratio_before and ratio_after are the gateway's 5xx ratios before and since the apply,
+	// when --health-metrics-url is set (-1 when not measured).
+	RatioBefore   float64 `protobuf:"fixed64,5,opt,name=ratio_before,json=ratioBefore,proto3" json:"ratio_before,omitempty"`
+	RatioAfter    float64 `protobuf:"fixed64,6,opt,name=ratio_after,json=ratioAfter,proto3" json:"ratio_after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthReport) Reset() {
+	*x = HealthReport{}
+	mi := &file_fleetgate_v1_discovery_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthReport) ProtoMessage() {}
+
+func (x *HealthReport) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetgate_v1_discovery_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthReport.ProtoReflect.Descriptor instead.
+func (*HealthReport) Descriptor() ([]byte, []int) {
+	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *HealthReport) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *HealthReport) GetState() HealthState {
+	if x != nil {
+		return x.State
+	}
+	return HealthState_HEALTH_STATE_UNSPECIFIED
+}
+
+func (x *HealthReport) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *HealthReport) GetCheckedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CheckedAt
+	}
+	return nil
+}
+
+func (x *HealthReport) GetRatioBefore() float64 {
+	if x != nil {
+		return x.RatioBefore
+	}
+	return 0
+}
+
+func (x *HealthReport) GetRatioAfter() float64 {
+	if x != nil {
+		return x.RatioAfter
+	}
+	return 0
+}
+
 var File_fleetgate_v1_discovery_proto protoreflect.FileDescriptor
 
 const file_fleetgate_v1_discovery_proto_rawDesc = "" +
@@ -855,7 +1013,7 @@ const file_fleetgate_v1_discovery_proto_rawDesc = "" +
 	"\x02id\x18\x04 \x01(\tR\x02id\x12;\n" +
 	"\vobserved_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"observedAt\x12\x16\n" +
-	"\x06healed\x18\x06 \x01(\bR\x06healed\"\x89\x03\n" +
+	"\x06healed\x18\x06 \x01(\bR\x06healed\"\xbd\x03\n" +
 	"\x06Status\x129\n" +
 	"\vsink_health\x18\x01 \x01(\x0e2\x18.fleetgate.v1.SinkHealthR\n" +
 	"sinkHealth\x12\x1d\n" +
@@ -867,7 +1025,17 @@ const file_fleetgate_v1_discovery_proto_rawDesc = "" +
 	"observedAt\x12P\n" +
 	"\x16sink_unavailable_since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x14sinkUnavailableSince\x12%\n" +
 	"\x0epending_digest\x18\a \x01(\tR\rpendingDigest\x12\x18\n" +
-	"\adrifted\x18\b \x01(\bR\adrifted*]\n" +
+	"\adrifted\x18\b \x01(\bR\adrifted\x122\n" +
+	"\x06health\x18\t \x01(\v2\x1a.fleetgate.v1.HealthReportR\x06health\"\xee\x01\n" +
+	"\fHealthReport\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x12/\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x19.fleetgate.v1.HealthStateR\x05state\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\x129\n" +
+	"\n" +
+	"checked_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcheckedAt\x12!\n" +
+	"\fratio_before\x18\x05 \x01(\x01R\vratioBefore\x12\x1f\n" +
+	"\vratio_after\x18\x06 \x01(\x01R\n" +
+	"ratioAfter*]\n" +
 	"\n" +
 	"SinkHealth\x12\x1b\n" +
 	"\x17SINK_HEALTH_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -877,7 +1045,13 @@ const file_fleetgate_v1_discovery_proto_rawDesc = "" +
 	"\x18DRIFT_CHANGE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15DRIFT_CHANGE_MODIFIED\x10\x01\x12\x16\n" +
 	"\x12DRIFT_CHANGE_ADDED\x10\x02\x12\x18\n" +
-	"\x14DRIFT_CHANGE_DELETED\x10\x032l\n" +
+	"\x14DRIFT_CHANGE_DELETED\x10\x03*\x90\x01\n" +
+	"\vHealthState\x12\x1c\n" +
+	"\x18HEALTH_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11HEALTH_STATE_NONE\x10\x01\x12\x18\n" +
+	"\x14HEALTH_STATE_PENDING\x10\x02\x12\x18\n" +
+	"\x14HEALTH_STATE_PASSING\x10\x03\x12\x18\n" +
+	"\x14HEALTH_STATE_FAILING\x10\x042l\n" +
 	"\x0fConfigDiscovery\x12Y\n" +
 	"\fStreamConfig\x12!.fleetgate.v1.StreamConfigRequest\x1a\".fleetgate.v1.StreamConfigResponse(\x010\x01B?Z=github.com/fleetgate/fleetgate/proto/fleetgate/v1;fleetgatev1b\x06proto3"
 
@@ -893,48 +1067,53 @@ func file_fleetgate_v1_discovery_proto_rawDescGZIP() []byte {
 	return file_fleetgate_v1_discovery_proto_rawDescData
 }
 
-var file_fleetgate_v1_discovery_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_fleetgate_v1_discovery_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_fleetgate_v1_discovery_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_fleetgate_v1_discovery_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_fleetgate_v1_discovery_proto_goTypes = []any{
 	(SinkHealth)(0),               // 0: fleetgate.v1.SinkHealth
 	(DriftChange)(0),              // 1: fleetgate.v1.DriftChange
-	(*StreamConfigRequest)(nil),   // 2: fleetgate.v1.StreamConfigRequest
-	(*StreamConfigResponse)(nil),  // 3: fleetgate.v1.StreamConfigResponse
-	(*Hello)(nil),                 // 4: fleetgate.v1.Hello
-	(*ConfigUpdate)(nil),          // 5: fleetgate.v1.ConfigUpdate
-	(*Ack)(nil),                   // 6: fleetgate.v1.Ack
-	(*Nack)(nil),                  // 7: fleetgate.v1.Nack
-	(*DriftEvent)(nil),            // 8: fleetgate.v1.DriftEvent
-	(*Status)(nil),                // 9: fleetgate.v1.Status
-	nil,                           // 10: fleetgate.v1.Hello.LabelsEntry
-	(*Resource)(nil),              // 11: fleetgate.v1.Resource
-	(*ResourceKey)(nil),           // 12: fleetgate.v1.ResourceKey
-	(*SnapshotMeta)(nil),          // 13: fleetgate.v1.SnapshotMeta
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(HealthState)(0),              // 2: fleetgate.v1.HealthState
+	(*StreamConfigRequest)(nil),   // 3: fleetgate.v1.StreamConfigRequest
+	(*StreamConfigResponse)(nil),  // 4: fleetgate.v1.StreamConfigResponse
+	(*Hello)(nil),                 // 5: fleetgate.v1.Hello
+	(*ConfigUpdate)(nil),          // 6: fleetgate.v1.ConfigUpdate
+	(*Ack)(nil),                   // 7: fleetgate.v1.Ack
+	(*Nack)(nil),                  // 8: fleetgate.v1.Nack
+	(*DriftEvent)(nil),            // 9: fleetgate.v1.DriftEvent
+	(*Status)(nil),                // 10: fleetgate.v1.Status
+	(*HealthReport)(nil),          // 11: fleetgate.v1.HealthReport
+	nil,                           // 12: fleetgate.v1.Hello.LabelsEntry
+	(*Resource)(nil),              // 13: fleetgate.v1.Resource
+	(*ResourceKey)(nil),           // 14: fleetgate.v1.ResourceKey
+	(*SnapshotMeta)(nil),          // 15: fleetgate.v1.SnapshotMeta
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 }
 var file_fleetgate_v1_discovery_proto_depIdxs = []int32{
-	4,  // 0: fleetgate.v1.StreamConfigRequest.hello:type_name -> fleetgate.v1.Hello
-	6,  // 1: fleetgate.v1.StreamConfigRequest.ack:type_name -> fleetgate.v1.Ack
-	7,  // 2: fleetgate.v1.StreamConfigRequest.nack:type_name -> fleetgate.v1.Nack
-	9,  // 3: fleetgate.v1.StreamConfigRequest.status:type_name -> fleetgate.v1.Status
-	5,  // 4: fleetgate.v1.StreamConfigResponse.update:type_name -> fleetgate.v1.ConfigUpdate
-	10, // 5: fleetgate.v1.Hello.labels:type_name -> fleetgate.v1.Hello.LabelsEntry
-	11, // 6: fleetgate.v1.ConfigUpdate.upserts:type_name -> fleetgate.v1.Resource
-	12, // 7: fleetgate.v1.ConfigUpdate.removals:type_name -> fleetgate.v1.ResourceKey
-	13, // 8: fleetgate.v1.ConfigUpdate.meta:type_name -> fleetgate.v1.SnapshotMeta
+	5,  // 0: fleetgate.v1.StreamConfigRequest.hello:type_name -> fleetgate.v1.Hello
+	7,  // 1: fleetgate.v1.StreamConfigRequest.ack:type_name -> fleetgate.v1.Ack
+	8,  // 2: fleetgate.v1.StreamConfigRequest.nack:type_name -> fleetgate.v1.Nack
+	10, // 3: fleetgate.v1.StreamConfigRequest.status:type_name -> fleetgate.v1.Status
+	6,  // 4: fleetgate.v1.StreamConfigResponse.update:type_name -> fleetgate.v1.ConfigUpdate
+	12, // 5: fleetgate.v1.Hello.labels:type_name -> fleetgate.v1.Hello.LabelsEntry
+	13, // 6: fleetgate.v1.ConfigUpdate.upserts:type_name -> fleetgate.v1.Resource
+	14, // 7: fleetgate.v1.ConfigUpdate.removals:type_name -> fleetgate.v1.ResourceKey
+	15, // 8: fleetgate.v1.ConfigUpdate.meta:type_name -> fleetgate.v1.SnapshotMeta
 	1,  // 9: fleetgate.v1.DriftEvent.change:type_name -> fleetgate.v1.DriftChange
-	14, // 10: fleetgate.v1.DriftEvent.observed_at:type_name -> google.protobuf.Timestamp
+	16, // 10: fleetgate.v1.DriftEvent.observed_at:type_name -> google.protobuf.Timestamp
 	0,  // 11: fleetgate.v1.Status.sink_health:type_name -> fleetgate.v1.SinkHealth
-	8,  // 12: fleetgate.v1.Status.drift:type_name -> fleetgate.v1.DriftEvent
-	14, // 13: fleetgate.v1.Status.observed_at:type_name -> google.protobuf.Timestamp
-	14, // 14: fleetgate.v1.Status.sink_unavailable_since:type_name -> google.protobuf.Timestamp
-	2,  // 15: fleetgate.v1.ConfigDiscovery.StreamConfig:input_type -> fleetgate.v1.StreamConfigRequest
-	3,  // 16: fleetgate.v1.ConfigDiscovery.StreamConfig:output_type -> fleetgate.v1.StreamConfigResponse
-	16, // [16:17] is the sub-list for method output_type
-	15, // [15:16] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	9,  // 12: fleetgate.v1.Status.drift:type_name -> fleetgate.v1.DriftEvent
+	16, // 13: fleetgate.v1.Status.observed_at:type_name -> google.protobuf.Timestamp
+	16, // 14: fleetgate.v1.Status.sink_unavailable_since:type_name -> google.protobuf.Timestamp
+	11, // 15: fleetgate.v1.Status.health:type_name -> fleetgate.v1.HealthReport
+	2,  // 16: fleetgate.v1.HealthReport.state:type_name -> fleetgate.v1.HealthState
+	16, // 17: fleetgate.v1.HealthReport.checked_at:type_name -> google.protobuf.Timestamp
+	3,  // 18: fleetgate.v1.ConfigDiscovery.StreamConfig:input_type -> fleetgate.v1.StreamConfigRequest
+	4,  // 19: fleetgate.v1.ConfigDiscovery.StreamConfig:output_type -> fleetgate.v1.StreamConfigResponse
+	19, // [19:20] is the sub-list for method output_type
+	18, // [18:19] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_fleetgate_v1_discovery_proto_init() }
@@ -957,8 +1136,8 @@ func file_fleetgate_v1_discovery_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetgate_v1_discovery_proto_rawDesc), len(file_fleetgate_v1_discovery_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   9,
+			NumEnums:      3,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -173,9 +173,13 @@ type SnapshotMeta struct {
 	Warnings []string `protobuf:"bytes,10,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	// hold is set when the deletion guard held the version back when it was stored: it is not
 	// rolled out until an operator approves it (then hold.approved_by is set).
-	Hold          *Hold `protobuf:"bytes,11,opt,name=hold,proto3" json:"hold,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Hold *Hold `protobuf:"bytes,11,opt,name=hold,proto3" json:"hold,omitempty"`
+	// rollout_failure is set when a rollout of this version failed a gate (or was aborted):
+	// it is not rolled out again until a newer version is stored or an operator pins or
+	// resumes it.
+	RolloutFailure *RolloutFailure `protobuf:"bytes,12,opt,name=rollout_failure,json=rolloutFailure,proto3" json:"rollout_failure,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SnapshotMeta) Reset() {
@@ -285,6 +289,102 @@ func (x *SnapshotMeta) GetHold() *Hold {
 	return nil
 }
 
+func (x *SnapshotMeta) GetRolloutFailure() *RolloutFailure {
+	if x != nil {
+		return x.RolloutFailure
+	}
+	return nil
+}
+
+// RolloutFailure is why a rollout of a version stopped: the gate that failed, the node and
+// the error.
+type RolloutFailure struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// gate is "nack", "wave-timeout", "health" or "abort".
+	Gate   string `protobuf:"bytes,1,opt,name=gate,proto3" json:"gate,omitempty"`
+	NodeId string `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Error  string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// wave is the index (0-based) of the wave the rollout was in.
+	Wave uint32                 `protobuf:"varint,4,opt,name=wave,proto3" json:"wave,omitempty"`
+	At   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	// by is who aborted (gate "abort"); empty for a gate the control plane decided.
+	By            string `protobuf:"bytes,6,opt,name=by,proto3" json:"by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RolloutFailure) Reset() {
+	*x = RolloutFailure{}
+	mi := &file_fleetgate_v1_snapshot_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RolloutFailure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RolloutFailure) ProtoMessage() {}
+
+func (x *RolloutFailure) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetgate_v1_snapshot_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RolloutFailure.ProtoReflect.Descriptor instead.
+func (*RolloutFailure) Descriptor() ([]byte, []int) {
+	return file_fleetgate_v1_snapshot_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RolloutFailure) GetGate() string {
+	if x != nil {
+		return x.Gate
+	}
+	return ""
+}
+
+func (x *RolloutFailure) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *RolloutFailure) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *RolloutFailure) GetWave() uint32 {
+	if x != nil {
+		return x.Wave
+	}
+	return 0
+}
+
+func (x *RolloutFailure) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *RolloutFailure) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
 // Hold is why the deletion guard held a version back, what it would delete, and its approval.
 type Hold struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -312,7 +412,7 @@ type Hold struct {
 
 func (x *Hold) Reset() {
 	*x = Hold{}
-	mi := &file_fleetgate_v1_snapshot_proto_msgTypes[3]
+	mi := &file_fleetgate_v1_snapshot_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -324,7 +424,7 @@ func (x *Hold) String() string {
 func (*Hold) ProtoMessage() {}
 
 func (x *Hold) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_snapshot_proto_msgTypes[3]
+	mi := &file_fleetgate_v1_snapshot_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -337,7 +437,7 @@ func (x *Hold) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hold.ProtoReflect.Descriptor instead.
 func (*Hold) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_snapshot_proto_rawDescGZIP(), []int{3}
+	return file_fleetgate_v1_snapshot_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Hold) GetReason() string {
@@ -422,7 +522,7 @@ const file_fleetgate_v1_snapshot_proto_rawDesc = "" +
 	"\x04hash\x18\x04 \x01(\fR\x04hash\"1\n" +
 	"\vResourceKey\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"\xf8\x03\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\xbf\x04\n" +
 	"\fSnapshotMeta\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x16\n" +
@@ -435,10 +535,18 @@ const file_fleetgate_v1_snapshot_proto_rawDesc = "" +
 	"\x0fresource_counts\x18\t \x03(\v2..fleetgate.v1.SnapshotMeta.ResourceCountsEntryR\x0eresourceCounts\x12\x1a\n" +
 	"\bwarnings\x18\n" +
 	" \x03(\tR\bwarnings\x12&\n" +
-	"\x04hold\x18\v \x01(\v2\x12.fleetgate.v1.HoldR\x04hold\x1aA\n" +
+	"\x04hold\x18\v \x01(\v2\x12.fleetgate.v1.HoldR\x04hold\x12E\n" +
+	"\x0frollout_failure\x18\f \x01(\v2\x1c.fleetgate.v1.RolloutFailureR\x0erolloutFailure\x1aA\n" +
 	"\x13ResourceCountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xf8\x03\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xa3\x01\n" +
+	"\x0eRolloutFailure\x12\x12\n" +
+	"\x04gate\x18\x01 \x01(\tR\x04gate\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x12\n" +
+	"\x04wave\x18\x04 \x01(\rR\x04wave\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x0e\n" +
+	"\x02by\x18\x06 \x01(\tR\x02by\"\xf8\x03\n" +
 	"\x04Hold\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12#\n" +
 	"\rbase_sequence\x18\x02 \x01(\x04R\fbaseSequence\x12\x1f\n" +
@@ -470,29 +578,32 @@ func file_fleetgate_v1_snapshot_proto_rawDescGZIP() []byte {
 	return file_fleetgate_v1_snapshot_proto_rawDescData
 }
 
-var file_fleetgate_v1_snapshot_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_fleetgate_v1_snapshot_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_fleetgate_v1_snapshot_proto_goTypes = []any{
 	(*Resource)(nil),              // 0: fleetgate.v1.Resource
 	(*ResourceKey)(nil),           // 1: fleetgate.v1.ResourceKey
 	(*SnapshotMeta)(nil),          // 2: fleetgate.v1.SnapshotMeta
-	(*Hold)(nil),                  // 3: fleetgate.v1.Hold
-	nil,                           // 4: fleetgate.v1.SnapshotMeta.ResourceCountsEntry
-	nil,                           // 5: fleetgate.v1.Hold.RemovedCountsEntry
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(*RolloutFailure)(nil),        // 3: fleetgate.v1.RolloutFailure
+	(*Hold)(nil),                  // 4: fleetgate.v1.Hold
+	nil,                           // 5: fleetgate.v1.SnapshotMeta.ResourceCountsEntry
+	nil,                           // 6: fleetgate.v1.Hold.RemovedCountsEntry
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
 }
 var file_fleetgate_v1_snapshot_proto_depIdxs = []int32{
-	6, // 0: fleetgate.v1.SnapshotMeta.committed_at:type_name -> google.protobuf.Timestamp
-	6, // 1: fleetgate.v1.SnapshotMeta.built_at:type_name -> google.protobuf.Timestamp
-	4, // 2: fleetgate.v1.SnapshotMeta.resource_counts:type_name -> fleetgate.v1.SnapshotMeta.ResourceCountsEntry
-	3, // 3: fleetgate.v1.SnapshotMeta.hold:type_name -> fleetgate.v1.Hold
-	5, // 4: fleetgate.v1.Hold.removed_counts:type_name -> fleetgate.v1.Hold.RemovedCountsEntry
-	1, // 5: fleetgate.v1.Hold.removed_keys:type_name -> fleetgate.v1.ResourceKey
-	6, // 6: fleetgate.v1.Hold.approved_at:type_name -> google.protobuf.Timestamp
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	7, // 0: fleetgate.v1.SnapshotMeta.committed_at:type_name -> google.protobuf.Timestamp
+	7, // 1: fleetgate.v1.SnapshotMeta.built_at:type_name -> google.protobuf.Timestamp
+	5, // 2: fleetgate.v1.SnapshotMeta.resource_counts:type_name -> fleetgate.v1.SnapshotMeta.ResourceCountsEntry
+	4, // 3: fleetgate.v1.SnapshotMeta.hold:type_name -> fleetgate.v1.Hold
+	3, // 4: fleetgate.v1.SnapshotMeta.rollout_failure:type_name -> fleetgate.v1.RolloutFailure
+	7, // 5: fleetgate.v1.RolloutFailure.at:type_name -> google.protobuf.Timestamp
+	6, // 6: fleetgate.v1.Hold.removed_counts:type_name -> fleetgate.v1.Hold.RemovedCountsEntry
+	1, // 7: fleetgate.v1.Hold.removed_keys:type_name -> fleetgate.v1.ResourceKey
+	7, // 8: fleetgate.v1.Hold.approved_at:type_name -> google.protobuf.Timestamp
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_fleetgate_v1_snapshot_proto_init() }
@@ -506,7 +617,7 @@ func file_fleetgate_v1_snapshot_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetgate_v1_snapshot_proto_rawDesc), len(file_fleetgate_v1_snapshot_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
