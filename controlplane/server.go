@@ -23,6 +23,7 @@ import (
 	"github.com/fleetgate/fleetgate/controlplane/fleet"
 	"github.com/fleetgate/fleetgate/controlplane/httpapi"
 	"github.com/fleetgate/fleetgate/controlplane/pipeline"
+	"github.com/fleetgate/fleetgate/controlplane/rollout"
 	"github.com/fleetgate/fleetgate/controlplane/sources"
 	"github.com/fleetgate/fleetgate/controlplane/store"
 )
@@ -87,11 +88,13 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	}
 	defer closeStore()
 
-	fl, stopFleet, err := startFleet(ctx, st, cfg, opts.Replica, log)
+	policies := rolloutPolicies(cfg)
+	fl, stopFleet, err := startFleet(ctx, st, cfg, policies, opts.Replica, log)
 	if err != nil {
 		return err
 	}
 	defer stopFleet()
+	rollouts := rollout.NewController(st, fl, groupNames(cfg), policies, rollout.Options{Logger: log})
 
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -115,14 +118,26 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err != nil {
 		return err
 	}
+	// the leader fetches and builds, and moves the rollouts
+	lead := func(ctx context.Context) {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := rollouts.Run(ctx); err != nil && ctx.Err() == nil {
+				log.Error("rollout controller stopped", "err", err)
+			}
+		}()
+		srcs.Lead(ctx)
+		<-done
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		if elector == nil {
-			srcs.Lead(ctx)
+			lead(ctx)
 			return
 		}
-		_ = elector.Run(ctx, srcs.Lead)
+		_ = elector.Run(ctx, lead)
 	}()
 
 	if len(tokens) == 0 {
@@ -136,7 +151,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	disc = discovery.NewServer(fl, fl, dopts)
 	disc.Register(gs.Server)
 	gs.disc = disc
-	admin.New(st, fl, admin.Options{Tokens: tokens, GroupSources: groupSources(cfg), Sources: srcs,
+	admin.New(st, fl, admin.Options{Tokens: tokens, GroupSources: groupSources(cfg), Sources: srcs, Rollouts: rollouts,
 		Replica: opts.Replica, IsLeader: isLeader, Logger: log}).Register(gs.Server)
 	gs.registered()
 
@@ -214,12 +229,9 @@ const shutdownGrace = 2 * time.Second
 // startFleet loads the fleet state of the configured groups and follows the store until
 // stop is called. The fleet runs on a context of its own: it must outlive the streams, whose
 // disconnects it writes when it stops.
-func startFleet(ctx context.Context, st *store.Store, cfg *config.Config, replica string, log *slog.Logger) (*fleet.Fleet, func(), error) {
-	names := make([]string, 0, len(cfg.Groups))
-	for _, g := range cfg.Groups {
-		names = append(names, g.Name)
-	}
-	fl, err := fleet.New(ctx, st, names, fleet.Options{Replica: replica, Logger: log, FlushInterval: cfg.NodeStatusInterval.Duration, NodeRetention: cfg.NodeRetention.Duration})
+func startFleet(ctx context.Context, st *store.Store, cfg *config.Config, policies map[string]*rollout.Policy, replica string, log *slog.Logger) (*fleet.Fleet, func(), error) {
+	fl, err := fleet.New(ctx, st, groupNames(cfg), fleet.Options{Replica: replica, Logger: log, FlushInterval: cfg.NodeStatusInterval.Duration,
+		NodeRetention: cfg.NodeRetention.Duration, Policies: policies})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -227,6 +239,26 @@ func startFleet(ctx context.Context, st *store.Store, cfg *config.Config, replic
 	done := make(chan struct{})
 	go func() { defer close(done); _ = fl.Run(fctx) }()
 	return fl, func() { cancel(); <-done }, nil
+}
+
+// groupNames returns the configured groups' names, in config order.
+func groupNames(cfg *config.Config) []string {
+	names := make([]string, 0, len(cfg.Groups))
+	for _, g := range cfg.Groups {
+		names = append(names, g.Name)
+	}
+	return names
+}
+
+// rolloutPolicies returns the rollout policy of every group that has one.
+func rolloutPolicies(cfg *config.Config) map[string]*rollout.Policy {
+	out := map[string]*rollout.Policy{}
+	for _, g := range cfg.Groups {
+		if p := g.Policy(); p != nil {
+			out[g.Name] = p
+		}
+	}
+	return out
 }
 
 func adminTokens(cfg *config.Config) ([]admin.Token, error) {

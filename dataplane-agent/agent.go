@@ -39,6 +39,8 @@ type Agent struct {
 	driftCh    chan Drift
 	statusKick chan struct{}
 
+	health *gatewayHealth // the gateway health checks and their report
+
 	connMu sync.Mutex
 	conns  map[string]*grpc.ClientConn
 }
@@ -52,7 +54,7 @@ func New(cfg Config, sink Sink) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent config: %w", err)
 	}
-	return &Agent{
+	a := &Agent{
 		cfg:        c,
 		sink:       sink,
 		log:        c.Logger.With("group", c.Group, "node", c.NodeID),
@@ -60,7 +62,9 @@ func New(cfg Config, sink Sink) (*Agent, error) {
 		driftCh:    make(chan Drift, 1024),
 		statusKick: make(chan struct{}, 1),
 		conns:      map[string]*grpc.ClientConn{},
-	}, nil
+	}
+	a.health = newGatewayHealth(c, a.log, a.kickStatus)
+	return a, nil
 }
 
 // Current returns the snapshot the agent last applied, or nil.
@@ -96,6 +100,7 @@ func (a *Agent) prepare(ctx context.Context) string {
 		a.log.Error("read applied digest from sink; saying Hello with none", "err", err)
 		return ""
 	}
+	a.health.applied(applied)
 	cur := a.Current()
 	if applied == "" && cur != nil && cur.Len() > 0 {
 		empty, err := a.sinkEmpty(ctx)
@@ -259,11 +264,13 @@ func (a *Agent) build(u *fleetgatev1.ConfigUpdate) (s *snapshot.Snapshot, needFu
 	return next, false, nil
 }
 
-// statusLoop sends Status after Hello, every StatusInterval, on drift and on a change of
-// sink health, until ctx is done.
+// statusLoop sends Status after Hello, every StatusInterval, on drift, on a change of
+// sink health and on a change of the gateway health report (carried in the first Status of
+// the stream and whenever it changed), until ctx is done.
 func (a *Agent) statusLoop(ctx context.Context, send func(*fleetgatev1.StreamConfigRequest) error) {
 	t := time.NewTicker(a.cfg.StatusInterval)
 	defer t.Stop()
+	var healthSent uint64 // the version of the health report this stream has
 	for first := true; ; first = false {
 		if !first {
 			select {
@@ -274,10 +281,12 @@ func (a *Agent) statusLoop(ctx context.Context, send func(*fleetgatev1.StreamCon
 			}
 		}
 		st := a.status(ctx)
+		hv := a.health.attach(st, healthSent)
 		if err := send(&fleetgatev1.StreamConfigRequest{Message: &fleetgatev1.StreamConfigRequest_Status{Status: st}}); err != nil {
 			a.requeueDrift(st.GetDrift())
 			return
 		}
+		healthSent = hv
 	}
 }
 

@@ -64,6 +64,7 @@ func (a *Agent) write(ctx context.Context, s *snapshot.Snapshot) (*snapshot.Snap
 	a.cur = s
 	a.mu.Unlock()
 	a.wrote(s.Digest)
+	a.health.applied(s.Digest)
 	return s, nil
 }
 

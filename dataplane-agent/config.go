@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"regexp"
 	"time"
 
@@ -67,6 +68,31 @@ type Config struct {
 	MaxMessageBytes int
 	// Logger receives the agent's events. Default slog.Default().
 	Logger *slog.Logger
+
+	// HealthURL, when set, is an absolute http(s) URL the agent GETs after each apply and
+	// then every HealthInterval — a route through the gateway, such as a synthetic health
+	// route on the node's APISIX. A 2xx answer within HealthTimeout passes; redirects are not
+	// followed. Default "": no HTTP check.
+	HealthURL string
+	// HealthMetricsURL, when set, is the gateway's Prometheus endpoint (APISIX:
+	// http://127.0.0.1:9091/apisix/prometheus/metrics). The agent compares the 5xx share of
+	// apisix_http_status since the apply with the share before it. Default "": no metrics
+	// check.
+	HealthMetricsURL string
+	// HealthInterval is how often the checks run after the one right after an apply.
+	// Default 2s.
+	HealthInterval time.Duration
+	// HealthTimeout bounds each check's HTTP request, body included. Default 2s.
+	HealthTimeout time.Duration
+	// HealthMax5xxIncrease is how much the 5xx ratio since the apply may exceed the ratio
+	// before it (0..1; 0.05 = five percentage points) before the metrics check fails.
+	// Default (0) 0.05; to fail on almost any increase, set a small value such as 0.001.
+	HealthMax5xxIncrease float64
+	// HealthMinRequests is how many requests the gateway must serve since the apply before
+	// the metrics check judges the ratio (it is pending until then); also the fewest requests
+	// the ratio before the apply is measured over (else it is unknown and taken as 0).
+	// Default 20.
+	HealthMinRequests int
 }
 
 var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
@@ -118,5 +144,38 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	errs = append(errs, c.healthDefaults()...)
 	return c, errors.Join(errs...)
+}
+
+// healthDefaults fills the health check defaults and returns what is wrong with them.
+func (c *Config) healthDefaults() []error {
+	var errs []error
+	for _, u := range []struct{ flag, url string }{{"--health-url", c.HealthURL}, {"--health-metrics-url", c.HealthMetricsURL}} {
+		if u.url == "" {
+			continue
+		}
+		if p, err := url.Parse(u.url); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			errs = append(errs, fmt.Errorf("%s %q: want an absolute http:// or https:// URL", u.flag, u.url))
+		}
+	}
+	if c.HealthInterval <= 0 {
+		c.HealthInterval = 2 * time.Second
+	}
+	if c.HealthTimeout <= 0 {
+		c.HealthTimeout = 2 * time.Second
+	}
+	switch r := c.HealthMax5xxIncrease; {
+	case r == 0:
+		c.HealthMax5xxIncrease = 0.05
+	case !(r > 0 && r <= 1): // NaN too
+		errs = append(errs, fmt.Errorf("--health-max-5xx-increase %v: want a ratio between 0 and 1 (0.05 = five percentage points)", r))
+	}
+	switch {
+	case c.HealthMinRequests == 0:
+		c.HealthMinRequests = 20
+	case c.HealthMinRequests < 0:
+		errs = append(errs, fmt.Errorf("--health-min-requests %d: want at least 1", c.HealthMinRequests))
+	}
+	return errs
 }

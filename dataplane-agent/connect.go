@@ -60,6 +60,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.processDrift(ctx)
 		}()
 	}
+	// the gateway health checks run from the first attempt until the agent stops
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.health.run(ctx)
+	}()
 	a.loadCache()
 
 	r := reconnector{b: backoff.Backoff{Min: a.cfg.BackoffMin, Max: a.cfg.BackoffMax, Jitter: 0.2}}

@@ -76,12 +76,13 @@ func TestUnavailableSinkHoldsUpdateUntilItAnswers(t *testing.T) {
 
 	sink.SetUnavailable(nil)
 	back := time.Now()
-	ack(t, ss.answer(t), "1", v1.Digest)
+	// the Status saying "available" may come before or after the ACK
+	m, _ := ss.answerAndStatus(t, available)
+	ack(t, m, "1", v1.Digest)
 	took := time.Since(back)
-	t.Logf("ACK %s after the sink answered", took.Round(time.Millisecond))
+	t.Logf("ACK and status %s after the sink answered", took.Round(time.Millisecond))
 	assert.Less(t, took, converge, "the node converges within 2s of its sink answering")
 	assert.Equal(t, v1.Digest, sink.Digest())
-	ss.status(t, available)
 
 	// A rejection of the content is a NACK, as before.
 	sink.FailApply(memory.ErrInjected)
@@ -109,10 +110,10 @@ func TestSinkOutageOfRunningNode(t *testing.T) {
 
 	sink.SetUnavailable(nil)
 	back := time.Now()
-	ack(t, ss.answer(t), "2", v2.Digest)
+	m, _ := ss.answerAndStatus(t, available)
+	ack(t, m, "2", v2.Digest)
 	assert.Less(t, time.Since(back), converge)
 	assert.Equal(t, v2.Digest, sink.Digest())
-	ss.status(t, available)
 }
 
 // The held update belongs to its stream: when the stream ends the agent stops trying to
@@ -157,9 +158,13 @@ func TestHealRetriedWhenSinkAnswers(t *testing.T) {
 
 	sink.SetUnavailable(memory.ErrInjected)
 	sink.Tamper(snapshot.Routes, "r1", []byte(`{"id":"r1","uri":"/hand-edited"}`))
-	st := ss.status(t, func(st *fleetgatev1.Status) bool { return len(st.GetDrift()) > 0 })
-	assert.False(t, st.GetDrift()[0].GetHealed())
-	st = ss.status(t, func(st *fleetgatev1.Status) bool { return st.GetDrifted() && unavailable(st) })
+	// the drift events and "drifted while unavailable" may come in one Status or in two
+	var drift []*fleetgatev1.DriftEvent
+	st := ss.status(t, func(st *fleetgatev1.Status) bool {
+		drift = append(drift, st.GetDrift()...)
+		return len(drift) > 0 && st.GetDrifted() && unavailable(st)
+	})
+	assert.False(t, drift[0].GetHealed())
 	assert.Empty(t, st.GetPendingDigest())
 	assert.NotEqual(t, v1.Digest, sink.Digest())
 
@@ -183,8 +188,36 @@ func TestDriftedClearedByApply(t *testing.T) {
 	sink.Tamper(snapshot.Routes, "r1", []byte(`{"id":"r1","uri":"/hand-edited"}`))
 	ss.status(t, func(st *fleetgatev1.Status) bool { return st.GetDrifted() })
 	ss.send(t, full("2", v2))
-	ack(t, ss.answer(t), "2", v2.Digest)
-	ss.status(t, func(st *fleetgatev1.Status) bool { return !st.GetDrifted() })
+	// the Status saying "not drifted" may come before or after the ACK
+	m, st := ss.answerAndStatus(t, func(st *fleetgatev1.Status) bool { return !st.GetDrifted() })
+	ack(t, m, "2", v2.Digest)
+	assert.False(t, st.GetDrifted())
+}
+
+// answerAndStatus reads the agent's messages until it has seen an Ack or Nack and a Status
+// matching ok, in either order, and returns both.
+func (ss *scriptStream) answerAndStatus(t *testing.T, ok func(*fleetgatev1.Status) bool) (*fleetgatev1.StreamConfigRequest, *fleetgatev1.Status) {
+	t.Helper()
+	var answer *fleetgatev1.StreamConfigRequest
+	var status *fleetgatev1.Status
+	deadline := time.After(wait)
+	for answer == nil || status == nil {
+		select {
+		case m := <-ss.in:
+			if st := m.GetStatus(); st != nil {
+				if status == nil && ok(st) {
+					status = st
+				}
+				continue
+			}
+			if answer == nil {
+				answer = m
+			}
+		case <-deadline:
+			t.Fatalf("no answer and matching Status from the agent (answer %v, status %v)", answer, status)
+		}
+	}
+	return answer, status
 }
 
 // Shutdown does not wait for an unavailable sink.

@@ -44,6 +44,40 @@ type agentFlags struct {
 	backoffMin    time.Duration
 	backoffMax    time.Duration
 	logLevel      string
+	health        healthFlags
+}
+
+// healthFlags are the agent's gateway health check flags.
+type healthFlags struct {
+	url, metricsURL   string
+	interval, timeout time.Duration
+	max5xxIncrease    float64
+	minRequests       int
+}
+
+func (h *healthFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&h.url, "health-url", "", "health check: URL to GET through the gateway after each apply and every --health-interval, e.g. a synthetic route on this node's APISIX; a 2xx passes (redirects are not followed)")
+	fs.StringVar(&h.metricsURL, "health-metrics-url", "", "health check: the gateway's Prometheus endpoint (APISIX: http://127.0.0.1:9091/apisix/prometheus/metrics); fails when the 5xx share of apisix_http_status since the apply exceeds the share before it by more than --health-max-5xx-increase")
+	fs.DurationVar(&h.interval, "health-interval", 2*time.Second, "health check: how often to check after the check right after an apply")
+	fs.DurationVar(&h.timeout, "health-timeout", 2*time.Second, "health check: how long one HTTP request of a check may take; no answer in time fails the check")
+	fs.Float64Var(&h.max5xxIncrease, "health-max-5xx-increase", 0.05, "health check: how much the 5xx ratio since the apply may exceed the ratio before it (0..1; 0.05 = five percentage points)")
+	fs.IntVar(&h.minRequests, "health-min-requests", 20, "health check: requests the gateway must serve since the apply before the 5xx ratio is judged (pending until then)")
+}
+
+// check refuses the zero values that the agent's Config would take as "default": on the
+// command line they are a mistake, not a wish for the default.
+func (h *healthFlags) check() error {
+	switch {
+	case h.interval <= 0:
+		return fmt.Errorf("--health-interval %s: want a positive duration such as 2s", h.interval)
+	case h.timeout <= 0:
+		return fmt.Errorf("--health-timeout %s: want a positive duration such as 2s", h.timeout)
+	case !(h.max5xxIncrease > 0 && h.max5xxIncrease <= 1):
+		return fmt.Errorf("--health-max-5xx-increase %v: want a ratio above 0 and at most 1 (0.05 = five percentage points; 0.001 fails on nearly any increase)", h.max5xxIncrease)
+	case h.minRequests < 1:
+		return fmt.Errorf("--health-min-requests %d: want at least 1", h.minRequests)
+	}
+	return nil
 }
 
 func newAgentCmd() *cobra.Command {
@@ -81,6 +115,7 @@ a wiped sink. SIGINT or SIGTERM stops it; nothing is deleted from the sink on th
 	fs.DurationVar(&f.backoffMin, "backoff-min", 250*time.Millisecond, "first reconnect delay")
 	fs.DurationVar(&f.backoffMax, "backoff-max", 30*time.Second, "longest reconnect delay")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.health.register(fs)
 	return cmd
 }
 
@@ -105,6 +140,9 @@ func runAgentCmd(ctx context.Context, f *agentFlags) error {
 			return fmt.Errorf("--label %q: want key=value", l)
 		}
 		labels[k] = v
+	}
+	if err := f.health.check(); err != nil {
+		return err
 	}
 	tlsCfg, err := agentTLS(f)
 	if err != nil {
@@ -150,6 +188,9 @@ func runAgentCmd(ctx context.Context, f *agentFlags) error {
 		Version: version, SinkName: f.sink, TLS: tlsCfg, StateDir: f.stateDir,
 		Drift: agent.DriftMode(f.drift), BackoffMin: f.backoffMin, BackoffMax: f.backoffMax,
 		StatusInterval: f.statusEvery, Logger: log,
+		HealthURL: f.health.url, HealthMetricsURL: f.health.metricsURL,
+		HealthInterval: f.health.interval, HealthTimeout: f.health.timeout,
+		HealthMax5xxIncrease: f.health.max5xxIncrease, HealthMinRequests: f.health.minRequests,
 	}, sink)
 	if err != nil {
 		return err

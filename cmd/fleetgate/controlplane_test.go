@@ -283,7 +283,7 @@ groups:
 	require.Eventually(t, nodeConverged, 30*time.Second, 100*time.Millisecond, "the agent follows the pin")
 	r = cli(t, grpcAddr, viewer, "nodes")
 	require.Equal(t, 0, r.code, r.stderr)
-	require.Regexp(t, `gw-cli-1\s+production\s+converged\s+1 \(`, r.stdout)
+	require.Regexp(t, `gw-cli-1\s+production\s+1\s+converged\s+-\s+1 \(`, r.stdout)
 	require.Contains(t, r.stdout, "cp-test")
 
 	r = cli(t, grpcAddr, op, "unpin", "production", "--reason", "fixed")

@@ -23,9 +23,19 @@ while its agent cannot reach its sink and keeps the version until it answers), a
 "disconnected since …" otherwise. LAST NACK is the last version the sink rejected ("rejected
 …: error"), cleared by the next good apply. LAST SEEN is when the control plane last heard
 from the node ("now" while connected). Nodes disconnected for longer than node_retention are
-not listed; "fleetgate nodes forget" removes one now.`,
+not listed; "fleetgate nodes forget" removes one now.
+
+WAVE is the node's wave in its group's rollout policy (1 when the group has none): the same
+node is always in the same wave. HEALTH is the last result of the agent's health checks
+(--health-url, --health-metrics-url) of the version it applied: passing, failing, pending
+(not judged yet) or - (no checks configured). -o wide adds HEALTH DETAIL (what was checked
+and, when failing, what failed); -o json has every field.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			wide := af.output == "wide"
+			if wide {
+				af.output = "table"
+			}
 			if err := noYAML(af); err != nil {
 				return err
 			}
@@ -41,19 +51,24 @@ not listed; "fleetgate nodes forget" removes one now.`,
 				if af.output == "json" {
 					return printJSON(cmd.OutOrStdout(), resp)
 				}
-				return writeNodes(cmd.OutOrStdout(), resp.GetNodes())
+				return writeNodes(cmd.OutOrStdout(), resp.GetNodes(), wide)
 			})
 		},
 	}
 	af = addAdminFlags(cmd)
+	cmd.Flags().Lookup("output").Usage = "output format: table, wide (adds HEALTH DETAIL) or json"
 	cmd.AddCommand(newNodesForgetCmd())
 	return cmd
 }
 
-// writeNodes prints the nodes table.
-func writeNodes(w io.Writer, nodes []*fleetgatev1.NodeStatus) error {
+// writeNodes prints the nodes table; wide adds each node's health detail.
+func writeNodes(w io.Writer, nodes []*fleetgatev1.NodeStatus, wide bool) error {
 	t := opTable(w)
-	fmt.Fprintln(t, "NODE\tGROUP\tSTATE\tAPPLIED\tAPPLIED AT\tLAST NACK\tSINK\tDRIFT\tREPLICA\tLAST SEEN\tAGENT")
+	head := "NODE\tGROUP\tWAVE\tSTATE\tHEALTH\tAPPLIED\tAPPLIED AT\tLAST NACK\tSINK\tDRIFT\tREPLICA\tLAST SEEN\tAGENT"
+	if wide {
+		head += "\tHEALTH DETAIL"
+	}
+	fmt.Fprintln(t, head)
 	for _, n := range nodes {
 		applied := "-"
 		if n.GetAppliedDigest() != "" {
@@ -71,10 +86,42 @@ func writeNodes(w io.Writer, nodes []*fleetgatev1.NodeStatus) error {
 		if !n.GetConnected() {
 			seen = opTime(n.GetLastSeen())
 		}
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.GetNodeId(), n.GetGroup(), nodeState(n), applied, opTime(n.GetAppliedAt()),
-			nack, sink, nodeDrift(n), orDash(n.GetReplica()), seen, n.GetAgentVersion())
+		fmt.Fprintf(t, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", n.GetNodeId(), n.GetGroup(), n.GetWave()+1, nodeState(n),
+			nodeHealth(n), applied, opTime(n.GetAppliedAt()), nack, sink, nodeDrift(n), orDash(n.GetReplica()), seen, n.GetAgentVersion())
+		if wide {
+			fmt.Fprintf(t, "\t%s", nodeHealthDetail(n))
+		}
+		fmt.Fprintln(t)
 	}
 	return t.Flush()
+}
+
+// nodeHealth is a node's HEALTH: passing, failing, pending, or - when its agent has no
+// health checks (or reported none yet).
+func nodeHealth(n *fleetgatev1.NodeStatus) string {
+	switch n.GetHealth().GetState() {
+	case fleetgatev1.HealthState_HEALTH_STATE_PASSING:
+		return "passing"
+	case fleetgatev1.HealthState_HEALTH_STATE_FAILING:
+		return "failing"
+	case fleetgatev1.HealthState_HEALTH_STATE_PENDING:
+		return "pending"
+	}
+	return "-"
+}
+
+// nodeHealthDetail is a node's HEALTH DETAIL (-o wide): what its checks found, of which
+// version, and when.
+func nodeHealthDetail(n *fleetgatev1.NodeStatus) string {
+	h := n.GetHealth()
+	if h == nil || h.GetState() == fleetgatev1.HealthState_HEALTH_STATE_NONE || h.GetState() == fleetgatev1.HealthState_HEALTH_STATE_UNSPECIFIED {
+		return "-"
+	}
+	s := fmt.Sprintf("%s checked %s", snapshot.ShortDigest(h.GetDigest()), opTime(h.GetCheckedAt()))
+	if h.GetDetail() != "" {
+		s += ": " + opOneLine(h.GetDetail(), 120)
+	}
+	return s
 }
 
 // nodeState is a node's STATE: its connection, and for a connected node whether it runs the

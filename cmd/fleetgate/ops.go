@@ -90,8 +90,22 @@ func opState(s fleetgatev1.VersionState) string {
 		return "previous"
 	case fleetgatev1.VersionState_VERSION_STATE_HELD:
 		return "HELD"
+	case fleetgatev1.VersionState_VERSION_STATE_ROLLING_OUT:
+		return "ROLLING_OUT"
+	case fleetgatev1.VersionState_VERSION_STATE_FAILED:
+		return "FAILED"
 	}
 	return "-"
+}
+
+// writeRolloutFailed says why a rollout of version m failed (f) and, while it is marked
+// failed, how to roll it out again.
+func writeRolloutFailed(w io.Writer, group string, m *fleetgatev1.SnapshotMeta, f *fleetgatev1.RolloutFailure, failed bool) {
+	fmt.Fprintf(w, "version %d (%s, commit %s) FAILED its rollout %s: %s\n", m.GetSequence(), snapshot.ShortDigest(m.GetDigest()),
+		opShort(m.GetCommit(), 12), opTime(f.GetAt()), opFailure(f))
+	if failed {
+		fmt.Fprintf(w, "  it is not rolled out again until a newer version is stored; to retry it: fleetgate rollout resume %s --reason \"...\"\n", group)
+	}
 }
 
 func writeFailure(w io.Writer, indent string, f *fleetgatev1.BuildFailure) {
@@ -112,7 +126,15 @@ func newVersionsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "versions GROUP",
 		Short: "List a group's stored versions, newest first, and its failed builds",
-		Args:  cobra.ExactArgs(1),
+		Long: `List a group's stored versions, newest first, and its failed builds.
+
+STATE is desired (what the group moves to), pending (newer than the desired version: waiting
+for a freeze to end, behind a pin, or not rolled out yet), previous, HELD (the deletion guard
+holds it: fleetgate approve), ROLLING_OUT (being rolled out in waves: some nodes run it) or
+FAILED (a rollout of it failed a gate or was aborted and the group was reverted; it is not
+rolled out again until a newer version is stored or an operator resumes it). pinned and head
+mark the pinned version and the newest one.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := noYAML(af); err != nil {
 				return err
@@ -150,6 +172,12 @@ func newVersionsCmd() *cobra.Command {
 					if v.GetState() == fleetgatev1.VersionState_VERSION_STATE_HELD {
 						fmt.Fprintln(w)
 						writeHeld(w, "", args[0], v)
+					}
+				}
+				for _, v := range resp.GetVersions() {
+					if f := v.GetMeta().GetRolloutFailure(); f != nil {
+						fmt.Fprintln(w)
+						writeRolloutFailed(w, args[0], v.GetMeta(), f, v.GetState() == fleetgatev1.VersionState_VERSION_STATE_FAILED)
 					}
 				}
 				if len(resp.GetFailures()) > 0 {
@@ -253,11 +281,17 @@ func newPinCmd() *cobra.Command {
 	var af *adminFlags
 	var reason string
 	var from uint64
+	var overrideFreeze bool
 	cmd := &cobra.Command{
-		Use:   "pin GROUP VERSION --reason TEXT",
+		Use:   "pin GROUP VERSION --reason TEXT [--override-freeze]",
 		Short: "Hold a group on one version until unpin; new commits are built but not rolled out",
-		Long:  "VERSION is a sequence number, a digest prefix, a commit prefix, or head.",
-		Args:  cobra.ExactArgs(2),
+		Long: `VERSION is a sequence number, a digest prefix, a commit prefix, or head.
+
+A pin applies to every node at once and wins over a rollout in progress. While the group is
+frozen (fleetgate freeze, or a configured freeze window), pinning a version newer than the
+desired one is refused unless --override-freeze is given; that pin is audited as
+pin-override-freeze. Pinning an older version (or rollback) is always allowed.`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := noYAML(af); err != nil {
 				return err
@@ -266,7 +300,7 @@ func newPinCmd() *cobra.Command {
 				return fmt.Errorf("--reason is required: it goes to the audit log")
 			}
 			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
-				req := &fleetgatev1.PinRequest{Group: args[0], Version: args[1], Reason: reason, FromSequence: from}
+				req := &fleetgatev1.PinRequest{Group: args[0], Version: args[1], Reason: reason, FromSequence: from, OverrideFreeze: overrideFreeze}
 				if from == 0 {
 					seen, err := seenDesired(ctx, c, args[0])
 					if err != nil {
@@ -285,6 +319,7 @@ func newPinCmd() *cobra.Command {
 	af = addAdminFlags(cmd)
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required; written to the audit log)")
 	cmd.Flags().Uint64Var(&from, "from", 0, "the version the group runs now, as you saw it (default: the desired version read just before); if it moved meanwhile the pin fails with a conflict")
+	cmd.Flags().BoolVar(&overrideFreeze, "override-freeze", false, "pin a version newer than the desired one while the group is frozen (audited as pin-override-freeze)")
 	return cmd
 }
 

@@ -24,8 +24,13 @@ func newStatusCmd() *cobra.Command {
 	var af *adminFlags
 	cmd := &cobra.Command{
 		Use:   "status [GROUP]",
-		Short: "Show every group (or one): head, desired, pin, node convergence, last build failure",
-		Args:  cobra.MaximumNArgs(1),
+		Short: "Show every group (or one): head, desired, pin, node convergence, rollout, freeze, last build failure",
+		Long: `Show every group (or one): its head and desired versions, its pin, how many nodes converged,
+NACK, are disconnected or drift, and under the table a line per group for its rollout
+("rolling out 43: wave 2/4 baking, 1m20s left", "reverted 43: health failed on node edge-2 in
+wave 1: …"), its freeze ("frozen until … (why)") and a pending version; then held versions,
+failed builds and the sources. ` + "`fleetgate rollout status GROUP`" + ` shows a rollout wave by wave.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := noYAML(af); err != nil {
 				return err
@@ -40,7 +45,10 @@ func newStatusCmd() *cobra.Command {
 					if err != nil {
 						return err
 					}
-					return writeStatus(cmd.OutOrStdout(), af.output, resp)
+					if af.output == "json" {
+						return printJSON(cmd.OutOrStdout(), resp)
+					}
+					return writeStatusTable(cmd.OutOrStdout(), resp, readBakes(ctx, c, resp))
 				})
 			}
 			return watchStatus(cmd, af, group)
@@ -193,6 +201,12 @@ func writeStatus(w io.Writer, output string, resp *fleetgatev1.GetStatusResponse
 	if output == "json" {
 		return printJSON(w, resp)
 	}
+	return writeStatusTable(w, resp, nil)
+}
+
+// writeStatusTable writes status as tables and lines; b gives the current wave's bake of
+// groups whose rollout is in progress (nil: unknown, as in status --watch).
+func writeStatusTable(w io.Writer, resp *fleetgatev1.GetStatusResponse, b bakes) error {
 	t := opTable(w)
 	fmt.Fprintln(t, "GROUP\tSOURCE\tHEAD\tDESIRED\tPINNED\tCONVERGED\tNACKING\tDISCONNECTED\tDRIFTING")
 	for _, g := range resp.GetGroups() {
@@ -209,6 +223,14 @@ func writeStatus(w io.Writer, output string, resp *fleetgatev1.GetStatusResponse
 	}
 	if err := t.Flush(); err != nil {
 		return err
+	}
+	for _, g := range resp.GetGroups() {
+		for _, line := range rolloutLines(g, b, time.Now()) {
+			fmt.Fprintf(w, "\n%s: %s", g.GetName(), line)
+		}
+	}
+	if hasRolloutLines(resp) {
+		fmt.Fprintln(w)
 	}
 	for _, g := range resp.GetGroups() {
 		if g.GetHead().GetState() == fleetgatev1.VersionState_VERSION_STATE_HELD {

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -26,16 +27,28 @@ func needReason(action, reason string) error {
 // Pin holds a group on one version. It is a compare-and-swap against the desired version
 // the caller saw (req.from_*, else the one read now): when another change moved the group
 // meanwhile it fails with Aborted and writes neither the pin nor the audit entry.
+//
+// While the group is frozen, pinning a version newer than its desired one (rolling forward)
+// is FailedPrecondition unless req.override_freeze; with it, the pin is audited as
+// "pin-override-freeze". Pinning the desired or an older version is always allowed.
 func (s *Server) Pin(ctx context.Context, req *fleetgatev1.PinRequest) (*fleetgatev1.PinResponse, error) {
 	if err := needReason("pin", req.GetReason()); err != nil {
 		return nil, err
 	}
-	if _, err := s.group(req.GetGroup()); err != nil {
+	gs, err := s.group(req.GetGroup())
+	if err != nil {
 		return nil, err
 	}
 	m, err := s.Resolve(ctx, req.GetGroup(), req.GetVersion())
 	if err != nil {
 		return nil, err
+	}
+	action := "pin"
+	if forwardInFreeze(gs, m) {
+		if !req.GetOverrideFreeze() {
+			return nil, status.Error(codes.FailedPrecondition, frozenPinMessage(gs, m))
+		}
+		action = "pin-override-freeze"
 	}
 	expect := fleet.Expect{Sequence: req.GetFromSequence(), Digest: req.GetFromDigest()}
 	from, p, err := s.fl.Change(ctx, req.GetGroup(), expect, func(*fleetgatev1.SnapshotMeta) (*fleetgatev1.Pin, error) {
@@ -45,7 +58,20 @@ func (s *Server) Pin(ctx context.Context, req *fleetgatev1.PinRequest) (*fleetga
 		return nil, changeErr(err)
 	}
 	resp := &fleetgatev1.PinResponse{Pin: p, FromSequence: from.GetSequence(), FromDigest: from.GetDigest()}
-	return resp, s.audit(ctx, "pin", req.GetGroup(), label(from), label(m), req.GetReason())
+	return resp, s.audit(ctx, action, req.GetGroup(), label(from), label(m), req.GetReason())
+}
+
+// forwardInFreeze reports whether pinning m moves group state gs forward while it is frozen:
+// m is newer than the group's desired version (any version, when it has none). Going back,
+// or staying, is always allowed.
+func forwardInFreeze(gs fleet.GroupState, m *fleetgatev1.SnapshotMeta) bool {
+	return gs.Freeze != nil && m.GetSequence() > gs.Desired.GetSequence()
+}
+
+// frozenPinMessage says why a forward pin is refused during a freeze, and how to do it anyway.
+func frozenPinMessage(gs fleet.GroupState, m *fleetgatev1.SnapshotMeta) string {
+	return fmt.Sprintf("%s is frozen until %s (%s); pinning forward from %d to %d needs --override-freeze --reason …",
+		gs.Name, rfc3339(gs.Freeze.GetUntil().AsTime()), gs.Freeze.GetWhy(), gs.Desired.GetSequence(), m.GetSequence())
 }
 
 // newPin is the pin of version v by whom, for reason.
@@ -89,7 +115,10 @@ func (s *Server) Unpin(ctx context.Context, req *fleetgatev1.UnpinRequest) (*fle
 }
 
 // Rollback pins a group to the good version before its desired one (skipping versions the
-// deletion guard holds: they never ran), or to req.To. "Its desired one" is the version the
+// deletion guard holds, which never ran, and versions whose rollout failed), or to req.To.
+// When the desired version is newer than the group's stable version (a rollout of it is in
+// progress, or it waits behind a freeze), the good version is the stable one: what the nodes
+// not reached run, and what a failed gate reverts to. "Its desired one" is the version the
 // caller saw (req.from_*), else the one read now; the pin is a compare-and-swap like Pin, so
 // a version built meanwhile makes it fail with Aborted instead of going one version too far.
 func (s *Server) Rollback(ctx context.Context, req *fleetgatev1.RollbackRequest) (*fleetgatev1.RollbackResponse, error) {
@@ -111,7 +140,10 @@ func (s *Server) Rollback(ctx context.Context, req *fleetgatev1.RollbackRequest)
 		if req.GetTo() != "" {
 			return newPin(target, CallerFrom(ctx).Name, req.GetReason()), nil
 		}
-		prev, err := s.previous(ctx, req.GetGroup(), from)
+		prev, err := s.stableBefore(ctx, req.GetGroup(), from)
+		if err == nil && prev == nil {
+			prev, err = s.previous(ctx, req.GetGroup(), from)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -125,9 +157,27 @@ func (s *Server) Rollback(ctx context.Context, req *fleetgatev1.RollbackRequest)
 	return resp, s.audit(ctx, "rollback", req.GetGroup(), label(from), label(target), req.GetReason())
 }
 
+// stableBefore is group's stable version when from is newer than it and the group is not
+// pinned (a rollout of from is in progress, or from waits to roll out), else nil.
+func (s *Server) stableBefore(ctx context.Context, group string, from *fleetgatev1.SnapshotMeta) (*fleetgatev1.SnapshotMeta, error) {
+	gs, _ := s.fl.Group(group)
+	r := gs.Rollout
+	if gs.Pin != nil || r == nil || r.GetStableSequence() == 0 || from.GetSequence() <= r.GetStableSequence() || from.GetDigest() == r.GetStableDigest() {
+		return nil, nil
+	}
+	m, err := s.st.Version(ctx, group, r.GetStableSequence())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil // pruned: the version before from, as without a rollout
+	}
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return m, nil
+}
+
 // previous is the good version of group before from: the newest older version with another
 // digest that the deletion guard does not hold (a held version never ran: rolling back to it
-// could empty the group).
+// could empty the group) and whose rollout did not fail (it was reverted).
 func (s *Server) previous(ctx context.Context, group string, from *fleetgatev1.SnapshotMeta) (*fleetgatev1.SnapshotMeta, error) {
 	if from == nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "group %s has no version to roll back from", group)
@@ -138,7 +188,7 @@ func (s *Server) previous(ctx context.Context, group string, from *fleetgatev1.S
 	}
 	sort.Slice(vs, func(i, j int) bool { return vs[i].GetSequence() > vs[j].GetSequence() })
 	for _, m := range vs {
-		if m.GetSequence() < from.GetSequence() && m.GetDigest() != from.GetDigest() && !store.Blocked(m) {
+		if m.GetSequence() < from.GetSequence() && m.GetDigest() != from.GetDigest() && !store.Blocked(m) && m.GetRolloutFailure() == nil {
 			return m, nil
 		}
 	}

@@ -1,9 +1,11 @@
 // Package admin serves FleetAdmin, the operator API: status, nodes, versions, show, diff,
-// pin, unpin, rollback, approve, retry, forget a node, sync, audit and a live status watch.
+// pin, unpin, rollback, approve, retry, forget a node, sync, audit, a live status watch, and
+// rollouts (status, pause, resume, promote, abort) and freezes.
 //
 // Callers authenticate with bearer tokens (admin.tokens in the config): viewer may read,
-// operator may also pin, unpin, roll back, approve, retry, forget nodes and sync, admin may do everything. Every
-// mutating call is written to the audit log with who, what, from → to, why and when.
+// operator may also pin, unpin, roll back, approve, retry, forget nodes, sync, act on
+// rollouts and freeze or unfreeze groups, admin may do everything. Every mutating call is
+// written to the audit log with who, what, from → to, why and when.
 //
 // A VERSION argument is a sequence number ("41"), a digest prefix ("sha256:3f2a", "3f2a9c")
 // or a commit prefix ("9c1e77"); a prefix that matches versions with different digests is an
@@ -79,6 +81,8 @@ type Fleet interface {
 	// Forget removes a node that is not connected now, with an audit entry by who for
 	// reason; errors wrap fleet.ErrUnknownNode or fleet.ErrNodeConnected.
 	Forget(ctx context.Context, group, node, who, reason string) error
+	// Reload re-reads a group's versions, pin, rollout and freeze from the store.
+	Reload(ctx context.Context, group string) error
 }
 
 var _ Fleet = (*fleet.Fleet)(nil)
@@ -94,6 +98,9 @@ type Options struct {
 	// Sources gives source state and sync. Default nil: no sources reported, Sync fails
 	// with FailedPrecondition.
 	Sources Sources
+	// Rollouts gives the groups' rollouts and the operator's verbs on them. Default nil:
+	// GetRollout and RolloutAction fail with FailedPrecondition.
+	Rollouts Rollouts
 	// Replica names this replica in GetStatus. Default "".
 	Replica string
 	// IsLeader tells whether this replica builds. Default: always true.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fleetgate/fleetgate/controlplane/config"
 	"github.com/fleetgate/fleetgate/controlplane/fleet"
+	"github.com/fleetgate/fleetgate/controlplane/rollout"
 	"github.com/fleetgate/fleetgate/controlplane/store"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 	"github.com/fleetgate/fleetgate/snapshot"
@@ -59,6 +60,13 @@ var commits = []string{
 // start serves FleetAdmin on loopback with three versions of group prod (commits[0..2]).
 func start(t *testing.T, tokens []Token) *env {
 	t.Helper()
+	return startWith(t, tokens, nil, nil)
+}
+
+// startWith is start with rollout policies for the fleet and, when newRollouts is not nil,
+// the rollout controller it builds from the store and the fleet.
+func startWith(t *testing.T, tokens []Token, policies map[string]*rollout.Policy, newRollouts func(*store.Store, *fleet.Fleet) Rollouts) *env {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	e := testutil.StartEtcd(t)
@@ -67,14 +75,18 @@ func start(t *testing.T, tokens []Token) *env {
 	for i := 0; i < 3; i++ {
 		ev.snaps = append(ev.snaps, addVersion(t, st, i))
 	}
-	fl, err := fleet.New(ctx, st, []string{"prod", "staging"}, fleet.Options{Replica: "r1", FlushInterval: 20 * time.Millisecond})
+	fl, err := fleet.New(ctx, st, []string{"prod", "staging"}, fleet.Options{Replica: "r1", FlushInterval: 20 * time.Millisecond, Policies: policies})
 	require.NoError(t, err)
 	done := make(chan struct{})
 	go func() { _ = fl.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	ev.fl = fl
 
-	srv := New(st, fl, Options{Tokens: tokens, Replica: "r1", Sources: &fakeSources{},
+	var rc Rollouts
+	if newRollouts != nil {
+		rc = newRollouts(st, fl)
+	}
+	srv := New(st, fl, Options{Tokens: tokens, Replica: "r1", Sources: &fakeSources{}, Rollouts: rc,
 		GroupSources: map[string]string{"prod": "gitops", "staging": "gitops"}, WatchInterval: 10 * time.Millisecond})
 	gs := grpc.NewServer(Interceptors()...)
 	srv.Register(gs)

@@ -45,10 +45,11 @@ var rank = map[config.Role]int{config.RoleViewer: 1, config.RoleOperator: 2, con
 var required = map[string]config.Role{
 	"GetStatus": config.RoleViewer, "ListNodes": config.RoleViewer, "ListVersions": config.RoleViewer,
 	"GetVersion": config.RoleViewer, "DiffVersions": config.RoleViewer, "ListAudit": config.RoleViewer,
-	"WatchFleet": config.RoleViewer,
-	"Pin":        config.RoleOperator, "Unpin": config.RoleOperator, "Rollback": config.RoleOperator,
+	"WatchFleet": config.RoleViewer, "GetRollout": config.RoleViewer,
+	"Pin": config.RoleOperator, "Unpin": config.RoleOperator, "Rollback": config.RoleOperator,
 	"Retry": config.RoleOperator, "Sync": config.RoleOperator, "Approve": config.RoleOperator,
-	"ForgetNode": config.RoleOperator,
+	"ForgetNode": config.RoleOperator, "RolloutAction": config.RoleOperator, "Freeze": config.RoleOperator,
+	"Unfreeze": config.RoleOperator,
 }
 
 // authenticate checks the bearer token of a FleetAdmin call against its method's role.

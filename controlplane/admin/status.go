@@ -7,7 +7,8 @@ import (
 )
 
 // groupStatus returns one group at a glance: its versions, its nodes counted (not listed:
-// a group may have thousands, fleet.Fleet.Counts), and its last failed build when the last build failed.
+// a group may have thousands, fleet.Fleet.Counts), its rollout and the freeze in force, and
+// its last failed build when the last build failed.
 func (s *Server) groupStatus(ctx context.Context, name string) (*fleetgatev1.GroupStatus, error) {
 	gs, err := s.group(name)
 	if err != nil {
@@ -23,6 +24,8 @@ func (s *Server) groupStatus(ctx context.Context, name string) (*fleetgatev1.Gro
 		NodesConverged:    uint32(c.Converged),
 		NodesNacking:      uint32(c.Nacking),
 		NodesDrifting:     uint32(c.Drifting),
+		Rollout:           gs.Rollout,
+		Freeze:            gs.Freeze,
 	}
 	built, ok, err := s.st.LastBuilt(ctx, name)
 	if err != nil {

@@ -103,6 +103,9 @@ func (s *Server) Resolve(ctx context.Context, group, v string) (*fleetgatev1.Sna
 }
 
 // version describes m as seen from group state gs, with running[digest] nodes running it.
+// Its state is DESIRED, PENDING (newer than the desired version), PREVIOUS, HELD (by the
+// deletion guard), ROLLING_OUT (the rollout in progress; some nodes run it) or FAILED (a
+// rollout of it failed a gate or was aborted, and it is neither pinned nor desired).
 func (s *Server) version(m *fleetgatev1.SnapshotMeta, gs fleet.GroupState, running map[string]uint32) *fleetgatev1.Version {
 	if m == nil {
 		return nil
@@ -123,7 +126,23 @@ func (s *Server) version(m *fleetgatev1.SnapshotMeta, gs fleet.GroupState, runni
 	if store.Blocked(m) && v.State != fleetgatev1.VersionState_VERSION_STATE_DESIRED {
 		v.State = fleetgatev1.VersionState_VERSION_STATE_HELD // meta.hold says what it would delete
 	}
+	switch {
+	case rollingOut(gs, m):
+		v.State = fleetgatev1.VersionState_VERSION_STATE_ROLLING_OUT
+	case m.GetRolloutFailure() != nil && !v.Pinned && v.State != fleetgatev1.VersionState_VERSION_STATE_DESIRED:
+		v.State = fleetgatev1.VersionState_VERSION_STATE_FAILED // meta.rollout_failure says why
+	}
 	return v
+}
+
+// rollingOut reports whether m is the version of gs's rollout in progress (progressing or
+// paused, and not overridden by a pin): some nodes run it, the others the stable version.
+func rollingOut(gs fleet.GroupState, m *fleetgatev1.SnapshotMeta) bool {
+	r := gs.Rollout
+	if gs.Pin != nil || r == nil || r.GetSequence() != m.GetSequence() {
+		return false
+	}
+	return r.GetPhase() == fleetgatev1.RolloutPhase_ROLLOUT_PHASE_PROGRESSING || r.GetPhase() == fleetgatev1.RolloutPhase_ROLLOUT_PHASE_PAUSED
 }
 
 // ListVersions returns a group's versions, newest first, and its recent failed builds.

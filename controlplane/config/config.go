@@ -272,6 +272,12 @@ type Group struct {
 	// DeletionGuard holds back versions that delete much of what the group runs. Default:
 	// max_delete_percent 50, allow_empty false.
 	DeletionGuard DeletionGuard `yaml:"deletion_guard"`
+	// Rollout takes the group's new versions to its nodes wave by wave, with bake times and
+	// gates (rollout.go). Default absent: a new version goes to every node at once.
+	Rollout *Rollout `yaml:"rollout"`
+	// Freeze are recurring windows during which nothing new rolls out (rollout.go). Default
+	// empty.
+	Freeze []FreezeWindow `yaml:"freeze"`
 }
 
 // DeletionGuard decides which new versions of a group are stored held: not rolled out until
@@ -426,6 +432,7 @@ func (c *Config) applyDefaults() {
 		if c.Groups[i].DeletionGuard.MaxDeletePercent == 0 {
 			c.Groups[i].DeletionGuard.MaxDeletePercent = DefaultMaxDeletePercent
 		}
+		c.Groups[i].applyRolloutDefaults()
 	}
 	for i := range c.Sources {
 		s := &c.Sources[i]
@@ -586,6 +593,7 @@ func (c *Config) checkGroups(p *problems, root *yaml.Node, sources map[string]bo
 				p.add(orNode(lookup(n, "paths", j), n), fmt.Sprintf("%s.paths[%d]", path, j), "%q must be relative to the repository root and inside it", gp)
 			}
 		}
+		g.checkRollout(p, n, path)
 	}
 }
 

@@ -151,7 +151,20 @@ func (f *Fleet) Change(ctx context.Context, name string, expect Expect, next fun
 
 // desiredOf is the desired version that st gives group, as Reload works it out.
 func (f *Fleet) desiredOf(ctx context.Context, name string, st store.PinState) (*fleetgatev1.SnapshotMeta, error) {
-	switch {
+	switch r := st.Rollout; {
+	case st.Pin == nil && r != nil:
+		seq := r.GetStableSequence()
+		if rollingOut(r) {
+			seq = r.GetSequence()
+		}
+		if seq == 0 {
+			return nil, nil
+		}
+		m, err := f.st.Version(ctx, name, seq)
+		if err != nil {
+			return nil, fmt.Errorf("fleet: group %s's rollout names version %d, which cannot be read: %w", name, seq, err)
+		}
+		return m, nil
 	case st.Pin != nil:
 		m, err := f.st.Version(ctx, name, st.Pin.GetSequence())
 		if err != nil {

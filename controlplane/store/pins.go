@@ -43,19 +43,21 @@ func (s *Store) ClearPin(ctx context.Context, group string) error {
 // PinState was read.
 var ErrConflict = errors.New("changed since it was read")
 
-// PinState is a group's head and pin as one read of the store saw them, with the revisions
-// that SetPinIf compares against. Head and Pin are nil when the key is absent.
+// PinState is a group's head, pin and rollout as one read of the store saw them, with the
+// revisions that SetPinIf compares against. Head, Pin and Rollout are nil when the key is
+// absent.
 type PinState struct {
-	Head *fleetgatev1.SnapshotMeta
-	Pin  *fleetgatev1.Pin
-	// headRev and pinRev are the keys' ModRevision (0 when absent).
-	headRev, pinRev int64
+	Head    *fleetgatev1.SnapshotMeta
+	Pin     *fleetgatev1.Pin
+	Rollout *fleetgatev1.Rollout
+	// headRev, pinRev and rolloutRev are the keys' ModRevision (0 when absent).
+	headRev, pinRev, rolloutRev int64
 }
 
-// ReadPinState reads group's head and pin at one store revision.
+// ReadPinState reads group's head, pin and rollout at one store revision.
 func (s *Store) ReadPinState(ctx context.Context, group string) (PinState, error) {
-	hk, pk := groupKey(group, "head"), groupKey(group, "pin")
-	resp, err := s.cli.Txn(ctx).Then(clientv3.OpGet(hk), clientv3.OpGet(pk)).Commit()
+	hk, pk, rk := groupKey(group, "head"), groupKey(group, "pin"), groupKey(group, "rollout")
+	resp, err := s.cli.Txn(ctx).Then(clientv3.OpGet(hk), clientv3.OpGet(pk), clientv3.OpGet(rk)).Commit()
 	if err != nil {
 		return PinState{}, fmt.Errorf("store: read head and pin of %s: %w", group, err)
 	}
@@ -65,25 +67,30 @@ func (s *Store) ReadPinState(ctx context.Context, group string) (PinState, error
 		if len(kvs) == 0 {
 			continue
 		}
-		if i == 0 {
+		switch i {
+		case 0:
 			st.Head, st.headRev = &fleetgatev1.SnapshotMeta{}, kvs[0].ModRevision
 			err = proto.Unmarshal(kvs[0].Value, st.Head)
-		} else {
+		case 1:
 			st.Pin, st.pinRev = &fleetgatev1.Pin{}, kvs[0].ModRevision
 			err = proto.Unmarshal(kvs[0].Value, st.Pin)
+		default:
+			st.Rollout, st.rolloutRev = &fleetgatev1.Rollout{}, kvs[0].ModRevision
+			err = proto.Unmarshal(kvs[0].Value, st.Rollout)
 		}
 		if err != nil {
-			return PinState{}, fmt.Errorf("store: decode head or pin of %s: %w", group, err)
+			return PinState{}, fmt.Errorf("store: decode head, pin or rollout of %s: %w", group, err)
 		}
 	}
 	return st, nil
 }
 
 // SetPinIf pins group with p, or unpins it when p is nil, in one etcd transaction that
-// succeeds only if the group's head and pin keys are unchanged since st was read; otherwise
-// it writes nothing and returns ErrConflict.
+// succeeds only if the group's head, pin and rollout keys are unchanged since st was read
+// (a rollout step moves what the group runs, as a new head does); otherwise it writes
+// nothing and returns ErrConflict.
 func (s *Store) SetPinIf(ctx context.Context, group string, p *fleetgatev1.Pin, st PinState) error {
-	hk, pk := groupKey(group, "head"), groupKey(group, "pin")
+	hk, pk, rk := groupKey(group, "head"), groupKey(group, "pin"), groupKey(group, "rollout")
 	op := clientv3.OpDelete(pk)
 	if p != nil {
 		b, err := proto.Marshal(p)
@@ -95,12 +102,13 @@ func (s *Store) SetPinIf(ctx context.Context, group string, p *fleetgatev1.Pin, 
 	resp, err := s.cli.Txn(ctx).If(
 		clientv3.Compare(clientv3.ModRevision(hk), "=", st.headRev),
 		clientv3.Compare(clientv3.ModRevision(pk), "=", st.pinRev),
+		clientv3.Compare(clientv3.ModRevision(rk), "=", st.rolloutRev),
 	).Then(op).Commit()
 	if err != nil {
 		return fmt.Errorf("store: pin %s: %w", group, err)
 	}
 	if !resp.Succeeded {
-		return fmt.Errorf("store: pin %s: head or pin %w", group, ErrConflict)
+		return fmt.Errorf("store: pin %s: head, pin or rollout %w", group, ErrConflict)
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func (s *Store) SetRolloutIf(ctx context.Context, group string, r *fleetgatev1.R
 }
 
 // RevertIf writes group's rollout r like SetRolloutIf and, in the same transaction, the pin
-// p (when not nil) and the rollout failure f on the rollout's version (when not nil: on its
+// p (when not nil; an operator's pin in force is never overwritten: that is ErrConflict) and the rollout failure f on the rollout's version (when not nil: on its
 // history key, and on the head key while it is the head). It is how a failed gate or an
 // abort reverts a group in one step: the pin to the stable version, the rollout marked
 // failed, the version marked failed.
@@ -67,11 +67,29 @@ func (s *Store) RevertIf(ctx context.Context, group string, r *fleetgatev1.Rollo
 			ops = append(ops, clientv3.OpPut(rk, string(b)))
 		}
 		if p != nil {
+			// never overwrite an operator's pin: a pin always wins over a rollout
+			pk := groupKey(group, "pin")
+			cur, err := s.cli.Get(ctx, pk)
+			if err != nil {
+				return RolloutState{}, fmt.Errorf("store: read pin of %s: %w", group, err)
+			}
+			var curRev int64
+			if len(cur.Kvs) > 0 {
+				held := &fleetgatev1.Pin{}
+				if err := proto.Unmarshal(cur.Kvs[0].Value, held); err != nil {
+					return RolloutState{}, fmt.Errorf("store: decode pin of %s: %w", group, err)
+				}
+				if !held.GetAutomatic() {
+					return was, fmt.Errorf("store: revert %s: an operator pinned it (version %d by %s): %w", group, held.GetSequence(), held.GetBy(), ErrConflict)
+				}
+				curRev = cur.Kvs[0].ModRevision
+			}
 			b, err := proto.Marshal(p)
 			if err != nil {
 				return RolloutState{}, fmt.Errorf("store: encode pin of %s: %w", group, err)
 			}
-			ops = append(ops, clientv3.OpPut(groupKey(group, "pin"), string(b)))
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(pk), "=", curRev))
+			ops = append(ops, clientv3.OpPut(pk, string(b)))
 		}
 		if f != nil && r != nil {
 			more, cmp, err := s.failedVersionOps(ctx, group, r.GetSequence(), f)

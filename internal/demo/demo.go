@@ -1,7 +1,9 @@
 // Package demo runs a real fleetgate fleet on loopback for `fleetgate demo`: a Git repository
 // seeded from examples/gitops-repo, the control plane with its embedded store, and three
 // agents (staging-1, production-1, production-2), each writing into its own embedded etcd in
-// APISIX's layout. Run keeps it going until its context is cancelled; with Tour it walks a
+// APISIX's layout. Production rolls out in two waves: production-1, the canary, first (its
+// agent health-checks a stand-in for APISIX that answers from that node's etcd, gateway.go),
+// then production-2 after a 2 s bake; a failed health check reverts production by itself. Run keeps it going until its context is cancelled; with Tour it walks a
 // scripted tour and returns an error if any step did not hold.
 package demo
 
@@ -58,10 +60,17 @@ type Options struct {
 // Prefix is the APISIX etcd prefix the demo's agents write under.
 const Prefix = "/apisix"
 
+// healthInterval is how often the canary's agent checks its gateway.
+const healthInterval = 250 * time.Millisecond
+
 type node struct {
 	id, group string
 	endpoint  string
 	cli       *clientv3.Client
+	// labels are the agent's labels; canary=true puts the node in production's first wave.
+	labels map[string]string
+	// gw is the node's stand-in for APISIX, which its agent health-checks; nil for none.
+	gw *gateway
 }
 
 type demo struct {
@@ -117,8 +126,13 @@ func Run(ctx context.Context, opts Options) (err error) {
 	fmt.Fprintf(d.out, "fleetgate demo\n\n  config repository  %s (seeded from examples/gitops-repo)\n", d.repo)
 
 	// 2. one etcd per gateway node, in APISIX's layout
-	for _, spec := range []struct{ id, group string }{
-		{"staging-1", "staging"}, {"production-1", "production"}, {"production-2", "production"},
+	for _, spec := range []struct {
+		id, group string
+		labels    map[string]string
+	}{
+		{"staging-1", "staging", nil},
+		{"production-1", "production", map[string]string{"canary": "true"}},
+		{"production-2", "production", nil},
 	} {
 		eps, stop, err := store.StartEmbedded(ctx, filepath.Join(dir, "nodes", spec.id, "etcd"))
 		if err != nil {
@@ -130,7 +144,13 @@ func Run(ctx context.Context, opts Options) (err error) {
 			return err
 		}
 		defer cli.Close()
-		d.nodes = append(d.nodes, &node{id: spec.id, group: spec.group, endpoint: eps[0], cli: cli})
+		n := &node{id: spec.id, group: spec.group, endpoint: eps[0], cli: cli, labels: spec.labels}
+		if spec.labels["canary"] == "true" {
+			if n.gw, err = startGateway(ctx, cli, Prefix); err != nil {
+				return err
+			}
+		}
+		d.nodes = append(d.nodes, n)
 	}
 
 	// 3. the control plane
@@ -151,6 +171,13 @@ groups:
   - name: production
     source: gitops
     paths: [base, production]
+    rollout:
+      waves:
+        - {select: {canary: "true"}, bake: 2s}
+        - {percent: 100}
+      wave_timeout: 30s
+      health: optional
+      on_failure: revert
 `, filepath.Join(dir, "controlplane"), grpcAddr, httpAddr, d.repo)))
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
@@ -186,17 +213,23 @@ groups:
 			return fmt.Errorf("etcd sink of %s: %w", n.id, err)
 		}
 		defer sink.Close()
-		a, err := agent.New(agent.Config{
-			Addresses: []string{addrs.GRPC}, Group: n.group, NodeID: n.id, SinkName: "etcd",
+		acfg := agent.Config{
+			Addresses: []string{addrs.GRPC}, Group: n.group, NodeID: n.id, Labels: n.labels, SinkName: "etcd",
 			StateDir: filepath.Join(dir, "nodes", n.id, "state"), Drift: agent.DriftHeal,
 			Logger: log.With("node", n.id),
-		}, sink)
+		}
+		health := ""
+		if n.gw != nil {
+			acfg.HealthURL, acfg.HealthInterval = n.gw.healthURL(), healthInterval
+			health = ", canary, health check " + n.gw.healthURL() + " (a stand-in for APISIX)"
+		}
+		a, err := agent.New(acfg, sink)
 		if err != nil {
 			return fmt.Errorf("agent %s: %w", n.id, err)
 		}
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = a.Run(ctx) }()
-		fmt.Fprintf(d.out, "  agent %-12s group %-10s → etcd %s%s\n", n.id, n.group, n.endpoint, Prefix)
+		fmt.Fprintf(d.out, "  agent %-12s group %-10s → etcd %s%s%s\n", n.id, n.group, n.endpoint, Prefix, health)
 	}
 	fmt.Fprintln(d.out)
 
@@ -313,6 +346,10 @@ func (d *demo) converged(st *fleetgatev1.GetStatusResponse) bool {
 		if g.GetDesired() == nil || g.GetNodesConverged() != want[g.GetName()] || g.GetNodesTotal() != want[g.GetName()] {
 			return false
 		}
+		// nodes converge on their own wave's version: a rollout in progress is not done
+		if p := g.GetRollout().GetPhase(); p == fleetgatev1.RolloutPhase_ROLLOUT_PHASE_PROGRESSING || p == fleetgatev1.RolloutPhase_ROLLOUT_PHASE_PAUSED {
+			return false
+		}
 	}
 	return len(st.GetGroups()) == len(want)
 }
@@ -369,6 +406,13 @@ func (d *demo) printHowTo(grpcAddr string) {
   # the control plane polls the repository every 2 s
   cd %[1]s
   sed -i 's/max_age: 3600/max_age: 7200/' base/routes.yaml && git commit -qam "cache CORS preflights longer"
+
+  # production rolls out in waves: production-1 (the canary) first, production-2 2 s later
+  %[2]s rollout status production%[6]s
+
+  # commit a fault injection that breaks the gateway: the canary's health check fails and
+  # production reverts by itself before production-2 sees it
+  mkdir -p production && printf 'routes:\n  - {id: oops, uri: /oops, plugins: {fault-injection: {abort: {http_status: 503}}}, upstream: {type: roundrobin, nodes: {"oops.internal:80": 1}}}\n' > production/oops.yaml && git add -A && git commit -qm "oops"
 
   # see versions, roll production back to the previous one, and release the pin
   %[2]s versions production%[6]s

@@ -23,7 +23,8 @@ func TestTour(t *testing.T) {
 	require.NoError(t, err, "tour output:\n%s", out.String())
 	for _, want := range []string{
 		"✔ 1. a commit rolls out", "✔ 2. an invalid commit is rejected", `plugin "rate-limit" is not an APISIX plugin`,
-		"✔ 3. a rollback pins production", "✔ 4. unpin returns production", "✔ 5. a hand edit", "Every step held.",
+		"✔ 3. a rollback pins production", "✔ 4. unpin returns production", "✔ 5. a hand edit",
+		"✔ 6. a canary catches a bad commit", "production reverted by itself", "never received it", "Every step held.",
 	} {
 		require.True(t, strings.Contains(out.String(), want), "tour output lacks %q:\n%s", want, out.String())
 	}

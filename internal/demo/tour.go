@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/fleetgate/fleetgate/internal/backoff"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 	"github.com/fleetgate/fleetgate/snapshot"
@@ -35,6 +37,20 @@ const tourBadRoute = `routes:
         rate: 100
 `
 
+// tourFaultRoute is valid config that breaks the gateway: a fault injection left on, which
+// makes APISIX answer every request with 503.
+const tourFaultRoute = `routes:
+  - id: checkout
+    uri: /checkout/*
+    plugins:
+      fault-injection:
+        abort: {http_status: 503, body: "checkout is down\n"}
+    upstream:
+      type: roundrobin
+      nodes:
+        "checkout.internal:8080": 1
+`
+
 // tour walks the scripted steps; it returns an error naming the first step that failed.
 func (d *demo) tour(ctx context.Context) error {
 	steps := []struct {
@@ -46,6 +62,7 @@ func (d *demo) tour(ctx context.Context) error {
 		{"a rollback pins production to the previous version", d.stepRollback},
 		{"unpin returns production to head", d.stepUnpin},
 		{"a hand edit to a node's etcd is healed", d.stepHeal},
+		{"a canary catches a bad commit and the fleet reverts by itself", d.stepCanary},
 	}
 	fmt.Fprintln(d.out, "Tour:")
 	for i, s := range steps {
@@ -282,4 +299,91 @@ func sameResource(a, b string) bool {
 		delete(m, "create_time")
 	}
 	return reflect.DeepEqual(ma, mb)
+}
+
+// stepCanary commits a route that APISIX accepts but that makes the gateway answer 503 to
+// production only. Production rolls out in waves: production-1, the canary, applies it
+// first; its agent's health check through the gateway fails; the control plane reverts
+// production by itself (an automatic pin to the last good version) before production-2,
+// the second wave, ever receives it.
+func (d *demo) stepCanary(ctx context.Context) error {
+	var canary, other *node
+	for _, n := range d.nodes {
+		switch n.id {
+		case "production-1":
+			canary = n
+		case "production-2":
+			other = n
+		}
+	}
+	key := Prefix + "/routes/checkout"
+	// production-2 must never receive the version: watch its key from now on
+	_, rev, err := d.get(ctx, other, key)
+	if err != nil {
+		return err
+	}
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	reached := make(chan struct{}, 1)
+	go func() {
+		for resp := range other.cli.Watch(wctx, key, clientv3.WithRev(rev+1)) {
+			if len(resp.Events) > 0 {
+				reached <- struct{}{}
+				return
+			}
+		}
+	}()
+	before, err := d.admin.GetStatus(ctx, &fleetgatev1.GetStatusRequest{Group: "production"})
+	if err != nil {
+		return err
+	}
+	was := group(before, "production").GetDesired().GetMeta()
+	if _, err := d.commit(ctx, "production/checkout.yaml", tourFaultRoute, "Add the checkout route (with a fault injection left on)"); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	var g *fleetgatev1.GroupStatus
+	for {
+		st, err := d.admin.GetStatus(ctx, &fleetgatev1.GetStatusRequest{Group: "production"})
+		if err != nil {
+			return err
+		}
+		g = group(st, "production")
+		if r := g.GetRollout(); r.GetPhase() == fleetgatev1.RolloutPhase_ROLLOUT_PHASE_FAILED && r.GetSequence() > was.GetSequence() &&
+			g.GetPin().GetAutomatic() {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("production did not revert by itself within 60s (rollout: %v)", g.GetRollout())
+		}
+		if !backoff.Sleep(ctx, 100*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+	r, pin := g.GetRollout(), g.GetPin()
+	f := r.GetFailure()
+	fmt.Fprintf(d.out, "     version %d went to the canary %s first; its health check through the gateway failed: %s\n",
+		r.GetSequence(), f.GetNodeId(), f.GetError())
+	fmt.Fprintf(d.out, "     production reverted by itself to version %d (pin by %s: %q)\n", pin.GetSequence(), pin.GetBy(), pin.GetReason())
+	if f.GetGate() != "health" || f.GetNodeId() != canary.id {
+		return fmt.Errorf("the rollout failed at gate %q on %s, want the health check of %s", f.GetGate(), f.GetNodeId(), canary.id)
+	}
+	if pin.GetDigest() != was.GetDigest() {
+		return fmt.Errorf("production was pinned to %s, want the last good version %s", pin.GetDigest(), was.GetDigest())
+	}
+	if _, err := d.waitConverged(ctx, 30*time.Second, func(st *fleetgatev1.GetStatusResponse) bool {
+		return group(st, "production").GetDesired().GetMeta().GetDigest() == was.GetDigest()
+	}); err != nil {
+		return err
+	}
+	if err := d.holds(ctx, "production", key, false); err != nil {
+		return err
+	}
+	select {
+	case <-reached:
+		return fmt.Errorf("%s, the second wave, received the bad version", other.id)
+	default:
+	}
+	fmt.Fprintf(d.out, "     %s, the second wave, never received it; see: fleetgate rollout status production\n", other.id)
+	return nil
 }

@@ -59,7 +59,12 @@ groups:
 // nodesOf returns the nodes of production as replica r lists them (nil when it does not
 // answer).
 func (r *cpProc) nodesOf(t *testing.T) map[string]*fleetgatev1.NodeStatus {
-	out, code := cli(t, "nodes", "production", "-o", "json", "--server", r.grpc)
+	return nodesByID(cli(t, "nodes", "production", "-o", "json", "--server", r.grpc))
+}
+
+// nodesByID decodes the output of `fleetgate nodes -o json` that exited with code, by node
+// id (nil when the call failed).
+func nodesByID(out string, code int) map[string]*fleetgatev1.NodeStatus {
 	if code != 0 {
 		return nil
 	}

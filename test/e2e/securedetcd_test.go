@@ -18,8 +18,9 @@ import (
 )
 
 // startOneGroupFleet starts a control plane following a seeded Git repository with one
-// group, production, and no nodes.
-func startOneGroupFleet(t *testing.T) *fleet {
+// group, production, and no nodes. groupExtra are more config lines of the group (a rollout:
+// or freeze: block, indented for the group), or "".
+func startOneGroupFleet(t *testing.T, groupExtra string) *fleet {
 	t.Helper()
 	testutil.RequireGit(t)
 	f := &fleet{t: t}
@@ -42,7 +43,7 @@ groups:
   - name: production
     source: gitops
     paths: [base, production]
-`, filepath.Join(t.TempDir(), "cp"), f.grpcAddr, f.httpAddr, gitURL)
+%s`, filepath.Join(t.TempDir(), "cp"), f.grpcAddr, f.httpAddr, gitURL, groupExtra)
 	path := filepath.Join(t.TempDir(), "controlplane.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
 	f.cp = startProc(t, "controlplane", "controlplane", "--config", path)
@@ -65,7 +66,7 @@ func TestSecuredEtcd(t *testing.T) {
 	pwFile := filepath.Join(t.TempDir(), "etcd-password")
 	require.NoError(t, os.WriteFile(pwFile, []byte("agent-secret\n"), 0o600))
 
-	f := startOneGroupFleet(t)
+	f := startOneGroupFleet(t, "")
 	want := f.build("production")
 	agentArgs := func(id string, extra ...string) []string {
 		return append([]string{"agent", "--controlplane", f.grpcAddr, "--group", "production", "--node-id", id,
