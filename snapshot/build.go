@@ -42,6 +42,9 @@ type Options struct {
 	// CustomPlugins are plugin names allowed in addition to APISIX's bundled plugins.
 	// Default: none.
 	CustomPlugins []string
+	// APISIXVersion is the APISIX release line the config is validated against: its plugin
+	// names and schemas. Default (zero): LatestRelease.
+	APISIXVersion Release
 	// MaxFileSize is the largest file accepted, in bytes. Default 4 MiB.
 	MaxFileSize int64
 	// MaxDepth is the deepest nesting of values accepted. Default 64.
@@ -123,6 +126,7 @@ type builder struct {
 	custom   map[string]bool
 	probs    []Problem
 	warnings []string
+	notes    []string
 	buf      []byte
 }
 
@@ -230,6 +234,7 @@ func Build(layers []Layer, opts Options, meta Meta) (*Snapshot, error) {
 		}
 		b.probs = append(b.probs, j.res.probs...)
 		b.warnings = append(b.warnings, j.res.warnings...)
+		b.notes = append(b.notes, j.res.notes...)
 		layer := layers[j.layer]
 		for _, it := range j.res.items {
 			it.layer = layer.Name
@@ -278,6 +283,7 @@ func Build(layers []Layer, opts Options, meta Meta) (*Snapshot, error) {
 		return strings.Compare(x.ID, y.ID)
 	})
 	meta.Warnings = append(slices.Clone(meta.Warnings), b.warnings...)
+	meta.Notes = append(slices.Clone(meta.Notes), b.notes...)
 	return New(resources, meta)
 }
 
@@ -292,13 +298,14 @@ type fileResult struct {
 	items    []*item
 	probs    []Problem
 	warnings []string
+	notes    []string
 }
 
 // parseFile reads every YAML document of f into items. b must be a builder of its own.
 func (b *builder) parseFile(f File) fileResult {
-	b.probs, b.warnings = nil, nil
+	b.probs, b.warnings, b.notes = nil, nil, nil
 	items := b.parseDocs(f)
-	return fileResult{items: items, probs: b.probs, warnings: b.warnings}
+	return fileResult{items: items, probs: b.probs, warnings: b.warnings, notes: b.notes}
 }
 
 func (b *builder) parseDocs(f File) []*item {
@@ -534,13 +541,7 @@ func (b *builder) makeItem(file string, kind Kind, v *value) *item {
 			return nil
 		}
 		id, bodyID, c.id = name, name, name
-		if !bundled[name] && !b.custom[name] {
-			hint := ""
-			if sug := pluginSuggestions(name); len(sug) > 0 {
-				hint = "did you mean " + quoteOr(sug) + "?"
-			}
-			c.at(v.get("id"), "id", fmt.Sprintf("%q is not an APISIX plugin", name), hint)
-		}
+		c.checkPluginMetadata(name, v)
 	case Secrets:
 		raw := v.get("id")
 		sid, ok := raw.strOf()
@@ -580,7 +581,7 @@ func (b *builder) makeItem(file string, kind Kind, v *value) *item {
 	}
 	c.check(s, v, "")
 	if p := v.get("plugins"); p != nil {
-		c.checkPlugins(p, "plugins", place)
+		c.checkPluginsIn(p, "plugins", place, kind == StreamRoutes)
 	}
 	b.collectRefs(it, kind, v)
 	if kind == Routes {

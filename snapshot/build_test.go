@@ -169,7 +169,7 @@ func TestBuildRejects(t *testing.T) {
 		{"secret bad id", "secrets: [{id: vault, uri: http://v, prefix: p, token: t}]", `secret id must be <manager>/<id>`},
 		{"secret manager", "secrets: [{id: azure/1}]", `unknown secret manager "azure"`},
 		{"secret missing token", "secrets: [{id: vault/1, uri: http://v, prefix: p}]", `required field "token" is missing`},
-		{"metadata unknown plugin", "plugin_metadata: [{id: http-loger}]", `"http-loger" is not an APISIX plugin; did you mean "http-logger"?`},
+		{"metadata unknown plugin", "plugin_metadata: [{id: http-loger}]", `plugin "http-loger" is not an APISIX plugin (did you mean "http-logger"?)`},
 		{"global rule no plugins", "global_rules: [{id: g}]", `required field "plugins" is missing`},
 		{"proto no content", "protos: [{id: p}]", `required field "content" is missing`},
 		{"limit-count missing", "routes: [{id: a, uri: /a, plugins: {limit-count: {count: 1}}}]", `plugins.limit-count: required field "time_window" is missing`},

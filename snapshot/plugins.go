@@ -166,18 +166,25 @@ func levenshtein(a, b string, max int) int {
 }
 
 // pluginPlace says where a plugins object is attached; consumers and credentials use the
-// consumer-side schema of auth plugins.
+// consumer-side schema of auth plugins, plugin metadata the metadata schema.
 type pluginPlace int
 
 const (
 	placeRoute pluginPlace = iota
 	placeConsumer
 	placeCredential
+	placeMetadata
 )
 
-// checkPlugins validates a plugins object: known names (or allowed custom ones), and the
-// schemas fleetgate knows.
+// checkPlugins validates an HTTP plugins object (see checkPluginsIn).
 func (c *vctx) checkPlugins(v *value, path string, place pluginPlace) {
+	c.checkPluginsIn(v, path, place, false)
+}
+
+// checkPluginsIn validates a plugins object: every name is a plugin of the release being
+// checked (stream routes take stream plugins only) or an allowed custom plugin, and every
+// conf passes the plugin's schema and check_schema rules.
+func (c *vctx) checkPluginsIn(v *value, path string, place pluginPlace, stream bool) {
 	if v == nil || v.kind != vObj {
 		return
 	}
@@ -185,44 +192,119 @@ func (c *vctx) checkPlugins(v *value, path string, place pluginPlace) {
 		m := &v.obj[i]
 		name := m.key
 		p := join(path, name)
-		if !bundled[name] && !c.b.custom[name] {
-			sug := pluginSuggestions(name)
-			msg := fmt.Sprintf("plugin %q is not an APISIX plugin", name)
-			if len(sug) > 0 {
-				var what []string
-				for _, s := range sug {
-					if w, ok := pluginPurpose[s]; ok {
-						what = append(what, w)
-					}
-				}
-				msg += " (did you mean " + quoteOr(sug) + "?"
-				if len(what) > 0 {
-					msg += " " + strings.Join(what, "; ")
-				}
-				msg += ")"
-			}
+		if c.b != nil && c.b.custom[name] {
+			continue
+		}
+		d, msg := c.lookupPlugin(name, stream)
+		if msg != "" {
 			c.atPos(int(m.line), int(m.col), "", msg,
 				fmt.Sprintf("if %q is a custom plugin of yours, allow it for the group (custom_plugins, or --custom-plugin %s)", name, name))
 			continue
 		}
 		conf := m.val
-		if conf.kind != vObj {
+		if conf.kind != vObj && !(conf.kind == vArr && len(conf.arr) == 0) {
 			c.at(conf, p, fmt.Sprintf("plugin configuration must be an object, got %s", describe(conf)), fmt.Sprintf("write %s: {} for the defaults", name))
 			continue
 		}
-		if place == placeCredential && !authPlugins[name] {
+		if place == placeCredential && !isAuthPlugin(name, d) {
 			c.atPos(int(m.line), int(m.col), p, fmt.Sprintf("plugin %q cannot be a credential", name), "credentials carry one authentication plugin: key-auth, basic-auth, jwt-auth, hmac-auth, ldap-auth, ...")
 			continue
 		}
+		if d != nil {
+			c.checkPluginConf(d, conf, p, place)
+			continue
+		}
+		// Transitional: plugins not yet defined keep the older schema tables.
 		s := pluginSchemas[name]
 		if place != placeRoute {
 			if cs, ok := consumerPluginSchemas[name]; ok {
 				s = cs
 			}
 		}
-		if s == nil {
-			continue
+		if s != nil {
+			c.check(s, conf, p)
 		}
-		c.check(s, conf, p)
 	}
+}
+
+func isAuthPlugin(name string, d *pluginDef) bool {
+	if d != nil {
+		return d.auth
+	}
+	return authPlugins[name]
+}
+
+// lookupPlugin finds a plugin of the release being checked. The message is empty when
+// the name is a plugin of that release (d may still be nil for a plugin fleetgate has no
+// definition of); otherwise it says why not.
+func (c *vctx) lookupPlugin(name string, stream bool) (*pluginDef, string) {
+	r := c.release()
+	if stream {
+		if ok, why := pluginInRelease(name, true, r); ok {
+			return streamPlugins[name], ""
+		} else if why != "" {
+			return nil, why
+		}
+		if ok, _ := pluginInRelease(name, false, r); ok {
+			return nil, fmt.Sprintf("plugin %q is not a stream plugin: a stream route takes only %s", name, streamPluginList(r))
+		}
+	} else {
+		if ok, why := pluginInRelease(name, false, r); ok {
+			return httpPlugins[name], ""
+		} else if why != "" {
+			return nil, why
+		}
+		if ok, _ := pluginInRelease(name, true, r); ok {
+			return nil, fmt.Sprintf("plugin %q is a stream plugin: use it on a stream route", name)
+		}
+	}
+	sug := pluginSuggestions(name)
+	msg := fmt.Sprintf("plugin %q is not an APISIX plugin", name)
+	if len(sug) > 0 {
+		var what []string
+		for _, s := range sug {
+			if w, ok := pluginPurpose[s]; ok {
+				what = append(what, w)
+			}
+		}
+		msg += " (did you mean " + quoteOr(sug) + "?"
+		if len(what) > 0 {
+			msg += " " + strings.Join(what, "; ")
+		}
+		msg += ")"
+	}
+	return nil, msg
+}
+
+// checkPluginMetadata validates a plugin_metadata resource: its id names a plugin of the
+// release, and the rest passes the plugin's metadata_schema.
+func (c *vctx) checkPluginMetadata(name string, v *value) {
+	if c.b != nil && c.b.custom[name] {
+		return
+	}
+	d, msg := c.lookupPlugin(name, false)
+	if msg != "" {
+		if d2, msg2 := c.lookupPlugin(name, true); msg2 == "" {
+			d, msg = d2, ""
+		}
+	}
+	if msg != "" {
+		c.at(v.get("id"), "id", msg, "")
+		return
+	}
+	if d == nil || d.metadata == nil {
+		return
+	}
+	body := v
+	if v.kind == vObj && v.has("id") {
+		cp := *v
+		cp.obj = nil
+		for _, m := range v.obj {
+			if m.key != "id" {
+				cp.obj = append(cp.obj, m)
+			}
+		}
+		body = &cp
+	}
+	c.checkPluginConf(d, body, "", placeMetadata)
 }

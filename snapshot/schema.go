@@ -24,10 +24,11 @@ const (
 	tBoolean
 	tArray
 	tID // APISIX id_schema: a string ^[a-zA-Z0-9-_.]+$ of 1-64 chars, or an integer >= 1
+	tNull
 )
 
 func (t jt) String() string {
-	return [...]string{"any value", "an object", "a string", "an integer", "a number", "a boolean", "an array", "an id"}[t]
+	return [...]string{"any value", "an object", "a string", "an integer", "a number", "a boolean", "an array", "an id", "null"}[t]
 }
 
 // sch is one schema node.
@@ -57,6 +58,10 @@ type sch struct {
 	allowRefs bool              // strings may be $env:// or $secret:// references (skip pattern/length)
 	soft      bool              // unknown fields are warnings (plugin schemas fleetgate may not know fully)
 	what      string            // what the schema accepts, for hints (default: from its type)
+
+	// JSON Schema keywords beyond the basics (schema_keywords.go), for the plugin schemas
+	// transcribed from APISIX.
+	x *keywords
 }
 
 // rule is a check across fields (oneOf, xor, dependencies...).
@@ -109,6 +114,11 @@ type vctx struct {
 	id   string
 	// warn turns problems into warnings (unknown plugin fields).
 	warn bool
+	// probe, when set, counts problems instead of reporting them (oneOf, anyOf, if).
+	probe *int
+	// refsPass lets a $secret:// or $env:// string pass any sub-schema, as APISIX's
+	// validator does inside plugin configurations from 3.14.
+	refsPass bool
 }
 
 func (c *vctx) at(v *value, path, msg, hint string) {
@@ -122,6 +132,12 @@ func (c *vctx) at(v *value, path, msg, hint string) {
 func (c *vctx) atPos(line, col int, path, msg, hint string) {
 	if path != "" {
 		msg = path + ": " + msg
+	}
+	if c.probe != nil {
+		if !c.warn {
+			*c.probe++
+		}
+		return
 	}
 	p := Problem{File: c.file, Line: line, Column: col, Kind: c.kind, ID: c.id, Message: msg, Hint: hint}
 	if c.warn {
@@ -149,6 +165,10 @@ func (c *vctx) check(s *sch, v *value, path string) {
 	if s == nil || v == nil {
 		return
 	}
+	if c.refsPass && v.kind == vStr && isRef(v.str) {
+		return // APISIX >= 3.14 skips every constraint for a secret reference
+	}
+	v = c.emptyTable(s, v)
 	switch s.t {
 	case tAny:
 	case tObject:
@@ -189,6 +209,9 @@ func (c *vctx) check(s *sch, v *value, path string) {
 		default:
 			c.at(v, path, fmt.Sprintf("must be an id (a string or a positive integer), got %s", describe(v)), "")
 		}
+	}
+	if s.x != nil {
+		c.checkKeywords(s, v, path)
 	}
 	for _, r := range s.rules {
 		r(c, v, path)
@@ -259,8 +282,22 @@ func (c *vctx) checkObject(s *sch, v *value, path string) {
 	for i := range v.obj {
 		m := &v.obj[i]
 		ps, ok := s.props[m.key]
+		if ok && s.x != nil && !c.hasProp(s, m.key) {
+			ps, ok = nil, false
+		}
 		if !ok {
 			ps = s.values
+		}
+		if s.x != nil && (len(s.x.patProps) > 0 || s.x.addl != nil) {
+			if matched := c.checkPatternProps(s, m, join(path, m.key)); matched {
+				if ok {
+					c.check(ps, m.val, join(path, m.key))
+				}
+				continue
+			}
+			if !ok && s.x.addl != nil {
+				ps = s.x.addl
+			}
 		}
 		if ps != nil {
 			// Most values are valid leaves: check those without building their path.
@@ -275,7 +312,7 @@ func (c *vctx) checkObject(s *sch, v *value, path string) {
 		c.unknownField(s, m, join(path, m.key))
 	}
 	for _, r := range s.required {
-		if v.get(r) == nil {
+		if v.get(r) == nil && !c.hasDefault(s, r) {
 			hint := fmt.Sprintf("add %s (%s)", r, describeSchema(s.props[r]))
 			c.at(v, path, fmt.Sprintf("required field %q is missing", r), hint)
 		}
@@ -301,7 +338,7 @@ func (c *vctx) unknownField(s *sch, m *member, p string) {
 	if s.soft && !c.warn {
 		w := *c
 		w.warn = true
-		w.atPos(int(m.line), int(m.col), p, msg+" of the plugin (fleetgate passes it on; APISIX may reject it)", hint)
+		w.atPos(int(m.line), int(m.col), p, msg+" of the plugin (APISIX ignores it: a typo?)", hint)
 		return
 	}
 	c.atPos(int(m.line), int(m.col), p, msg, hint)
@@ -422,7 +459,7 @@ func leafOK(s *sch, v *value) bool {
 	if s == nil {
 		return true
 	}
-	if len(s.rules) > 0 {
+	if len(s.rules) > 0 || s.x != nil {
 		return false
 	}
 	switch s.t {

@@ -30,6 +30,9 @@ type Meta struct {
 	CommittedAt time.Time
 	BuiltAt     time.Time
 	Warnings    []string
+	// Notes say what validation could not decide offline (a check APISIX makes against
+	// its own runtime state). They are not carried to agents.
+	Notes []string
 }
 
 // EmptyDigest is the digest of a snapshot with no resources.

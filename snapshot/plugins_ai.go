@@ -1,0 +1,4 @@
+package snapshot
+
+// aiPluginDefs are the AI plugins and their neighbours.
+var aiPluginDefs = []pluginDef{}

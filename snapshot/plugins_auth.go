@@ -1,0 +1,4 @@
+package snapshot
+
+// authPluginDefs are the authentication and authorization plugins.
+var authPluginDefs = []pluginDef{}

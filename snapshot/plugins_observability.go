@@ -1,0 +1,4 @@
+package snapshot
+
+// observabilityPluginDefs are the loggers, metrics and tracing plugins.
+var observabilityPluginDefs = []pluginDef{}

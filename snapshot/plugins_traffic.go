@@ -1,0 +1,4 @@
+package snapshot
+
+// trafficPluginDefs are the traffic control plugins.
+var trafficPluginDefs = []pluginDef{}
