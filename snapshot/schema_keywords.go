@@ -25,28 +25,28 @@ import (
 
 // keywords holds the rarely used keywords of a schema node, so that sch stays small.
 type keywords struct {
-	types       []jt
-	addl        *sch
-	patProps    []patProp
-	minProps    int
-	maxItems    int
-	exclMax     bool
-	re          *regexp.Regexp
-	format      string
-	anyEnum     []*value
-	constV      *value
-	allOf       []*sch
-	anyOf       []*sch
-	oneOf       []*sch
-	not         *sch
-	ifS         *sch
-	thenS       *sch
-	elseS       *sch
-	deps        []dependency
-	defaults    map[string]*value // defaults of properties (from their def())
-	dflt        *value            // this node's own default
-	gates       map[string]Release
-	enumGates   map[string]Release
+	types     []jt
+	addl      *sch
+	patProps  []patProp
+	minProps  int
+	maxItems  int
+	exclMax   bool
+	re        *regexp.Regexp
+	format    string
+	anyEnum   []*value
+	constV    *value
+	allOf     []*sch
+	anyOf     []*sch
+	oneOf     []*sch
+	not       *sch
+	ifS       *sch
+	thenS     *sch
+	elseS     *sch
+	deps      []dependency
+	defaults  map[string]*value // defaults of properties (from their def())
+	dflt      *value            // this node's own default
+	gates     map[string]Release
+	enumGates map[string]Release
 }
 
 type patProp struct {
