@@ -276,7 +276,7 @@ func adminTokens(cfg *config.Config) ([]admin.Token, error) {
 func pipelineGroups(cfg *config.Config) []pipeline.Group {
 	out := make([]pipeline.Group, 0, len(cfg.Groups))
 	for _, g := range cfg.Groups {
-		out = append(out, pipeline.Group{Name: g.Name, Source: g.Source, Paths: g.Paths, Variables: g.Variables, CustomPlugins: g.CustomPlugins,
+		out = append(out, pipeline.Group{Name: g.Name, Source: g.Source, Paths: g.Paths, Variables: g.Variables, CustomPlugins: g.CustomPlugins, APISIX: g.Release(),
 			Guard: pipeline.Guard{MaxDeletePercent: g.DeletionGuard.MaxDeletePercent, AllowEmpty: g.DeletionGuard.AllowEmpty}})
 	}
 	return out

@@ -56,6 +56,23 @@ type Options struct {
 	MaxValues int
 }
 
+// withDefaults fills in the limits left unset.
+func (opts Options) withDefaults() Options {
+	if opts.MaxFileSize <= 0 {
+		opts.MaxFileSize = DefaultMaxFileSize
+	}
+	if opts.MaxDepth <= 0 {
+		opts.MaxDepth = DefaultMaxDepth
+	}
+	if opts.MaxItems <= 0 {
+		opts.MaxItems = DefaultMaxItems
+	}
+	if opts.MaxValues <= 0 {
+		opts.MaxValues = DefaultMaxValues
+	}
+	return opts
+}
+
 // Defaults of Options.
 const (
 	DefaultMaxFileSize = 4 << 20
@@ -104,6 +121,8 @@ func (p Problem) String() string {
 // position.
 type BuildError struct {
 	Problems []Problem
+	// Notes say what could not be decided offline (see Meta.Notes).
+	Notes []string
 }
 
 // Error lists all problems, one a line.
@@ -174,18 +193,7 @@ func IsConfigFile(name string) bool {
 // error is a *BuildError holding every problem; warnings (route conflicts) go to the
 // snapshot's Meta.Warnings.
 func Build(layers []Layer, opts Options, meta Meta) (*Snapshot, error) {
-	if opts.MaxFileSize <= 0 {
-		opts.MaxFileSize = DefaultMaxFileSize
-	}
-	if opts.MaxDepth <= 0 {
-		opts.MaxDepth = DefaultMaxDepth
-	}
-	if opts.MaxItems <= 0 {
-		opts.MaxItems = DefaultMaxItems
-	}
-	if opts.MaxValues <= 0 {
-		opts.MaxValues = DefaultMaxValues
-	}
+	opts = opts.withDefaults()
 	b := &builder{opts: opts, custom: make(map[string]bool, len(opts.CustomPlugins))}
 	for _, p := range opts.CustomPlugins {
 		b.custom[p] = true
@@ -269,7 +277,7 @@ func Build(layers []Layer, opts Options, meta Meta) (*Snapshot, error) {
 			}
 			return p.Column < q.Column
 		})
-		return nil, &BuildError{Problems: b.probs}
+		return nil, &BuildError{Problems: b.probs, Notes: b.notes}
 	}
 	resources := make([]*Resource, 0, len(final))
 	for _, it := range final {

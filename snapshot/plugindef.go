@@ -140,7 +140,7 @@ func (c *vctx) checkPluginConf(d *pluginDef, conf *value, path string, at plugin
 // at a place ("route", "consumer", "metadata" or "stream"), returning the errors, warnings
 // and notes. It is how tests compare fleetgate's verdict with APISIX's own schemas.
 func ValidatePlugin(r Release, place, name string, conf []byte) (errs, warnings, notes []string, err error) {
-	b := &builder{opts: Options{APISIXVersion: r}}
+	b := &builder{opts: Options{APISIXVersion: r}.withDefaults()}
 	vals, probs := b.decode(File{Path: "conf.json", Data: conf})
 	if len(probs) > 0 {
 		return nil, nil, nil, fmt.Errorf("conf does not parse: %s", probs[0])

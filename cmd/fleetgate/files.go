@@ -86,17 +86,25 @@ func splitLayers(arg string) []string {
 type buildFlags struct {
 	vars    []string
 	plugins []string
+	apisix  string
 }
 
 func addBuildFlags(cmd *cobra.Command) *buildFlags {
 	f := &buildFlags{}
 	cmd.Flags().StringArrayVar(&f.vars, "var", nil, "set a ${{VAR}} variable: --var NAME=VALUE (repeatable)")
 	cmd.Flags().StringArrayVar(&f.plugins, "custom-plugin", nil, "allow a custom plugin name besides APISIX's bundled ones (repeatable)")
+	cmd.Flags().StringVar(&f.apisix, "apisix-version", snapshot.LatestRelease.String(),
+		fmt.Sprintf("APISIX release line to validate against: its plugin names and schemas (%s to %s)", snapshot.OldestRelease, snapshot.LatestRelease))
 	return f
 }
 
 func (f *buildFlags) options() (snapshot.Options, error) {
 	opts := snapshot.Options{CustomPlugins: f.plugins}
+	r, err := snapshot.ParseRelease(f.apisix)
+	if err != nil {
+		return opts, fmt.Errorf("--apisix-version: %w", err)
+	}
+	opts.APISIXVersion = r
 	if len(f.vars) > 0 {
 		opts.Variables = make(map[string]string, len(f.vars))
 	}

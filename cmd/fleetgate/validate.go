@@ -48,11 +48,11 @@ Exit status: 0 valid, 1 invalid or unreadable.`,
 			}
 			w := cmd.OutOrStdout()
 			if output == "json" {
-				if err := writeValidateJSON(w, args, s, be); err != nil {
+				if err := writeValidateJSON(w, args, opts.APISIXVersion, s, be); err != nil {
 					return err
 				}
 			} else {
-				writeValidateText(w, args, s, be)
+				writeValidateText(w, args, opts.APISIXVersion, s, be)
 			}
 			if be != nil {
 				return &exitError{code: 1}
@@ -76,34 +76,42 @@ func sortedCounts(s *snapshot.Snapshot) []string {
 	return out
 }
 
-func writeValidateText(w io.Writer, paths []string, s *snapshot.Snapshot, be *snapshot.BuildError) {
+func writeValidateText(w io.Writer, paths []string, r snapshot.Release, s *snapshot.Snapshot, be *snapshot.BuildError) {
 	if be != nil {
 		for _, p := range be.Problems {
 			fmt.Fprintln(w, p.String())
+		}
+		for _, n := range be.Notes {
+			fmt.Fprintf(w, "note: %s\n", n)
 		}
 		n := len(be.Problems)
 		plural := "s"
 		if n == 1 {
 			plural = ""
 		}
-		fmt.Fprintf(w, "invalid: %d problem%s in %s\n", n, plural, strings.Join(paths, " + "))
+		fmt.Fprintf(w, "invalid for APISIX %s: %d problem%s in %s\n", r, n, plural, strings.Join(paths, " + "))
 		return
 	}
-	fmt.Fprintf(w, "valid: %s\n", strings.Join(paths, " + "))
+	fmt.Fprintf(w, "valid for APISIX %s: %s\n", r, strings.Join(paths, " + "))
 	fmt.Fprintf(w, "digest:    %s\n", s.Digest)
 	fmt.Fprintf(w, "resources: %d (%s)\n", s.Len(), strings.Join(sortedCounts(s), ", "))
 	for _, warn := range s.Meta.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
+	for _, n := range s.Meta.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
 }
 
 type validateJSON struct {
 	Valid     bool           `json:"valid"`
+	APISIX    string         `json:"apisix_version"`
 	Paths     []string       `json:"paths"`
 	Digest    string         `json:"digest,omitempty"`
 	Resources int            `json:"resources"`
 	Counts    map[string]int `json:"counts,omitempty"`
 	Warnings  []string       `json:"warnings,omitempty"`
+	Notes     []string       `json:"notes,omitempty"`
 	Problems  []problemJSON  `json:"problems,omitempty"`
 }
 
@@ -117,16 +125,17 @@ type problemJSON struct {
 	Hint    string `json:"hint,omitempty"`
 }
 
-func writeValidateJSON(w io.Writer, paths []string, s *snapshot.Snapshot, be *snapshot.BuildError) error {
-	out := validateJSON{Valid: be == nil, Paths: paths}
+func writeValidateJSON(w io.Writer, paths []string, r snapshot.Release, s *snapshot.Snapshot, be *snapshot.BuildError) error {
+	out := validateJSON{Valid: be == nil, APISIX: r.String(), Paths: paths}
 	if s != nil {
-		out.Digest, out.Resources, out.Warnings = s.Digest, s.Len(), s.Meta.Warnings
+		out.Digest, out.Resources, out.Warnings, out.Notes = s.Digest, s.Len(), s.Meta.Warnings, s.Meta.Notes
 		out.Counts = map[string]int{}
 		for k, n := range s.Counts() {
 			out.Counts[string(k)] = n
 		}
 	}
 	if be != nil {
+		out.Notes = be.Notes
 		for _, p := range be.Problems {
 			out.Problems = append(out.Problems, problemJSON{File: p.File, Line: p.Line, Column: p.Column,
 				Kind: string(p.Kind), ID: p.ID, Message: p.Message, Hint: p.Hint})

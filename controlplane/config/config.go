@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/fleetgate/fleetgate/snapshot"
 )
 
 // Defaults applied to fields left unset.
@@ -269,6 +271,10 @@ type Group struct {
 	Variables map[string]string `yaml:"variables"`
 	// CustomPlugins are plugin names allowed besides APISIX's own. Default empty.
 	CustomPlugins []string `yaml:"custom_plugins"`
+	// APISIXVersion is the APISIX release line the group's gateways run ("3.18"): its
+	// plugin names and schemas are what the config is validated against. Default: the
+	// newest line fleetgate supports.
+	APISIXVersion string `yaml:"apisix_version"`
 	// DeletionGuard holds back versions that delete much of what the group runs. Default:
 	// max_delete_percent 50, allow_empty false.
 	DeletionGuard DeletionGuard `yaml:"deletion_guard"`
@@ -593,8 +599,21 @@ func (c *Config) checkGroups(p *problems, root *yaml.Node, sources map[string]bo
 				p.add(orNode(lookup(n, "paths", j), n), fmt.Sprintf("%s.paths[%d]", path, j), "%q must be relative to the repository root and inside it", gp)
 			}
 		}
+		if _, err := snapshot.ParseRelease(g.APISIXVersion); err != nil {
+			p.add(orNode(lookup(n, "apisix_version"), n), path+".apisix_version", "%v", err)
+		}
 		g.checkRollout(p, n, path)
 	}
+}
+
+// Release is the group's APISIX release line (the newest supported when unset). Load has
+// checked it.
+func (g Group) Release() snapshot.Release {
+	r, err := snapshot.ParseRelease(g.APISIXVersion)
+	if err != nil {
+		return snapshot.LatestRelease
+	}
+	return r
 }
 
 func orNode(a, b *yaml.Node) *yaml.Node {

@@ -66,6 +66,8 @@ type Group struct {
 	Paths         []string
 	Variables     map[string]string
 	CustomPlugins []string
+	// APISIX is the APISIX release line the group is validated against (zero: the newest).
+	APISIX snapshot.Release
 	// Guard holds back versions that delete much of what the group runs (guard.go).
 	Guard Guard
 }
@@ -222,7 +224,7 @@ func (p *Pipeline) buildGroup(ctx context.Context, g Group, tree Tree, rev Revis
 		layers = append(layers, l)
 	}
 	meta := snapshot.Meta{Group: g.Name, Commit: rev.Commit, Author: rev.Author, Subject: rev.Subject, CommittedAt: rev.CommittedAt, BuiltAt: time.Now().UTC()}
-	snap, err := snapshot.Build(layers, snapshot.Options{Variables: g.Variables, CustomPlugins: g.CustomPlugins, MaxFileSize: p.opts.MaxFileSize}, meta)
+	snap, err := snapshot.Build(layers, snapshot.Options{Variables: g.Variables, CustomPlugins: g.CustomPlugins, APISIXVersion: g.APISIX, MaxFileSize: p.opts.MaxFileSize}, meta)
 	if err != nil {
 		f := &fleetgatev1.BuildFailure{}
 		var be *snapshot.BuildError
