@@ -83,7 +83,7 @@ func TestValidateInvalid(t *testing.T) {
 	require.Equal(t, 1, code, out)
 	require.Contains(t, out, `routes.yaml:7:7: routes/example-route: plugin "rate-limit" is not an APISIX plugin (did you mean "limit-req" or "limit-count"?`)
 	require.Contains(t, out, `upstream.url: unknown field`)
-	require.Contains(t, out, "invalid for APISIX 3.18: 3 problems")
+	require.Contains(t, out, "invalid: 3 problems")
 
 	out, code = run(t, "validate", "-o", "json", dir)
 	require.Equal(t, 1, code, out)

@@ -89,10 +89,11 @@ func writeValidateText(w io.Writer, paths []string, r snapshot.Release, s *snaps
 		if n == 1 {
 			plural = ""
 		}
-		fmt.Fprintf(w, "invalid for APISIX %s: %d problem%s in %s\n", r, n, plural, strings.Join(paths, " + "))
+		fmt.Fprintf(w, "invalid: %d problem%s in %s (checked as APISIX %s)\n", n, plural, strings.Join(paths, " + "), r)
 		return
 	}
-	fmt.Fprintf(w, "valid for APISIX %s: %s\n", r, strings.Join(paths, " + "))
+	fmt.Fprintf(w, "valid: %s\n", strings.Join(paths, " + "))
+	fmt.Fprintf(w, "apisix:    %s\n", r)
 	fmt.Fprintf(w, "digest:    %s\n", s.Digest)
 	fmt.Fprintf(w, "resources: %d (%s)\n", s.Len(), strings.Join(sortedCounts(s), ", "))
 	for _, warn := range s.Meta.Warnings {
