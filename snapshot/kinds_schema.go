@@ -79,6 +79,8 @@ var healthCheckS = obj(map[string]*sch{
 		"host":                     hostS,
 		"port":                     intR(1, 65535),
 		"http_path":                str(),
+		"http_method":              enumS("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE", "PURGE"),
+		"http_req_body":            str(),
 		"https_verify_certificate": boolean(),
 		"healthy": obj(map[string]*sch{
 			"interval": intR(1, inf), "http_statuses": httpStatuses(), "successes": intR(1, 254),
@@ -169,7 +171,9 @@ func checkUpstream(c *vctx, v *value, path string) {
 			c.at(key, join(path, "key"), fmt.Sprintf("%q is not a variable chash can hash on", k), "one of uri, server_name, server_addr, request_uri, remote_port, remote_addr, query_string, host, hostname, or arg_<name>")
 		}
 	} else if v.has("hash_on") && typ != "" {
-		c.at(v.get("hash_on"), join(path, "hash_on"), fmt.Sprintf(`"hash_on" has no effect with type %q`, typ), `set type: chash, or remove hash_on`)
+		w := *c // APISIX accepts it (and ignores it): a warning
+		w.warn = true
+		w.at(v.get("hash_on"), join(path, "hash_on"), fmt.Sprintf(`"hash_on" has no effect with type %q`, typ), `set type: chash, or remove hash_on`)
 	}
 }
 
@@ -367,6 +371,7 @@ var credentialS = obj(map[string]*sch{
 
 var sslS = obj(map[string]*sch{
 	"id":             idS(),
+	"desc":           descS,
 	"cert":           certS,
 	"key":            keyS,
 	"sni":            str().pattern("an SNI host name, optionally with a leading * wildcard", sniOK),
@@ -394,6 +399,7 @@ var protoS = obj(map[string]*sch{
 	"id":          idS(),
 	"name":        nameS,
 	"desc":        descS,
+	"labels":      labelsS,
 	"content":     strLen(1, 1024*1024),
 	"create_time": timestampS,
 	"update_time": timestampS,
@@ -406,7 +412,7 @@ var globalRuleS = obj(map[string]*sch{
 	"update_time": timestampS,
 }, "plugins")
 
-var streamRouteS = (&sch{t: tObject, open: true, props: map[string]*sch{
+var streamRouteS = (&sch{t: tObject, props: map[string]*sch{
 	"id":          idS(),
 	"name":        nameS,
 	"desc":        descS,
@@ -419,7 +425,15 @@ var streamRouteS = (&sch{t: tObject, open: true, props: map[string]*sch{
 	"service_id":  idS(),
 	"plugins":     pluginsS,
 	"labels":      labelsS,
-	"protocol":    openObj(),
+	// schema_def.lua stream_route.protocol (xRPC)
+	"protocol": object(props{
+		"name":        str(),
+		"superior_id": idS(),
+		"conf":        openObj(),
+		"logger": arr(object(props{
+			"name": str(), "conf": openObj(), "filter": arr(anyV()),
+		}).closed().dependsOn("name", "conf")),
+	}, "name"),
 	"create_time": timestampS,
 	"update_time": timestampS,
 }})
@@ -458,11 +472,40 @@ var secretSchemas = map[string]*sch{
 		"secret_access_key": str().refs(),
 		"session_token":     str().refs(),
 		"region":            str(),
-		"endpoint_url":      str(),
+		"endpoint_url":      str().regex(`^[^/]+://([\da-zA-Z.-]+|\[[\da-fA-F:]+\])(:\d+)?`),
 	}, "access_key_id", "secret_access_key"),
-	"gcp": (&sch{t: tObject, open: true, props: map[string]*sch{
-		"id": str(), "auth_config": openObj(), "auth_file": str(), "ssl_verify": boolean(),
-	}}),
+	// apisix/secret/gcp.lua: exactly one of auth_config and auth_file.
+	"gcp": object(props{
+		"id": str(),
+		"auth_config": object(props{
+			"client_email": str(), "private_key": str(), "project_id": str(),
+			"token_uri": str(), "entries_uri": str(), "scope": arr(str()),
+		}, "client_email", "private_key", "project_id"),
+		"auth_file":  str(),
+		"ssl_verify": boolean(),
+	}).oneOf(requiredOnly("auth_config"), requiredOnly("auth_file")),
+}
+
+// requiredOnly is a bare {"required": [...]} alternative of a oneOf.
+func requiredOnly(fields ...string) *sch { return &sch{t: tAny, required: fields} }
+
+// APISIX does not close these objects (no additionalProperties: false): an unknown field
+// is a warning, not an error.
+func init() {
+	for _, s := range []*sch{timeoutS, upstreamS.props["tls"], upstreamS.props["keepalive_pool"],
+		upstreamS.props["discovery_args"], sslS.props["client"], secretSchemas["vault"], secretSchemas["aws"],
+		healthCheckS} {
+		s.soft = true
+	}
+	for _, ch := range healthCheckS.props {
+		ch.soft = true
+		for _, sub := range ch.props {
+			if sub.t == tObject {
+				sub.soft = true
+			}
+		}
+	}
+	upstreamS.props["tls"].dependsOn("client_cert", "client_key")
 }
 
 // kindSchema returns the schema of a kind's resources.

@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -81,6 +82,17 @@ func injectMeta(s *sch) {
 	}
 }
 
+// reported counts the problems reported so far (errors, not warnings).
+func (c *vctx) reported() int {
+	switch {
+	case c.probe != nil:
+		return *c.probe
+	case c.b != nil:
+		return len(c.b.probs)
+	}
+	return 0
+}
+
 // note records something validation cannot decide offline, for validate's output.
 func (c *vctx) note(v *value, path, msg string) {
 	if c.probe != nil {
@@ -130,8 +142,12 @@ func (c *vctx) checkPluginConf(d *pluginDef, conf *value, path string, at plugin
 			sub.warn = true
 		}
 	}
+	before := c.reported()
 	sub.check(s, conf, path)
-	if d.check != nil && sub.ok(s, conf) {
+	if d.check == nil {
+		return
+	}
+	if clean := c.reported() == before; (!sub.warn && clean) || (sub.warn && sub.ok(s, conf)) {
 		d.check(&sub, sub.withDefaults(s, conf), path, at)
 	}
 }
@@ -175,14 +191,23 @@ func ValidatePlugin(r Release, place, name string, conf []byte) (errs, warnings,
 	return errs, b.warnings, b.notes, nil
 }
 
-// pluginNames returns the plugin names of a kind bundled with release r, sorted.
+// pluginNames returns the plugin names of a kind bundled with release r, sorted: the
+// newest line's plugins and every plugin pluginHistory knows, filtered by r.
 func pluginNames(r Release, stream bool) []string {
-	m := httpPlugins
+	cands := slices.Clone(BundledPlugins)
 	if stream {
-		m = streamPlugins
+		cands = slices.Clone(StreamPlugins)
+	}
+	seen := nameSet(cands)
+	for k := range pluginHistory {
+		n, isStream := strings.CutPrefix(k, "stream/")
+		if isStream == stream && !seen[n] {
+			seen[n] = true
+			cands = append(cands, n)
+		}
 	}
 	var out []string
-	for n := range m {
+	for _, n := range cands {
 		if ok, _ := pluginInRelease(n, stream, r); ok {
 			out = append(out, n)
 		}

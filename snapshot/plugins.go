@@ -6,38 +6,50 @@ import (
 	"strings"
 )
 
-// BundledPlugins lists the plugins bundled with Apache APISIX 3.x (HTTP and stream). A
-// plugin name outside this list is an error unless the group allows it as a custom plugin.
+// BundledPlugins lists the HTTP plugins bundled with the newest supported APISIX line
+// (3.18), and StreamPlugins its stream plugins. Older lines bundle a subset
+// (pluginHistory). A plugin name outside these lists is an error unless the group allows it
+// as a custom plugin.
 var BundledPlugins = []string{
-	"ai", "ai-aliyun-content-moderation", "ai-aws-content-moderation", "ai-prompt-decorator",
-	"ai-prompt-guard", "ai-prompt-template", "ai-proxy", "ai-proxy-multi", "ai-rag",
-	"ai-rate-limiting", "ai-request-rewrite", "api-breaker", "attach-consumer-label",
-	"authz-casbin", "authz-casdoor", "authz-keycloak", "aws-lambda", "azure-functions",
-	"basic-auth", "batch-requests", "body-transformer", "brotli", "cas-auth", "chaitin-waf",
-	"clickhouse-logger", "client-control", "consumer-restriction", "cors", "csrf", "datadog",
-	"degraphql", "dubbo-proxy", "echo", "elasticsearch-logger", "error-log-logger",
-	"example-plugin", "ext-plugin-post-req", "ext-plugin-post-resp", "ext-plugin-pre-req",
-	"fault-injection", "file-logger", "forward-auth", "gm", "google-cloud-logging",
-	"grpc-transcode", "grpc-web", "gzip", "hmac-auth", "http-dubbo", "http-logger", "inspect",
-	"ip-restriction", "jwe-decrypt", "jwt-auth", "kafka-logger", "kafka-proxy", "key-auth",
-	"lago", "ldap-auth", "limit-conn", "limit-count", "limit-req", "log-rotate", "loggly",
-	"loki-logger", "mocking", "mqtt-proxy", "multi-auth", "node-status", "ocsp-stapling",
-	"opa", "openfunction", "openid-connect", "opentelemetry", "openwhisk", "prometheus",
-	"proxy-cache", "proxy-control", "proxy-mirror", "proxy-rewrite", "public-api",
-	"real-ip", "redirect", "referer-restriction", "request-id", "request-validation",
-	"response-rewrite", "rocketmq-logger", "server-info", "serverless-post-function",
-	"serverless-pre-function", "skywalking", "skywalking-logger", "sls-logger",
-	"splunk-hec-logging", "syslog", "tcp-logger", "tencent-cloud-cls", "traffic-split",
-	"ua-restriction", "udp-logger", "uri-blocker", "wolf-rbac", "workflow", "zipkin",
+	"acl", "ai", "ai-aliyun-content-moderation", "ai-aws-content-moderation", "ai-cache",
+	"ai-lakera-guard", "ai-prompt-decorator", "ai-prompt-guard", "ai-prompt-template", "ai-proxy",
+	"ai-proxy-multi", "ai-rag", "ai-rate-limiting", "ai-request-rewrite", "api-breaker",
+	"attach-consumer-label", "authz-casbin", "authz-casdoor", "authz-keycloak", "aws-lambda",
+	"azure-functions", "basic-auth", "batch-requests", "body-transformer", "brotli", "cas-auth",
+	"chaitin-waf", "clickhouse-logger", "client-control", "consumer-restriction", "cors", "csrf",
+	"data-mask", "datadog", "degraphql", "dingtalk-auth", "dubbo-proxy", "echo",
+	"elasticsearch-logger", "error-log-logger", "error-page", "example-plugin",
+	"exit-transformer", "ext-plugin-post-req", "ext-plugin-post-resp", "ext-plugin-pre-req",
+	"fault-injection", "feishu-auth", "file-logger", "forward-auth", "gm", "google-cloud-logging",
+	"graphql-limit-count", "graphql-proxy-cache", "grpc-transcode", "grpc-web", "gzip",
+	"hmac-auth", "http-dubbo", "http-logger", "inspect", "ip-restriction", "jwe-decrypt",
+	"jwt-auth", "kafka-logger", "kafka-proxy", "key-auth", "lago", "ldap-auth",
+	"ldap-auth-advanced", "limit-conn", "limit-count", "limit-req", "log-rotate", "loggly",
+	"loki-logger", "mcp-bridge", "mocking", "multi-auth", "node-status", "oas-validator",
+	"ocsp-stapling", "opa", "openfunction", "openid-connect", "opentelemetry", "openwhisk",
+	"prometheus", "proxy-buffering", "proxy-cache", "proxy-control", "proxy-mirror",
+	"proxy-rewrite", "public-api", "real-ip", "redirect", "referer-restriction", "request-id",
+	"request-validation", "response-rewrite", "rocketmq-logger", "saml-auth", "server-info",
+	"serverless-post-function", "serverless-pre-function", "skywalking", "skywalking-logger",
+	"sls-logger", "splunk-hec-logging", "syslog", "tcp-logger", "tencent-cloud-cls",
+	"traffic-label", "traffic-split", "ua-restriction", "udp-logger", "uri-blocker", "wolf-rbac",
+	"workflow", "zipkin",
 }
 
-var bundled = func() map[string]bool {
-	m := make(map[string]bool, len(BundledPlugins))
-	for _, p := range BundledPlugins {
+// StreamPlugins lists the stream (L4) plugins bundled with the newest supported line.
+var StreamPlugins = []string{
+	"ip-restriction", "limit-conn", "mqtt-proxy", "prometheus", "syslog", "traffic-split",
+}
+
+var bundled, bundledStream = nameSet(BundledPlugins), nameSet(StreamPlugins)
+
+func nameSet(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, p := range names {
 		m[p] = true
 	}
 	return m
-}()
+}
 
 // authPlugins are the plugins a consumer credential may carry (APISIX: type "auth" with a
 // consumer schema).

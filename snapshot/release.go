@@ -80,18 +80,13 @@ type pluginSpan struct {
 // pluginInRelease reports whether release r bundles the plugin. When it does not but
 // another supported line does, why says which (it is empty for a name no line knows).
 func pluginInRelease(name string, stream bool, r Release) (ok bool, why string) {
-	defs, key := httpPlugins, name
+	names, key := bundled, name
 	if stream {
-		defs, key = streamPlugins, "stream/"+name
+		names, key = bundledStream, "stream/"+name
 	}
 	span, known := pluginHistory[key]
 	if !known {
-		if _, defined := defs[name]; !defined {
-			if stream || !bundled[name] {
-				return false, ""
-			}
-		}
-		return true, ""
+		return names[name], ""
 	}
 	kind := "plugin"
 	if stream {

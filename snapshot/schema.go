@@ -171,6 +171,13 @@ func (c *vctx) check(s *sch, v *value, path string) {
 	v = c.emptyTable(s, v)
 	switch s.t {
 	case tAny:
+		if v.kind == vObj { // a bare {"required": [...]} (an alternative of oneOf/anyOf)
+			for _, r := range s.required {
+				if !v.has(r) {
+					c.at(v, path, fmt.Sprintf("required field %q is missing", r), "")
+				}
+			}
+		}
 	case tObject:
 		if v.kind != vObj {
 			c.typeErr(s, v, path)
@@ -256,6 +263,10 @@ func describe(v *value) string {
 }
 
 func (c *vctx) typeErr(s *sch, v *value, path string) {
+	if c.probe != nil {
+		c.at(v, path, "", "") // counted, not formatted
+		return
+	}
 	hint := ""
 	if s.t == tBoolean && v.kind == vStr && v.plain {
 		switch strings.ToLower(v.str) {
@@ -312,7 +323,9 @@ func (c *vctx) checkObject(s *sch, v *value, path string) {
 		c.unknownField(s, m, join(path, m.key))
 	}
 	for _, r := range s.required {
-		if v.get(r) == nil && !c.hasDefault(s, r) {
+		// A default does not satisfy required: api7/jsonschema checks required before it
+		// writes defaults in (defaults do count in oneOf/anyOf/if, which run after).
+		if v.get(r) == nil && c.hasProp(s, r) {
 			hint := fmt.Sprintf("add %s (%s)", r, describeSchema(s.props[r]))
 			c.at(v, path, fmt.Sprintf("required field %q is missing", r), hint)
 		}
@@ -320,6 +333,12 @@ func (c *vctx) checkObject(s *sch, v *value, path string) {
 }
 
 func (c *vctx) unknownField(s *sch, m *member, p string) {
+	if c.probe != nil {
+		if !s.soft {
+			c.at(m.val, p, "", "") // counted, not formatted
+		}
+		return
+	}
 	msg := "unknown field"
 	hint := ""
 	if h, ok := s.hints[m.key]; ok {

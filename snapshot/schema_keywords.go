@@ -17,8 +17,8 @@ import (
 // The semantics follow api7/jsonschema as APISIX calls it (apisix/core/schema.lua):
 //   - an empty object or array satisfies both "type": "object" and "type": "array" (Lua
 //     cannot tell them apart);
-//   - "default" values count as present (the validator writes them into the conf before
-//     checking required fields and conditions);
+//   - "default" values are written into the conf after the object's own required check,
+//     so they count as present for the combinators and conditions, not for "required";
 //   - "pattern" is a PCRE searched anywhere in the string (ngx.re.find), written here in
 //     Go's RE2 syntax;
 //   - "format" is only used with ipv4 and ipv6 (inet_pton).
@@ -251,10 +251,6 @@ func (c *vctx) hasProp(s *sch, key string) bool {
 	return !gated || c.release().AtLeast(r)
 }
 
-func (c *vctx) hasDefault(s *sch, key string) bool {
-	return s.x != nil && s.x.defaults[key] != nil && c.hasProp(s, key)
-}
-
 // emptyTable: an empty array passes as an empty object and the other way round, as in
 // APISIX.
 func (c *vctx) emptyTable(s *sch, v *value) *value {
@@ -416,7 +412,11 @@ func (c *vctx) checkCombinators(s *sch, v *value, path string) {
 		case len(matched) == 0:
 			c.noneMatched(x.oneOf, best, v, path, "one")
 		case len(matched) > 1:
-			c.at(v, path, fmt.Sprintf("matches %d of the %d allowed forms; APISIX requires exactly one", len(matched), len(x.oneOf)), "remove the fields that make it ambiguous")
+			if f, ok := ambiguous(x.oneOf, matched); ok {
+				c.at(v, path, strings.Replace(f, " or ", " and ", 1)+" are mutually exclusive", "keep only one")
+			} else {
+				c.at(v, path, fmt.Sprintf("matches %d of the %d allowed forms; APISIX requires exactly one", len(matched), len(x.oneOf)), "remove the fields that make it ambiguous")
+			}
 		}
 	}
 	if x.not != nil && c.ok(x.not, v) {
@@ -444,19 +444,120 @@ func (c *vctx) checkCombinators(s *sch, v *value, path string) {
 	}
 }
 
-// noneMatched reports a value that matches none of the alternatives: the problems of the
-// nearest one when it is clearly the nearest, else a summary.
+// noneMatched reports a value that matches none of the alternatives. When every
+// alternative is an object that needs fields the value lacks, it names those fields; for a
+// scalar it lists the forms; otherwise it gives the problems of the nearest alternative.
 func (c *vctx) noneMatched(alts []*sch, best int, v *value, path, word string) {
 	if len(alts) == 1 || c.probe != nil {
 		c.check(alts[best], v, path)
+		return
+	}
+	if need, ok := missingRequired(alts, v); ok {
+		if i := startedForm(alts, v); i >= 0 {
+			c.check(alts[i], v, path) // the form the value has begun: name what it lacks
+			return
+		}
+		c.at(v, path, "needs one of "+quoteOr(need), "APISIX accepts exactly one of these forms")
 		return
 	}
 	var forms []string
 	for _, a := range alts {
 		forms = append(forms, describeForm(a))
 	}
+	if v.kind != vObj && v.kind != vArr {
+		c.at(v, path, fmt.Sprintf("%s is not %s", describe(v), orList(forms)), "")
+		return
+	}
 	c.at(v, path, fmt.Sprintf("matches none of the allowed forms (%s of: %s)", word, strings.Join(forms, "; ")), "")
 	c.check(alts[best], v, path)
+}
+
+// missingRequired reports, when every alternative is an object requiring fields of which v
+// lacks at least one, the field sets of the alternatives ("a", "b+c").
+func missingRequired(alts []*sch, v *value) ([]string, bool) {
+	if v.kind != vObj {
+		return nil, false
+	}
+	var need []string
+	for _, a := range alts {
+		if a == nil || (a.t != tObject && a.t != tAny) || len(a.required) == 0 {
+			return nil, false
+		}
+		lacks := false
+		for _, r := range a.required {
+			if !v.has(r) {
+				lacks = true
+			}
+		}
+		if !lacks {
+			return nil, false
+		}
+		need = append(need, strings.Join(a.required, "+"))
+	}
+	return need, true
+}
+
+// startedForm returns the one alternative with the most of its required fields present,
+// or -1 when none has any or several tie.
+func startedForm(alts []*sch, v *value) int {
+	best, bestN, tie := -1, 0, false
+	for i, a := range alts {
+		n := 0
+		for _, r := range a.required {
+			if v.has(r) {
+				n++
+			}
+		}
+		switch {
+		case n > bestN:
+			best, bestN, tie = i, n, false
+		case n == bestN && n > 0:
+			tie = true
+		}
+	}
+	if tie {
+		return -1
+	}
+	return best
+}
+
+// ambiguous names the fields that make a value match several alternatives: each matched
+// alternative's required fields that not every matched alternative shares.
+func ambiguous(alts []*sch, matched []int) (string, bool) {
+	count := map[string]int{}
+	for _, i := range matched {
+		a := alts[i]
+		if a == nil || (a.t != tObject && a.t != tAny) || len(a.required) == 0 {
+			return "", false
+		}
+		for _, r := range a.required {
+			count[r]++
+		}
+	}
+	var fields []string
+	for _, i := range matched {
+		var own []string
+		for _, r := range alts[i].required {
+			if count[r] < len(matched) {
+				own = append(own, r)
+			}
+		}
+		if len(own) == 0 {
+			return "", false
+		}
+		fields = append(fields, strings.Join(own, "+"))
+	}
+	return quoteOr(fields), true
+}
+
+func orList(forms []string) string {
+	switch len(forms) {
+	case 0:
+		return ""
+	case 1:
+		return forms[0]
+	}
+	return strings.Join(forms[:len(forms)-1], ", ") + " or " + forms[len(forms)-1]
 }
 
 // describeForm summarises an alternative: its type and required fields.
