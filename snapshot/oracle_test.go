@@ -67,6 +67,8 @@ var knownDisagreements = map[string]string{
 	"traffic-label/route/full/unknown:rules[0].actions[0].zz_unknown_field": "check_schema: an action other than set_headers/weight is \"not supported action\"",
 	"ip-restriction/route/min/secret:whitelist[0]":                          "check_schema validates the addresses before secrets are resolved, so a reference fails core.ip.validate_cidr_or_ip",
 	"ip-restriction/route/full/secret:whitelist[0]":                         "check_schema validates the addresses before secrets are resolved, so a reference fails core.ip.validate_cidr_or_ip",
+	"stream:ip-restriction/stream/min/secret:whitelist[0]":                  "the HTTP module's check_schema: addresses are validated before secrets are resolved",
+	"stream:ip-restriction/stream/full/secret:whitelist[0]":                 "the HTTP module's check_schema: addresses are validated before secrets are resolved",
 	"real-ip/route/full/secret:trusted_addresses[0]":                        "check_schema validates the addresses before secrets are resolved, so a reference fails core.ip.validate_cidr_or_ip",
 	"proxy-cache/route/full/secret:cache_zone":                              "check_schema looks cache_zone up in config.yaml's zones before secrets are resolved",
 	"graphql-proxy-cache/route/full/secret:cache_zone":                      "check_schema looks cache_zone up in config.yaml's zones before secrets are resolved",
@@ -90,8 +92,6 @@ var notTranscribed = func() map[string]bool {
 		"multi-auth", "ocsp-stapling", "opa", "openfunction", "openid-connect", "openwhisk",
 		"proxy-rewrite", "public-api", "response-rewrite", "saml-auth",
 		"serverless-post-function", "serverless-pre-function", "wolf-rbac",
-		"stream:ip-restriction", "stream:limit-conn", "stream:mqtt-proxy",
-		"stream:prometheus", "stream:syslog", "stream:traffic-split",
 	} {
 		m[n] = true
 	}

@@ -322,6 +322,13 @@ func (c *vctx) checkObject(s *sch, v *value, path string) {
 		}
 		c.unknownField(s, m, join(path, m.key))
 	}
+	if s.x != nil {
+		for f, r := range s.x.reqBefore {
+			if c.release().Before(r) && v.get(f) == nil {
+				c.at(v, path, fmt.Sprintf("required field %q is missing", f), fmt.Sprintf("APISIX %s requires it (it is optional from %s)", c.release(), r))
+			}
+		}
+	}
 	for _, r := range s.required {
 		// A default does not satisfy required: api7/jsonschema checks required before it
 		// writes defaults in (defaults do count in oneOf/anyOf/if, which run after).

@@ -46,6 +46,7 @@ type keywords struct {
 	defaults  map[string]*value // defaults of properties (from their def())
 	dflt      *value            // this node's own default
 	gates     map[string]Release
+	reqBefore map[string]Release
 	enumGates map[string]Release
 }
 
@@ -160,6 +161,15 @@ func (s *sch) since(prop string, r Release) *sch {
 		s.x.gates = map[string]Release{}
 	}
 	s.x.gates[prop] = r
+	return s
+}
+
+// requiredBefore marks field as required by the releases before r (optional from r on).
+func (s *sch) requiredBefore(field string, r Release) *sch {
+	if s.kw().reqBefore == nil {
+		s.x.reqBefore = map[string]Release{}
+	}
+	s.x.reqBefore[field] = r
 	return s
 }
 
