@@ -347,7 +347,9 @@ func (b *builder) newConverter(file string) *converter {
 // subset (a limit it meets there is final), else through yaml.v3.
 func (b *builder) decode(f File) ([]*value, []Problem) {
 	c := b.newConverter(f.Path)
-	docs, err := fastParse(f.Data, c)
+	data, masked := maskVars(f.Data)
+	c.masked = masked
+	docs, err := fastParse(data, c)
 	if err == nil {
 		return docs, c.probs
 	}
@@ -355,7 +357,9 @@ func (b *builder) decode(f File) ([]*value, []Problem) {
 	if errors.As(err, &fe) {
 		return nil, append(c.probs, fe.f.p)
 	}
-	return decodeYAML(f.Data, b.newConverter(f.Path))
+	c = b.newConverter(f.Path)
+	c.masked = masked
+	return decodeYAML(data, c)
 }
 
 // decodeYAML parses data with yaml.v3 and converts its documents.

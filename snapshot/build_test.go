@@ -19,7 +19,9 @@ func problemText(t testing.TB, err error) string {
 	return strings.Join(all, "\n")
 }
 
-const cert = "-----BEGIN CERTIFICATE-----MIIBszCCAVmgAwIBAgIUxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx-----END CERTIFICATE-----"
+// cert is a real PEM certificate (APISIX parses it: apisix/ssl.lua), with its newlines
+// escaped for a double-quoted YAML scalar.
+var cert = strings.ReplaceAll(oracleTestCert, "\n", `\n`)
 
 func TestBuildValidKinds(t *testing.T) {
 	cfg := `

@@ -415,6 +415,7 @@ func (p *fastParser) addMember(v *value, base int, key string, kline, kcol int, 
 	if len(key) > 512 {
 		bail() // YAML limits implicit keys to 1024 characters: leave long ones to yaml.v3
 	}
+	key = p.c.unmask(key)
 	if containsVar(key) {
 		key = p.c.substitute(kline, kcol, key)
 	}

@@ -138,7 +138,8 @@ var upstreamS = obj(map[string]*sch{
 	hint("servers", `APISIX calls them "nodes": "host:port": weight`).
 	hint("backends", `APISIX calls them "nodes": "host:port": weight`).
 	hint("host", `an upstream's backends go under "nodes" as "host:port": weight; upstream_host sets the Host header`).
-	rule(checkUpstream)
+	rule(checkUpstream).
+	rule(checkUpstreamConf)
 
 func checkUpstream(c *vctx, v *value, path string) {
 	if v.kind != vObj {
@@ -393,7 +394,7 @@ var sslS = obj(map[string]*sch{
 		return
 	}
 	oneOfRequired("sni", "snis")(c, v, path)
-})
+}).rule(checkSSLConf)
 
 var protoS = obj(map[string]*sch{
 	"id":          idS(),

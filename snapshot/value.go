@@ -1,8 +1,10 @@
 package snapshot
 
 import (
+	"bytes"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -109,6 +111,8 @@ type converter struct {
 	budget   int // logical nodes left
 	probs    []Problem
 	memo     map[*yaml.Node]*memoEntry
+	// masked: the file's ${{VAR}} references were masked before parsing (maskVars).
+	masked bool
 }
 
 type memoEntry struct {
@@ -204,7 +208,7 @@ func (c *converter) conv(n *yaml.Node, depth int) (*value, int, int, *fatal) {
 				c.problem(kn.Line, kn.Column, "mapping key is not a string", "use plain string keys")
 				continue
 			}
-			key := kn.Value
+			key := c.unmask(kn.Value)
 			if strings.Contains(key, "${{") {
 				key = c.substitute(kn.Line, kn.Column, key)
 			}
@@ -266,6 +270,7 @@ func (c *converter) scalar(n *yaml.Node, v *value) {
 // scalar that is only a variable is typed again after substitution, as APISIX's textual
 // substitution would type it (port: ${{PORT}} gives a number).
 func (c *converter) scalarValue(line, col int, s string, quoted bool, v *value) {
+	s = c.unmask(s)
 	if quoted {
 		v.kind, v.str = vStr, c.substitute(line, col, s)
 		return
@@ -361,6 +366,7 @@ func parseNumber(s string) (float64, bool, bool) {
 // substitute replaces ${{VAR}} and ${{VAR:=default}} in s. An unset variable without a
 // default is a problem; the reference is left in place.
 func (c *converter) substitute(line, col int, s string) string {
+	s = c.unmask(s)
 	if !strings.Contains(s, "${{") {
 		return s
 	}
@@ -410,4 +416,29 @@ func validVarName(s string) bool {
 		}
 	}
 	return true
+}
+
+// ${{VAR}} contains YAML flow indicators ({ and }), so a reference inside a flow mapping or
+// sequence ({key: ${{VAR}}}) would not parse. APISIX substitutes the text before it parses
+// it; fleetgate parses first (to report positions and type values), so it masks each
+// reference with a same-length token free of indicators ($@@VAR@@), parses, and unmasks
+// every scalar before substitution. Columns stay exact. A file that already holds "$@@"
+// is not masked.
+var (
+	varRef    = regexp.MustCompile(`\$\{\{([^{}\n@]*)\}\}`)
+	maskedRef = regexp.MustCompile(`\$@@([^{}\n@]*)@@`)
+)
+
+func maskVars(data []byte) ([]byte, bool) {
+	if !bytes.Contains(data, []byte("${{")) || bytes.Contains(data, []byte("$@@")) {
+		return data, false
+	}
+	return varRef.ReplaceAll(data, []byte("$$@@${1}@@")), true
+}
+
+func (c *converter) unmask(s string) string {
+	if !c.masked || !strings.Contains(s, "$@@") {
+		return s
+	}
+	return maskedRef.ReplaceAllString(s, "$${{${1}}}")
 }
