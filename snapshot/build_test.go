@@ -187,7 +187,7 @@ func TestBuildRejects(t *testing.T) {
 		{"response-rewrite both", "routes: [{id: a, uri: /a, plugins: {response-rewrite: {body: x, filters: [{regex: a, replace: b}]}}}]", `"body" and "filters" are mutually exclusive`},
 		{"fault-injection empty", "routes: [{id: a, uri: /a, plugins: {fault-injection: {}}}]", `needs "abort" or "delay"`},
 		{"request-id algorithm", "routes: [{id: a, uri: /a, plugins: {request-id: {algorithm: uuid4}}}]", `"uuid4" is not allowed`},
-		{"jwt consumer alg", "consumers: [{username: a, plugins: {jwt-auth: {key: k, algorithm: RS256}}}]", `algorithm RS256 needs "public_key"`},
+		{"jwt consumer alg", "consumers: [{username: a, plugins: {jwt-auth: {key: k, algorithm: RS256}}}]", `plugins.jwt-auth: matches none of the allowed forms (one of: an object; an object with public_key)`},
 		{"basic-auth consumer", "consumers: [{username: a, plugins: {basic-auth: {username: a}}}]", `required field "password" is missing`},
 		{"hmac consumer", "consumers: [{username: a, plugins: {hmac-auth: {key_id: a}}}]", `required field "secret_key" is missing`},
 		{"yaml 1.1 bool", "routes: [{id: a, uri: /a, enable_websocket: yes, plugins: {}}]", `fleetgate reads YAML 1.2, where yes is a string; write true or false`},

@@ -69,6 +69,12 @@ var knownDisagreements = map[string]string{
 	"ip-restriction/route/full/secret:whitelist[0]":                         "check_schema validates the addresses before secrets are resolved, so a reference fails core.ip.validate_cidr_or_ip",
 	"stream:ip-restriction/stream/min/secret:whitelist[0]":                  "the HTTP module's check_schema: addresses are validated before secrets are resolved",
 	"stream:ip-restriction/stream/full/secret:whitelist[0]":                 "the HTTP module's check_schema: addresses are validated before secrets are resolved",
+	"jwt-auth/consumer/min":                                                 "check_schema (3.14+, #12611): an HS algorithm (the default HS256) needs a secret",
+	"jwt-auth/consumer/min/notsecret:key":                                   "check_schema (3.14+, #12611): an HS algorithm (the default HS256) needs a secret",
+	"jwt-auth/consumer/min/secret:key":                                      "check_schema (3.14+, #12611): an HS algorithm (the default HS256) needs a secret",
+	"jwt-auth/consumer/min/unknown:zz_unknown_field":                        "check_schema (3.14+, #12611): an HS algorithm (the default HS256) needs a secret",
+	"jwt-auth/consumer/full":                                                "check_schema: with base64_secret the secret must decode as base64 (the generator gives \"x\")",
+	"ldap-auth-advanced/route/full":                                         "check_schema: use_ldaps and use_starttls cannot both be true",
 	"real-ip/route/full/secret:trusted_addresses[0]":                        "check_schema validates the addresses before secrets are resolved, so a reference fails core.ip.validate_cidr_or_ip",
 	"proxy-cache/route/full/secret:cache_zone":                              "check_schema looks cache_zone up in config.yaml's zones before secrets are resolved",
 	"graphql-proxy-cache/route/full/secret:cache_zone":                      "check_schema looks cache_zone up in config.yaml's zones before secrets are resolved",
@@ -82,21 +88,25 @@ var knownDisagreements = map[string]string{
 var notTranscribed = func() map[string]bool {
 	m := map[string]bool{}
 	for _, n := range []string{
-		"acl", "authz-casbin", "authz-casdoor", "authz-keycloak", "aws-lambda",
-		"azure-functions", "basic-auth", "batch-requests", "body-transformer", "cas-auth",
-		"consumer-restriction", "csrf", "degraphql", "dingtalk-auth", "dubbo-proxy", "echo",
-		"error-page", "example-plugin", "exit-transformer", "ext-plugin-post-req",
-		"ext-plugin-post-resp", "ext-plugin-pre-req", "fault-injection", "feishu-auth",
-		"forward-auth", "gm", "grpc-transcode", "grpc-web", "hmac-auth", "http-dubbo",
-		"jwe-decrypt", "jwt-auth", "key-auth", "ldap-auth", "ldap-auth-advanced", "mocking",
-		"multi-auth", "ocsp-stapling", "opa", "openfunction", "openid-connect", "openwhisk",
-		"proxy-rewrite", "public-api", "response-rewrite", "saml-auth",
-		"serverless-post-function", "serverless-pre-function", "wolf-rbac",
+		"aws-lambda", "azure-functions", "batch-requests", "body-transformer", "degraphql",
+		"dubbo-proxy", "echo", "error-page", "example-plugin", "exit-transformer",
+		"ext-plugin-post-req", "ext-plugin-post-resp", "ext-plugin-pre-req",
+		"fault-injection", "gm", "grpc-transcode", "grpc-web", "http-dubbo", "mocking",
+		"ocsp-stapling", "openfunction", "openwhisk", "proxy-rewrite", "public-api",
+		"response-rewrite", "serverless-post-function", "serverless-pre-function",
 	} {
 		m[n] = true
 	}
 	return m
 }()
+
+// incompleteTranscription are plugins defined with their top-level fields exact but
+// parts of their nested schemas or check_schema not yet written: their differential
+// subtests skip, saying what is missing (their plugin-set checks still run).
+var incompleteTranscription = map[string]string{
+	"openid-connect": "session, dpop, par, proxy_opts, claim_* and authorization_params are open objects; check_schema (session.secret from 3.14, client_secret from 3.17) not written",
+	"authz-keycloak": "the schema's top-level allOf is not transcribed",
+}
 
 // skipNotTranscribed skips the subtest of a plugin listed in notTranscribed, after
 // checking that it still has no definition.
@@ -739,6 +749,9 @@ func TestAPISIXOracle(t *testing.T) {
 	for _, p := range plugins {
 		t.Run(p.subtestName(), func(t *testing.T) {
 			skipNotTranscribed(t, p)
+			if why, ok := incompleteTranscription[p.subtestName()]; ok {
+				t.Skipf("%s: transcription incomplete: %s (issue 14 is open for it)", p.Name, why)
+			}
 			t.Parallel()
 			o := newOracleJudge() // one per subtest: a compiler is not safe for concurrent use
 			st, keys := oracleRunPlugin(t, o, p, httpTwin)

@@ -115,7 +115,7 @@ func TestSchemaGatesResolve(t *testing.T) {
 	for _, g := range schemaGates {
 		require.NotEmpty(t, g.why, "%s %s: every gate cites its source", g.plugin, g.path)
 		require.True(t, g.since.AtLeast(rel(9)) && !LatestRelease.Before(g.since), "%s %s", g.plugin, g.path)
-		if notTranscribed[strings.Replace(g.plugin, "stream/", "stream:", 1)] {
+		if name := strings.Replace(g.plugin, "stream/", "stream:", 1); notTranscribed[name] || incompleteTranscription[name] != "" {
 			continue // its definition is not written yet (see notTranscribed in oracle_test.go)
 		}
 		if !g.apply() {
