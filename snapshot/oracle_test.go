@@ -89,12 +89,10 @@ var notTranscribed = func() map[string]bool {
 	m := map[string]bool{}
 	for _, n := range []string{
 		"aws-lambda", "azure-functions", "batch-requests", "body-transformer", "degraphql",
-		"dubbo-proxy", "echo", "error-page", "example-plugin", "exit-transformer",
+		"dubbo-proxy", "error-page", "example-plugin", "exit-transformer",
 		"ext-plugin-post-req", "ext-plugin-post-resp", "ext-plugin-pre-req",
-		"fault-injection", "gm", "grpc-transcode", "grpc-web", "http-dubbo", "mocking",
-		"ocsp-stapling", "openfunction", "openwhisk", "proxy-rewrite", "public-api",
-		"response-rewrite", "serverless-post-function", "serverless-pre-function",
-	} {
+		"fault-injection", "gm", "grpc-transcode", "http-dubbo", "mocking",
+		"ocsp-stapling", "openfunction", "openwhisk", "proxy-rewrite", "response-rewrite"} {
 		m[n] = true
 	}
 	return m
