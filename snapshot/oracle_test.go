@@ -89,10 +89,9 @@ var notTranscribed = func() map[string]bool {
 	m := map[string]bool{}
 	for _, n := range []string{
 		"aws-lambda", "azure-functions", "batch-requests", "body-transformer", "degraphql",
-		"dubbo-proxy", "error-page", "example-plugin", "exit-transformer",
-		"ext-plugin-post-req", "ext-plugin-post-resp", "ext-plugin-pre-req",
+		"dubbo-proxy", "error-page", "exit-transformer",
 		"fault-injection", "gm", "grpc-transcode", "http-dubbo", "mocking",
-		"ocsp-stapling", "openfunction", "openwhisk", "proxy-rewrite", "response-rewrite"} {
+		"openfunction", "openwhisk", "proxy-rewrite", "response-rewrite"} {
 		m[n] = true
 	}
 	return m

@@ -27,6 +27,33 @@ var transformPluginDefs = []pluginDef{
 		"cors_allow_headers":                 str().def("content-type,x-grpc-web,x-user-agent"),
 		"max_req_body_size":                  integer().minimum(1).def(67108864),
 	})},
+	// apisix/plugins/ext-plugin/init.lua, shared by the three ext-plugin-* plugins.
+	{name: "ext-plugin-pre-req", schema: extPluginSchema()},
+	{name: "ext-plugin-post-req", schema: extPluginSchema()},
+	{name: "ext-plugin-post-resp", schema: extPluginSchema()},
+	// apisix/plugins/example-plugin.lua
+	{name: "example-plugin", schema: object(props{
+		"i":    num().minimum(0),
+		"s":    str(),
+		"t":    arr(anyV()).minN(1),
+		"ip":   str(),
+		"port": integer(),
+	}, "i"), metadata: object(props{
+		"ikey": num().minimum(0),
+		"skey": str(),
+	}, "ikey", "skey")},
+	// apisix/plugins/ocsp-stapling.lua: an empty schema (its settings live on the SSL).
+	{name: "ocsp-stapling", schema: object(props{})},
+}
+
+func extPluginSchema() *sch {
+	return object(props{
+		"allow_degradation": boolean().def(false),
+		"conf": arr(object(props{
+			"name":  str().minLength(1).maxLength(128),
+			"value": str(),
+		}, "name", "value")).minN(1),
+	})
 }
 
 func serverlessSchema() *sch {
