@@ -88,10 +88,10 @@ var knownDisagreements = map[string]string{
 var notTranscribed = func() map[string]bool {
 	m := map[string]bool{}
 	for _, n := range []string{
-		"aws-lambda", "azure-functions", "batch-requests", "body-transformer", "degraphql",
+		"batch-requests", "body-transformer", "degraphql",
 		"dubbo-proxy", "error-page", "exit-transformer",
-		"fault-injection", "gm", "grpc-transcode", "http-dubbo", "mocking",
-		"openfunction", "openwhisk", "proxy-rewrite", "response-rewrite"} {
+		"fault-injection", "gm", "grpc-transcode", "http-dubbo", "mocking", "openwhisk",
+		"proxy-rewrite", "response-rewrite"} {
 		m[n] = true
 	}
 	return m

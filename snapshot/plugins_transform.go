@@ -44,6 +44,40 @@ var transformPluginDefs = []pluginDef{
 	}, "ikey", "skey")},
 	// apisix/plugins/ocsp-stapling.lua: an empty schema (its settings live on the SSL).
 	{name: "ocsp-stapling", schema: object(props{})},
+	// apisix/plugins/aws-lambda.lua, azure-functions.lua and openfunction.lua build on
+	// apisix/plugins/serverless/generic-upstream.lua with their own authorization schema.
+	{name: "aws-lambda", schema: genericUpstreamSchema(object(props{
+		"apikey": str(),
+		"iam": object(props{
+			"accesskey":  str(),
+			"secretkey":  str(),
+			"aws_region": str().def("us-east-1"),
+			"service":    str().def("execute-api"),
+		}, "accesskey", "secretkey"),
+	}))},
+	{name: "azure-functions", schema: genericUpstreamSchema(object(props{
+		"apikey":   str(),
+		"clientid": str(),
+	})), metadata: object(props{
+		"master_apikey":   str(),
+		"master_clientid": str(),
+	})},
+	// openfunction's authorization schema is {service_token = {...}}: no type and no
+	// "properties", so it constrains nothing.
+	{name: "openfunction", schema: genericUpstreamSchema(anyV())},
+}
+
+func genericUpstreamSchema(authz *sch) *sch {
+	return object(props{
+		"max_req_body_size": integer().minimum(1).def(67108864),
+		"function_uri":      str(),
+		"authorization":     authz,
+		"timeout":           integer().minimum(100).def(3000),
+		"ssl_verify":        boolean().def(true),
+		"keepalive":         boolean().def(true),
+		"keepalive_timeout": integer().minimum(1000).def(60000),
+		"keepalive_pool":    integer().minimum(1).def(5),
+	}, "function_uri")
 }
 
 func extPluginSchema() *sch {
