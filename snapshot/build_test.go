@@ -183,7 +183,7 @@ func TestBuildRejects(t *testing.T) {
 		{"ip-restriction both", "routes: [{id: a, uri: /a, plugins: {ip-restriction: {whitelist: [1.1.1.1], blacklist: [2.2.2.2]}}}]", `are mutually exclusive`},
 		{"ip-restriction bad ip", "routes: [{id: a, uri: /a, plugins: {ip-restriction: {whitelist: [1.1.1.300]}}}]", `string "1.1.1.300" is not an IPv4 address, an IPv4 CIDR, an IPv6 address or an IPv6 CIDR`},
 		{"redirect none", "routes: [{id: a, uri: /a, plugins: {redirect: {ret_code: 301}}}]", `needs one of "uri", "regex_uri" or "http_to_https"`},
-		{"proxy-rewrite odd regex", "routes: [{id: a, uri: /a, plugins: {proxy-rewrite: {regex_uri: [a, b, c]}}}]", `needs pairs of [regex, replacement]`},
+		{"proxy-rewrite odd regex", "routes: [{id: a, uri: /a, plugins: {proxy-rewrite: {regex_uri: [a, b, c]}}}]", `regex_uri: The length of regex_uri should be an even number`},
 		{"response-rewrite both", "routes: [{id: a, uri: /a, plugins: {response-rewrite: {body: x, filters: [{regex: a, replace: b}]}}}]", `"body" and "filters" are mutually exclusive`},
 		{"fault-injection empty", "routes: [{id: a, uri: /a, plugins: {fault-injection: {}}}]", `needs "abort" or "delay"`},
 		{"request-id algorithm", "routes: [{id: a, uri: /a, plugins: {request-id: {algorithm: uuid4}}}]", `"uuid4" is not allowed`},

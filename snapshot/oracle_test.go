@@ -91,7 +91,7 @@ var notTranscribed = func() map[string]bool {
 		"batch-requests", "body-transformer", "degraphql",
 		"dubbo-proxy", "error-page", "exit-transformer",
 		"fault-injection", "gm", "grpc-transcode", "http-dubbo", "mocking", "openwhisk",
-		"proxy-rewrite", "response-rewrite"} {
+		"response-rewrite"} {
 		m[n] = true
 	}
 	return m

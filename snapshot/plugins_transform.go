@@ -1,5 +1,10 @@
 package snapshot
 
+import (
+	"regexp"
+	"strings"
+)
+
 // transformPluginDefs are the request and response transformation, serverless and
 // protocol plugins. Those not listed yet keep the older partial checks of
 // plugin_schemas.go (see notTranscribed in oracle_test.go).
@@ -65,6 +70,56 @@ var transformPluginDefs = []pluginDef{
 	// openfunction's authorization schema is {service_token = {...}}: no type and no
 	// "properties", so it constrains nothing.
 	{name: "openfunction", schema: genericUpstreamSchema(anyV())},
+	{name: "proxy-rewrite", schema: proxyRewriteSchema(), check: checkProxyRewrite},
+}
+
+// apisix/plugins/proxy-rewrite.lua
+func proxyRewriteSchema() *sch {
+	headerValue := anyV().oneOf(str(), num())
+	return object(props{
+		"uri":       str().minLength(1).maxLength(4096).regex(`^/.*`),
+		"method":    enumS("COPY", "DELETE", "GET", "HEAD", "LOCK", "MKCOL", "MOVE", "OPTIONS", "PATCH", "POST", "PROPFIND", "PUT", "TRACE", "UNLOCK"),
+		"regex_uri": arr(str()).minN(2),
+		"host":      str().regex(`^[0-9a-zA-Z-.]+(:\d{1,5})?$`),
+		"headers": anyV().oneOf(
+			object(props{
+				"add":    object(props{}).minProperties(1).patternProp(`^[^:]+$`, headerValue),
+				"set":    object(props{}).minProperties(1).patternProp(`^[^:]+$`, headerValue),
+				"remove": arr(str().regex(`^[^:]+$`)).minN(1),
+			}).closed().minProperties(1),
+			object(props{}).minProperties(1).patternProp(`^[^:]+$`, headerValue),
+		),
+		"use_real_request_uri_unsafe": boolean().def(false),
+	}).minProperties(1)
+}
+
+// headerFieldRE is an HTTP header name (RFC 7230 token), as core.utils.validate_header_field.
+var headerFieldRE = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$")
+
+// checkProxyRewrite is proxy-rewrite's check_schema beyond the schema: regex_uri holds
+// [regex, replacement] pairs that ngx.re.sub accepts, and headers in the old flat form
+// have valid names and values.
+func checkProxyRewrite(c *vctx, conf *value, path string, _ pluginPlace) {
+	if ru := conf.get("regex_uri"); ru != nil && ru.kind == vArr {
+		if len(ru.arr)%2 != 0 {
+			c.at(ru, join(path, "regex_uri"), "The length of regex_uri should be an even number", "list [regex, replacement] pairs")
+		} else {
+			c.checkRegexSub(ru, join(path, "regex_uri"))
+		}
+	}
+	h := conf.get("headers")
+	if h == nil || h.kind != vObj || h.get("add") != nil || h.get("set") != nil || h.get("remove") != nil {
+		return
+	}
+	for _, m := range h.obj {
+		p := join(join(path, "headers"), m.key)
+		if !headerFieldRE.MatchString(m.key) {
+			c.atPos(int(m.line), int(m.col), p, "invalid field character in header", "header names are letters, digits and !#$%&'*+-.^_`|~")
+		}
+		if v, ok := m.val.strOf(); ok && strings.ContainsAny(v, "\r\n") {
+			c.at(m.val, p, "invalid value character in header", "remove the line breaks")
+		}
+	}
 }
 
 func genericUpstreamSchema(authz *sch) *sch {

@@ -356,7 +356,8 @@ func (c *vctx) checkKeywords(s *sch, v *value, path string) {
 			c.at(v, path, fmt.Sprintf("%s is too large", describe(v)), "must be less than "+fmtNum(s.max))
 		}
 	case vObj:
-		if x.minProps > 0 && len(v.obj) < x.minProps {
+		// Defaults are written in before minProperties is checked (api7/jsonschema).
+		if n := len(c.withDefaults(s, v).obj); x.minProps > 0 && n < x.minProps {
 			c.at(v, path, fmt.Sprintf("has %d entries, at least %d needed", len(v.obj), x.minProps), "")
 		}
 	case vArr:
