@@ -89,8 +89,8 @@ var notTranscribed = func() map[string]bool {
 	m := map[string]bool{}
 	for _, n := range []string{
 		"batch-requests", "body-transformer", "degraphql",
-		"dubbo-proxy", "error-page", "exit-transformer",
-		"fault-injection", "gm", "grpc-transcode", "http-dubbo", "mocking", "openwhisk",
+		"error-page", "exit-transformer",
+		"fault-injection", "gm", "grpc-transcode", "mocking", "openwhisk",
 		"response-rewrite"} {
 		m[n] = true
 	}

@@ -71,6 +71,26 @@ var transformPluginDefs = []pluginDef{
 	// "properties", so it constrains nothing.
 	{name: "openfunction", schema: genericUpstreamSchema(anyV())},
 	{name: "proxy-rewrite", schema: proxyRewriteSchema(), check: checkProxyRewrite},
+	// apisix/plugins/dubbo-proxy.lua
+	{name: "dubbo-proxy", schema: object(props{
+		"category":        str().def("other-protocols"),
+		"service_name":    str().minLength(1),
+		"service_version": str().regex(`^\d+\.\d+\.\d+`),
+		"method":          str().minLength(1),
+	}, "service_name", "service_version")},
+	// apisix/plugins/http-dubbo.lua
+	{name: "http-dubbo", schema: object(props{
+		"max_req_body_size":        integer().minimum(1).def(67108864),
+		"service_name":             str().minLength(1),
+		"service_version":          str().regex(`^\d+\.\d+\.\d+`).def("0.0.0"),
+		"method":                   str().minLength(1),
+		"params_type_desc":         str().def(""),
+		"serialization_header_key": str(),
+		"serialized":               boolean().def(false),
+		"connect_timeout":          num().def(6000),
+		"read_timeout":             num().def(6000),
+		"send_timeout":             num().def(6000),
+	}, "service_name", "method")},
 }
 
 // apisix/plugins/proxy-rewrite.lua
