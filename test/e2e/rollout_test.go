@@ -445,7 +445,10 @@ func TestRolloutWavesGoodCommit(t *testing.T) {
 			require.False(t, at[0].Before(started.Truncate(time.Millisecond)),
 				"%s (wave %d) applied v2 at %s, before its wave started at %s", n.id, w+1, at[0], started)
 			require.False(t, ackAt.Before(started), "%s's ACK is recorded before its wave started", n.id)
-			require.False(t, ackAt.After(acked), "the wave was taken as ACKed before %s ACKed", n.id)
+			// The controller stamps a wave's ACK with the clock it read at the start of the
+			// step that saw the last ACK, so the stamp may precede that ACK by the few
+			// milliseconds the step takes to read the nodes; more than that is a bug.
+			require.False(t, ackAt.After(acked.Add(50*time.Millisecond)), "the wave was taken as ACKed before %s ACKed", n.id)
 		}
 	}
 	v := f.version(v2.Digest)
