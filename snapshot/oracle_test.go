@@ -88,10 +88,18 @@ var knownDisagreements = map[string]string{
 var notTranscribed = func() map[string]bool {
 	m := map[string]bool{}
 	for _, n := range []string{
-		"batch-requests", "body-transformer", "degraphql",
-		"error-page", "exit-transformer",
-		"fault-injection", "gm", "grpc-transcode", "mocking", "openwhisk",
-		"response-rewrite"} {
+		"batch-requests",
+		"body-transformer",
+		"degraphql",
+		"error-page",
+		"exit-transformer",
+		"fault-injection",
+		"gm",
+		"grpc-transcode",
+		"mocking",
+		"openwhisk",
+		"response-rewrite",
+	} {
 		m[n] = true
 	}
 	return m

@@ -36,6 +36,7 @@ type pluginCheck func(c *vctx, conf *value, path string, at pluginPlace)
 // The plugin definitions, one list per family. Each is defined in its own file.
 var pluginFamilies = [][]pluginDef{
 	aiPluginDefs, authPluginDefs, observabilityPluginDefs, trafficPluginDefs, transformPluginDefs,
+	transformPluginDefs2, transformPluginDefs3,
 }
 
 // httpPlugins and streamPlugins index the definitions by name.
