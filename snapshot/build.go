@@ -164,19 +164,21 @@ type item struct {
 	layer     string
 	refs      []ref
 	matchKeys []string
+	// plugins are the plugins the resource configures, for the group-level checks.
+	plugins []pluginUse
 }
 
 // Collections are the top-level keys of a config file, in APISIX standalone order.
 var Collections = []string{
 	"routes", "upstreams", "services", "consumers", "ssls", "global_rules", "plugin_configs",
-	"plugin_metadata", "consumer_groups", "stream_routes", "protos", "secrets",
+	"plugin_metadata", "consumer_groups", "stream_routes", "protos", "secrets", "plugins",
 }
 
 var collectionKind = map[string]Kind{
 	"routes": Routes, "upstreams": Upstreams, "services": Services, "consumers": Consumers,
 	"ssls": SSLs, "global_rules": GlobalRules, "plugin_configs": PluginConfigs,
 	"plugin_metadata": PluginMetadata, "consumer_groups": ConsumerGroups,
-	"stream_routes": StreamRoutes, "protos": Protos, "secrets": Secrets,
+	"stream_routes": StreamRoutes, "protos": Protos, "secrets": Secrets, "plugins": Plugins,
 }
 
 // IsConfigFile reports whether Build reads a file of this name: *.yaml, *.yml, *.json.
@@ -266,6 +268,7 @@ func Build(layers []Layer, opts Options, meta Meta) (*Snapshot, error) {
 	}
 	b.checkRefs(final)
 	b.checkConflicts(final)
+	b.checkGroup(final)
 	if len(b.probs) > 0 {
 		sort.SliceStable(b.probs, func(i, j int) bool {
 			p, q := b.probs[i], b.probs[j]
@@ -430,6 +433,11 @@ func (b *builder) collect(file string, top *value, items []*item) []*item {
 			switch {
 			case m.key == "credentials":
 				hint = `credentials go under "consumers" with id: <username>/credentials/<id>`
+			case m.key == "stream_plugins":
+				// apisix/plugin.lua load(): the standalone file's plugin list is "plugins",
+				// an entry with stream: true naming a stream plugin; APISIX reads no
+				// "stream_plugins" key from it (that list belongs to config.yaml).
+				hint = "APISIX's standalone file lists stream plugins under plugins: with stream: true, for example plugins: [{name: mqtt-proxy, stream: true}]"
 			default:
 				if sug := suggest(m.key, Collections, 3); len(sug) > 0 {
 					hint = "did you mean " + quoteOr(sug) + "?"
@@ -554,6 +562,19 @@ func (b *builder) makeItem(file string, kind Kind, v *value) *item {
 		}
 		id, bodyID, c.id = name, name, name
 		c.checkPluginMetadata(name, v)
+	case Plugins:
+		name, ok := v.get("name").strOf()
+		if !ok || name == "" {
+			c.check(pluginListEntryS, v, "")
+			return nil
+		}
+		stream := v.get("stream")
+		id, c.id, dropID = name, name, true
+		if stream != nil && stream.kind == vBool && stream.b {
+			id = "stream/" + name
+			c.id = id
+		}
+		c.checkPluginListEntry(name, id != name, v)
 	case Secrets:
 		raw := v.get("id")
 		sid, ok := raw.strOf()
@@ -592,8 +613,12 @@ func (b *builder) makeItem(file string, kind Kind, v *value) *item {
 		bodyID, c.id = id, id
 	}
 	c.check(s, v, "")
-	if p := v.get("plugins"); p != nil {
+	if p := v.get("plugins"); p != nil && kind != Plugins {
 		c.checkPluginsIn(p, "plugins", place, kind == StreamRoutes)
+		it.plugins = pluginUses(p, kind, c.release())
+	}
+	if kind == PluginMetadata {
+		it.plugins = []pluginUse{{name: id, line: it.line, col: it.col}}
 	}
 	b.collectRefs(it, kind, v)
 	if kind == Routes {

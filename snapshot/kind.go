@@ -20,13 +20,17 @@ const (
 	GlobalRules    Kind = "global_rules"
 	Routes         Kind = "routes"
 	StreamRoutes   Kind = "stream_routes"
+	// Plugins is the plugin list of APISIX's standalone file (top-level "plugins:"), one
+	// resource per entry: the id is the plugin name, "stream/<name>" for a stream plugin.
+	Plugins Kind = "plugins"
 )
 
 // ApplyOrder lists every kind so that a kind comes after the kinds it may reference.
 // Sinks create and update in this order and delete in the reverse order, so a gateway never
-// sees a route pointing at a missing upstream.
+// sees a route pointing at a missing upstream. The plugin list comes first: it says which
+// plugins the gateway loads.
 var ApplyOrder = []Kind{
-	Upstreams, Services, PluginConfigs, ConsumerGroups, Consumers, Credentials, SSLs, Secrets,
+	Plugins, Upstreams, Services, PluginConfigs, ConsumerGroups, Consumers, Credentials, SSLs, Secrets,
 	Protos, PluginMetadata, GlobalRules, Routes, StreamRoutes,
 }
 

@@ -536,6 +536,8 @@ func kindSchema(k Kind) *sch {
 		return consumerGroupS
 	case PluginMetadata:
 		return openObj()
+	case Plugins:
+		return pluginListEntryS
 	}
 	return nil
 }

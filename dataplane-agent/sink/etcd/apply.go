@@ -156,6 +156,9 @@ func (s *Sink) plan(st *state, snap *snapshot.Snapshot) []*change {
 	desired := make(map[string]bool, len(snap.Resources))
 	var puts, dels []*change
 	for _, r := range snap.Resources {
+		if !stored(r.Kind) {
+			continue
+		}
 		key := keyFor(s.cfg.Prefix, r.Kind, r.ID)
 		desired[key] = true
 		if ch := s.putChange(st, r, key); ch != nil {
@@ -191,11 +194,17 @@ func (s *Sink) planDelta(st *state, prev, snap *snapshot.Snapshot) []*change {
 	d := snapshot.ComputeDelta(prev, snap)
 	var puts, dels []*change
 	for _, r := range d.Upserts {
+		if !stored(r.Kind) {
+			continue
+		}
 		if ch := s.putChange(st, r, keyFor(s.cfg.Prefix, r.Kind, r.ID)); ch != nil {
 			puts = append(puts, ch)
 		}
 	}
 	for _, k := range d.Removals {
+		if !stored(k.Kind) {
+			continue
+		}
 		key := keyFor(s.cfg.Prefix, k.Kind, k.ID)
 		if _, own := st.owned[key]; own {
 			dels = append(dels, s.delChange(st, key))

@@ -11,7 +11,8 @@
 // Admin API writes them; create_time is kept from the value being replaced. Plugin metadata
 // gets no timestamps (the Admin API writes none). The directory placeholders that
 // "apisix init_etcd" creates ("/apisix/routes/" = "init_dir", ...) are created when missing.
-// Nothing else is ever written under the prefix.
+// Nothing else is ever written under the prefix; the standalone plugin list (kind "plugins")
+// is not written at all: with etcd, APISIX loads the plugins of the node's config.yaml.
 //
 // # Bookkeeping
 //

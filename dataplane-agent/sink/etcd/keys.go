@@ -27,6 +27,12 @@ var resourceDirs = map[string]snapshot.Kind{
 	"stream_routes": snapshot.StreamRoutes,
 }
 
+// stored reports whether the sink writes resources of kind k. The standalone file's plugin
+// list is not written: with etcd, the plugins a node loads are its config.yaml's, which
+// APISIX's Admin API copies to "/apisix/plugins" on a plugin reload; a list in the repository
+// only takes effect with the file sink.
+func stored(k snapshot.Kind) bool { return k != snapshot.Plugins }
+
 // dirOf is the etcd directory of a kind.
 func dirOf(k snapshot.Kind) string {
 	if k == snapshot.Credentials {

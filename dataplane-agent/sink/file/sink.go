@@ -350,9 +350,10 @@ func (s *Sink) check(lastMod *time.Time, lastSize *int64, reported *string) (age
 	return d, true
 }
 
-// collections is the order of the file's top-level keys; credentials join consumers.
+// collections is the order of the file's top-level keys; credentials join consumers. The
+// plugin list ("plugins", entries {name, stream}) is written as the repository gives it.
 var collections = []snapshot.Kind{
-	snapshot.Upstreams, snapshot.Services, snapshot.PluginConfigs, snapshot.ConsumerGroups,
+	snapshot.Plugins, snapshot.Upstreams, snapshot.Services, snapshot.PluginConfigs, snapshot.ConsumerGroups,
 	snapshot.Consumers, snapshot.SSLs, snapshot.Secrets, snapshot.Protos, snapshot.PluginMetadata,
 	snapshot.GlobalRules, snapshot.Routes, snapshot.StreamRoutes,
 }

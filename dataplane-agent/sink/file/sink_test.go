@@ -357,3 +357,39 @@ func TestYAMLRoundTrip(t *testing.T) {
 		assert.Equal(t, string(sn.Resources[0].Body), string(gotCanon), "YAML:\n%s", out)
 	}
 }
+
+// An APISIX standalone file's top-level plugin list goes through the build and comes out of
+// the sink as given: the same entries, stream plugins with stream: true.
+func TestPluginListWrittenAsGiven(t *testing.T) {
+	in := `plugins:
+  - name: ip-restriction
+  - name: jwt-auth
+  - name: mqtt-proxy
+    stream: true
+routes:
+  - id: r1
+    uri: /hello
+    plugins: {ip-restriction: {whitelist: [10.0.0.0/8]}}
+    upstream: {nodes: {"127.0.0.1:1980": 1}, type: roundrobin}
+#END
+`
+	sn, err := snapshot.Build([]snapshot.Layer{{Files: []snapshot.File{{Path: "apisix.yaml", Data: []byte(in)}}}}, snapshot.Options{}, snapshot.Meta{})
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "apisix.yaml")
+	require.NoError(t, newSink(t, path).Apply(context.Background(), sn))
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(got), `plugins:
+  - name: ip-restriction
+  - name: jwt-auth
+  - name: mqtt-proxy
+    stream: true
+routes:
+`), "the plugin list comes first, entries as given:\n%s", got)
+	var out, want struct {
+		Plugins []map[string]any `yaml:"plugins"`
+	}
+	require.NoError(t, yaml.Unmarshal(got, &out))
+	require.NoError(t, yaml.Unmarshal([]byte(in), &want))
+	require.Equal(t, want.Plugins, out.Plugins)
+}
