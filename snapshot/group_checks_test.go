@@ -147,3 +147,32 @@ consumers:
 `)
 	require.NoError(t, err, "one consumer's own credentials, and equal values of different plugins, are not duplicates")
 }
+
+// Secret references ($secret://, $env://) pass any field of a plugin configuration from
+// APISIX 3.14 (its validator skips them there), an SSL's cert and key in every release
+// (apisix/ssl.lua resolves them), and nothing else: a core resource's fields are checked as
+// written.
+func TestSecretRefsOnlyWhereAPISIXAllows(t *testing.T) {
+	plugin := `routes: [{id: r1, uri: /a, upstream: {nodes: {"a:80": 1}}, plugins: {limit-req: {rate: "$env://RATE", burst: 1, key: remote_addr}}}]`
+	_, err := buildAt(t, rel(14), plugin)
+	require.NoError(t, err, "3.14+: a reference passes an integer field of a plugin")
+	_, err = buildAt(t, rel(13), plugin)
+	require.ErrorContains(t, err, `plugins.limit-req.rate: must be a number, got string "$env://RATE"`)
+
+	_, err = buildAt(t, LatestRelease, `
+upstreams: [{id: u1, nodes: [{host: a.com, port: "$env://PORT", weight: 1}]}]
+routes: [{id: r1, uri: /a, upstream_id: u1, priority: "$secret://vault/1/p"}]
+ssls: [{id: s1, cert: "$env://CERT", key: "$secret://vault/1/key", snis: ["$env://SNI"]}]
+`)
+	require.Error(t, err)
+	text := problemText(t, err)
+	for _, want := range []string{
+		`upstreams/u1: nodes[0].port: must be an integer, got string "$env://PORT"`,
+		`routes/r1: priority: must be an integer, got string "$secret://vault/1/p"`,
+		`ssls/s1: snis[0]: string "$env://SNI" is not valid`,
+	} {
+		require.Contains(t, text, want)
+	}
+	require.NotContains(t, text, "ssls/s1: cert")
+	require.NotContains(t, text, "ssls/s1: key")
+}

@@ -703,7 +703,9 @@ func (g *oracleGen) object(sm map[string]any, mode oracleGenMode, variant, depth
 var oValueHints = map[string][]any{
 	"include_req_body_expr":  {[]any{[]any{"arg_debug", "==", "1"}}},
 	"include_resp_body_expr": {[]any{[]any{"arg_debug", "==", "1"}}},
-	"vars":                   {[]any{[]any{"arg_debug", "==", "1"}}},
+	"vars":                   {[]any{[]any{[]any{"arg_debug", "==", "1"}}}}, // a list of expressions: fault-injection compiles each entry
+	"content_type":           {"application/json"},                          // mocking's check_schema parses it
+	"query":                  {"{ x }"},                                     // degraphql's check_schema parses it as GraphQL
 	"match":                  {[]any{[]any{"arg_debug", "==", "1"}}, []any{map[string]any{"vars": []any{[]any{"arg_debug", "==", "1"}}}}},
 	"case":                   {[]any{[]any{"arg_debug", "==", "1"}}},
 	"filter":                 {[]any{[]any{"arg_debug", "==", "1"}}},

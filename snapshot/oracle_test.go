@@ -50,6 +50,19 @@ import (
 // the reason: a check_schema rule that needs the network or runtime state, or a quirk of
 // the oracle. Every other disagreement fails the test.
 var knownDisagreements = map[string]string{
+	// openid-connect's check_schema needs a session secret unless bearer_only.
+	"openid-connect/route/min":                          "check_schema: session (with session.secret) is required unless bearer_only (3.14+, #12609); the schema-only minimal config has none",
+	"openid-connect/route/min/unknown:zz_unknown_field": "check_schema: session (with session.secret) is required unless bearer_only (3.14+, #12609); the schema-only minimal config has none",
+	"openid-connect/route/meta/disable-false":           "check_schema: session (with session.secret) is required unless bearer_only (3.14+, #12609); the schema-only minimal config has none",
+	"openid-connect/route/meta/priority":                "check_schema: session (with session.secret) is required unless bearer_only (3.14+, #12609); the schema-only minimal config has none",
+	"openid-connect/route/meta/error_response-string":   "check_schema: session (with session.secret) is required unless bearer_only (3.14+, #12609); the schema-only minimal config has none",
+	"openid-connect/route/meta/error_response-object":   "check_schema: session (with session.secret) is required unless bearer_only (3.14+, #12609); the schema-only minimal config has none",
+	"openid-connect/route/full":                         "check_schema (3.18, #13649): with dpop.enabled, dpop.public_jwk must be an EC or RSA JWK (the generator gives {}) and dpop.private_key must parse as a key",
+	// degraphql's check_schema parses query with graphql-lua before secrets are resolved.
+	"degraphql/route/min/secret:query":     "check_schema parses query as GraphQL before secret references are resolved: a $secret:// or $env:// string is not GraphQL",
+	"degraphql/route/min/notsecret:query":  "check_schema parses query as GraphQL: the generator's not-quite-secret string is not GraphQL",
+	"degraphql/route/full/secret:query":    "check_schema parses query as GraphQL before secret references are resolved: a $secret:// or $env:// string is not GraphQL",
+	"degraphql/route/full/notsecret:query": "check_schema parses query as GraphQL: the generator's not-quite-secret string is not GraphQL",
 	// APISIX's check_schema rejects what the exported schema alone accepts.
 	"ai-proxy/route/min/enum=vertex-ai:provider":                            "check_schema: vertex-ai needs provider_conf.project_id and region, or override.endpoint",
 	"ai-proxy-multi/route/min/enum=vertex-ai:instances[0].provider":         "check_schema: vertex-ai needs provider_conf.project_id and region, or override.endpoint",
@@ -78,56 +91,6 @@ var knownDisagreements = map[string]string{
 	"real-ip/route/full/secret:trusted_addresses[0]":                        "check_schema validates the addresses before secrets are resolved, so a reference fails core.ip.validate_cidr_or_ip",
 	"proxy-cache/route/full/secret:cache_zone":                              "check_schema looks cache_zone up in config.yaml's zones before secrets are resolved",
 	"graphql-proxy-cache/route/full/secret:cache_zone":                      "check_schema looks cache_zone up in config.yaml's zones before secrets are resolved",
-}
-
-// notTranscribed are the plugins (subtest names) whose definitions are not written yet:
-// the authentication, transformation and stream plugins of issue 14. They keep the older,
-// partial checks of plugin_schemas.go (or none), so the differential test cannot pass for
-// them; their subtests check that they still lack a definition (remove a name when its
-// definition lands) and then skip, saying so.
-var notTranscribed = func() map[string]bool {
-	m := map[string]bool{}
-	for _, n := range []string{
-		"batch-requests",
-		"body-transformer",
-		"degraphql",
-		"error-page",
-		"exit-transformer",
-		"fault-injection",
-		"gm",
-		"grpc-transcode",
-		"mocking",
-		"openwhisk",
-		"response-rewrite",
-	} {
-		m[n] = true
-	}
-	return m
-}()
-
-// incompleteTranscription are plugins defined with their top-level fields exact but
-// parts of their nested schemas or check_schema not yet written: their differential
-// subtests skip, saying what is missing (their plugin-set checks still run).
-var incompleteTranscription = map[string]string{
-	"openid-connect": "session, dpop, par, proxy_opts, claim_* and authorization_params are open objects; check_schema (session.secret from 3.14, client_secret from 3.17) not written",
-	"authz-keycloak": "the schema's top-level allOf is not transcribed",
-}
-
-// skipNotTranscribed skips the subtest of a plugin listed in notTranscribed, after
-// checking that it still has no definition.
-func skipNotTranscribed(t *testing.T, p *oraclePlugin) {
-	t.Helper()
-	if !notTranscribed[p.subtestName()] {
-		return
-	}
-	m := httpPlugins
-	if p.Type == "stream" {
-		m = streamPlugins
-	}
-	if m[p.Name] != nil {
-		t.Fatalf("%s now has a definition: remove it from notTranscribed", p.subtestName())
-	}
-	t.Skipf("%s: no definition transcribed yet (issue 14 is open for it)", p.subtestName())
 }
 
 // oracleDirectory finds the oracle: $FLEETGATE_APISIX_SCHEMAS, else shared/apisix-schemas/3.18
@@ -753,10 +716,6 @@ func TestAPISIXOracle(t *testing.T) {
 	})
 	for _, p := range plugins {
 		t.Run(p.subtestName(), func(t *testing.T) {
-			skipNotTranscribed(t, p)
-			if why, ok := incompleteTranscription[p.subtestName()]; ok {
-				t.Skipf("%s: transcription incomplete: %s (issue 14 is open for it)", p.Name, why)
-			}
 			t.Parallel()
 			o := newOracleJudge() // one per subtest: a compiler is not safe for concurrent use
 			st, keys := oracleRunPlugin(t, o, p, httpTwin)
@@ -923,7 +882,6 @@ func TestAPISIXOraclePluginSet(t *testing.T) {
 	})
 	for _, p := range plugins {
 		t.Run(p.subtestName(), func(t *testing.T) {
-			skipNotTranscribed(t, p)
 			m := httpPlugins
 			if p.Type == "stream" {
 				m = streamPlugins

@@ -468,7 +468,11 @@ func (c *vctx) noneMatched(alts []*sch, best int, v *value, path, word string) {
 			c.check(alts[i], v, path) // the form the value has begun: name what it lacks
 			return
 		}
-		c.at(v, path, "needs one of "+quoteOr(need), "APISIX accepts exactly one of these forms")
+		hint := "APISIX accepts exactly one of these forms"
+		if word == "any" {
+			hint = "APISIX accepts any of these forms (at least one)"
+		}
+		c.at(v, path, "needs one of "+quoteOr(need), hint)
 		return
 	}
 	var forms []string
