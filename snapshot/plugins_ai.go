@@ -3,31 +3,36 @@ package snapshot
 import (
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"regexp"
+	"strings"
 )
 
 // The AI plugins and their neighbours (MCP bridge, consumer labels, data masking, request
-// and OpenAPI validation, Kafka proxy). Each schema is transcribed from the plugin's Lua
-// source in apache/apisix as APISIX 3.18 holds it in memory: the file is named on each
-// schema; the ai-proxy and ai-proxy-multi schemas come from apisix/plugins/ai-proxy/schema.lua,
-// ai-cache's from apisix/plugins/ai-cache/schema.lua.
+// and OpenAPI validation, Kafka proxy), transcribed by hand from APISIX's Lua source.
+//
+// Each definition names the Lua file it was read from and, where several revisions of that
+// file exist, a fact that identifies the revision used. The shared pieces of the AI plugins
+// (the provider list, the auth object, model options, override, instances, fail_mode) are
+// named values below, each citing its Lua file, in the order the Lua declares them.
+// Where the newest revision that could be read predates APISIX 3.18.0, the definition
+// follows that revision, plus the fields APISIX's release notes or pull requests document
+// (each cited where it is used); the differential test (oracle_test.go) shows what else
+// 3.18.0 has.
 
 // aiPluginDefs are the AI plugins and their neighbours.
 var aiPluginDefs = []pluginDef{
-	// apisix/plugins/ai.lua has no check_schema: APISIX validates nothing of its conf.
+	// apisix/plugins/ai.lua: `local schema = {}` and no check_schema, so APISIX validates
+	// nothing of its configuration.
 	{name: "ai", schema: aiS, unchecked: true},
 	{name: "ai-aliyun-content-moderation", schema: aiAliyunContentModerationS},
 	{name: "ai-aws-content-moderation", schema: aiAwsContentModerationS},
-	// apisix/plugins/ai-cache.lua check_schema only logs warnings beyond the schema.
-	{name: "ai-cache", schema: aiCacheS},
+	{name: "ai-cache", schema: aiCacheS, check: checkAICache},
 	{name: "ai-lakera-guard", schema: aiLakeraGuardS},
 	{name: "ai-prompt-decorator", schema: aiPromptDecoratorS},
 	{name: "ai-prompt-guard", schema: aiPromptGuardS, check: checkAIPromptGuard},
 	{name: "ai-prompt-template", schema: aiPromptTemplateS},
 	{name: "ai-proxy", schema: aiProxyS, check: checkAIProxy},
 	{name: "ai-proxy-multi", schema: aiProxyMultiS, check: checkAIProxyMulti},
-	// apisix/plugins/ai-rag.lua check_schema only logs warnings beyond the schema.
 	{name: "ai-rag", schema: aiRagS},
 	{name: "ai-rate-limiting", schema: aiRateLimitingS, check: checkAIRateLimiting},
 	{name: "ai-request-rewrite", schema: aiRequestRewriteS, check: checkAIRequestRewrite},
@@ -39,19 +44,14 @@ var aiPluginDefs = []pluginDef{
 	{name: "kafka-proxy", schema: kafkaProxyS},
 }
 
-// aiForm is a sub-schema without "type" that lists properties, as the if/then/else, oneOf
-// and anyOf branches (and some items) of these schemas are written: it constrains the fields
-// it names and accepts every other field silently.
-func aiForm(p props, required ...string) *sch {
-	s := object(p, required...)
-	s.open, s.soft = true, false
-	return s
-}
+// ---------------------------------------------------------------------------------------
+// Schema keywords these plugins use that the DSL has no constructor for.
 
-// aiLoose is an items schema without "type" that lists properties: values that are not
-// objects pass (JSON Schema applies "properties" and "required" to objects only).
-func aiLoose(p props, required ...string) *sch {
-	o := aiForm(p, required...)
+// aiUntypedItem is an items schema written without "type" (the prompt_schema of
+// ai-prompt-decorator and ai-prompt-template): "properties" and "required" apply to
+// objects only, so an element that is not an object passes.
+func aiUntypedItem(p props, required ...string) *sch {
+	o := branch(p, required...)
 	return anyV().rule(func(c *vctx, v *value, path string) {
 		if v.kind == vObj || (v.kind == vArr && len(v.arr) == 0) {
 			c.check(o, v, path)
@@ -59,11 +59,8 @@ func aiLoose(p props, required ...string) *sch {
 	})
 }
 
-// aiRequires is a sub-schema that only lists required fields ({"required": [...]}).
-func aiRequires(fields ...string) *sch { return aiForm(nil, fields...) }
-
 // aiContains is the "contains" keyword: an array must hold at least one element matching x.
-// Non-arrays pass, as in JSON Schema.
+// A value that is not an array passes, as in JSON Schema.
 func aiContains(x *sch) *sch {
 	return anyV().rule(func(c *vctx, v *value, path string) {
 		if v.kind != vArr {
@@ -78,619 +75,591 @@ func aiContains(x *sch) *sch {
 	})
 }
 
-// aiS is the schema of ai (apisix/plugins/ai.lua).
-var aiS = aiForm(props{})
+// anyObject is {type = "object", additionalProperties = true}: any object, every field
+// accepted without a warning.
+func anyObject() *sch { return object(nil).additional(anyV()) }
 
-// aiAliyunContentModerationS is the schema of ai-aliyun-content-moderation (apisix/plugins/ai-aliyun-content-moderation.lua).
+// ---------------------------------------------------------------------------------------
+// Shared pieces of the AI plugins.
+
+// aiFailModeS is apisix/plugins/ai-protocols/binding.lua schema_property(default): what a
+// Consumer-bound AI plugin does with a request it cannot handle.
+func aiFailModeS(def string) *sch { return enumS("skip", "warn", "error").def(def) }
+
+// aiProviders is apisix/plugins/ai-providers/schema.lua _M.providers, the provider enum of
+// ai-proxy, ai-proxy-multi and ai-request-rewrite; each name has a module
+// apisix/plugins/ai-providers/<name>.lua. The newest stored revision of that file also lists
+// "thegrid", which the differential test shows APISIX 3.18.0 does not have yet, so it is
+// not listed here.
+var aiProviders = []string{
+	"openai", "deepseek", "aimlapi", "anthropic",
+	"openai-compatible", "azure-openai", "openrouter",
+	"gemini", "vertex-ai", "bedrock",
+}
+
+// aiProtocols are the target protocols protocols.names() returns: the protocol modules of
+// apisix/plugins/ai-protocols/ (anthropic-messages.lua, bedrock-converse.lua,
+// openai-chat.lua, openai-embeddings.lua, openai-responses.lua, passthrough.lua).
+var aiProtocols = []string{
+	"openai-chat", "openai-responses", "openai-embeddings",
+	"anthropic-messages", "bedrock-converse", "passthrough",
+}
+
+// aiAuthItemS is auth_item_schema (apisix/plugins/ai-proxy/schema.lua, and its copy in
+// ai-request-rewrite.lua): header or query parameter names mapped to values.
+func aiAuthItemS() *sch {
+	return object(nil).patternProp(`^[a-zA-Z0-9._-]+$`, str())
+}
+
+// aiAuthS is auth_schema of apisix/plugins/ai-proxy/schema.lua: header and query
+// parameters, a GCP service account and AWS SigV4 credentials. They are written as
+// patternProperties (unanchored: any key containing "header", "query", "gcp" or "aws"),
+// with additionalProperties = false.
+var aiAuthS = object(nil).closed().
+	patternProp("header", aiAuthItemS()).
+	patternProp("query", aiAuthItemS()).
+	patternProp("gcp", object(props{
+		"service_account_json": str(),
+		"max_ttl":              integer().minimum(1),
+		"expire_early_secs":    integer().minimum(0).def(60),
+	})).
+	patternProp("aws", object(props{
+		"access_key_id":     str().minLength(1),
+		"secret_access_key": str().minLength(1),
+		"session_token":     str().minLength(1),
+	}, "access_key_id", "secret_access_key"))
+
+// aiModelOptionsS is model_options_schema (apisix/plugins/ai-proxy/schema.lua): the model
+// and any other field, forwarded to the LLM (additionalProperties = true).
+var aiModelOptionsS = object(props{"model": str()}).additional(anyV())
+
+// aiRequestBodyOverrideS is request_body_override_schema (apisix/plugins/ai-proxy/schema.lua):
+// one any-shape object per target protocol, and no other key.
+var aiRequestBodyOverrideS = func() *sch {
+	p := props{}
+	for _, name := range aiProtocols {
+		p[name] = anyObject()
+	}
+	return object(p).closed()
+}()
+
+// aiOverrideS is override_schema (apisix/plugins/ai-proxy/schema.lua): a custom endpoint,
+// provider-aware LLM options (llm_options_schema, additionalProperties = false) and
+// per-protocol request body patches.
+var aiOverrideS = object(props{
+	"endpoint":                    str(),
+	"llm_options":                 object(props{"max_tokens": integer().minimum(1)}).closed(),
+	"request_body":                aiRequestBodyOverrideS,
+	"request_body_force_override": boolean().def(false),
+})
+
+// aiProviderConfS is provider_conf_schema (apisix/plugins/ai-proxy/schema.lua): which
+// fields a provider needs is checked by validate_provider_requirements, not here.
+var aiProviderConfS = object(props{
+	"project_id": str(),
+	"region":     str().minLength(1),
+})
+
+// aiLoggingS is logging_schema (apisix/plugins/ai-proxy/schema.lua).
+var aiLoggingS = object(props{
+	"summaries": boolean().def(false),
+	"payloads":  boolean().def(false),
+})
+
+// aiHealthCheckerActiveS is schema_def.health_checker_active (apisix/schema_def.lua), the
+// active health check of an ai-proxy-multi instance: the same table upstreams use.
+var aiHealthCheckerActiveS = upstreamDefS.props["checks"].props["active"]
+
+// aiInstanceS is the item of ai_instance_schema (apisix/plugins/ai-proxy/schema.lua): one
+// LLM instance of ai-proxy-multi. examples and threshold, for the semantic balancer, are
+// newer than that revision: apache/apisix PR #13676 describes examples as 1 to 64
+// utterances and threshold as a number overriding the global one.
+var aiInstanceS = object(props{
+	"examples":      arr(str()).minN(1).maxN(64),
+	"threshold":     num(),
+	"name":          str().minLength(1).maxLength(100),
+	"provider":      enumS(aiProviders...),
+	"priority":      integer().def(0),
+	"weight":        integer().minimum(0),
+	"auth":          aiAuthS,
+	"options":       aiModelOptionsS,
+	"override":      aiOverrideS,
+	"provider_conf": aiProviderConfS,
+	"checks":        object(props{"active": aiHealthCheckerActiveS}, "active"),
+}, "name", "provider", "auth", "weight")
+
+// aiKeepaliveProps are the connection fields ai-proxy and ai-proxy-multi share
+// (apisix/plugins/ai-proxy/schema.lua), and max_req_body_size: that schema.lua revision
+// predates it; APISIX 3.17.0's release notes add it to ai-proxy and ai-proxy-multi
+// (PR #13466, "reject oversized request bodies with 413"; PR #13705 touches it again),
+// written as aiMaxReqBodySizeS.
+func aiKeepaliveProps() props {
+	return props{
+		"max_req_body_size":      aiMaxReqBodySizeS(),
+		"timeout":                integer().minimum(1).maximum(600000).def(30000),
+		"max_stream_duration_ms": integer().minimum(1),
+		"max_response_bytes":     integer().minimum(1),
+		"keepalive":              boolean().def(true),
+		"keepalive_timeout":      integer().minimum(1000).def(60000),
+		"keepalive_pool":         integer().minimum(1).def(30),
+		"ssl_verify":             boolean().def(true),
+	}
+}
+
+// ---------------------------------------------------------------------------------------
+// The plugins, in the order of aiPluginDefs.
+
+// aiS is apisix/plugins/ai.lua's `local schema = {}`.
+var aiS = branch(props{})
+
+// aiAliyunContentModerationS: apisix/plugins/ai-aliyun-content-moderation.lua, the revision
+// with request_check_mode and request_check_roles ({"user", "tool", "system"}, default
+// {"user"}) and deny_code defaulting to 200.
 var aiAliyunContentModerationS = object(props{
+	"stream_check_mode":           enumS("realtime", "final_packet").def("final_packet"),
+	"stream_check_cache_size":     integer().minimum(1).def(128),
+	"stream_check_interval":       num().minimum(0.1).def(3),
+	"endpoint":                    str().minLength(1),
+	"region_id":                   str().minLength(1),
 	"access_key_id":               str().minLength(1),
 	"access_key_secret":           str().minLength(1),
+	"fail_mode":                   aiFailModeS("skip"),
 	"check_request":               boolean().def(true),
 	"check_response":              boolean().def(false),
-	"deny_code":                   integer().minimum(200).maximum(599).def(200),
-	"deny_message":                str(),
-	"endpoint":                    str().minLength(1),
-	"fail_mode":                   enumS("skip", "warn", "error").def("skip"),
-	"keepalive":                   boolean().def(true),
-	"keepalive_pool":              integer().minimum(1).def(30),
-	"keepalive_timeout":           integer().minimum(1000).def(60000),
-	"region_id":                   str().minLength(1),
-	"request_check_length_limit":  integer().minimum(1).def(2000),
 	"request_check_mode":          enumS("last", "all").def("last"),
 	"request_check_roles":         arr(enumS("user", "tool", "system")).minN(1).uniq().def([]any{"user"}),
 	"request_check_service":       str().minLength(1).def("llm_query_moderation"),
-	"response_check_length_limit": integer().minimum(1).def(5000),
+	"request_check_length_limit":  integer().minimum(1).def(2000),
 	"response_check_service":      str().minLength(1).def("llm_response_moderation"),
+	"response_check_length_limit": integer().minimum(1).def(5000),
 	"risk_level_bar":              enumS("none", "low", "medium", "high", "max").def("high"),
-	"ssl_verify":                  boolean().def(true),
-	"stream_check_cache_size":     integer().minimum(1).def(128),
-	"stream_check_interval":       num().minimum(0.1).def(3),
-	"stream_check_mode":           enumS("realtime", "final_packet").def("final_packet"),
-	"timeout":                     integer().minimum(1).def(10000),
-}, "endpoint", "region_id", "access_key_id", "access_key_secret")
-
-// aiAwsContentModerationS is the schema of ai-aws-content-moderation (apisix/plugins/ai-aws-content-moderation.lua).
-var aiAwsContentModerationS = object(props{
-	"check_request":  boolean().def(true),
-	"check_response": boolean().def(false),
-	"comprehend": object(props{
-		"access_key_id":     str(),
-		"endpoint":          str().regex("^https?://"),
-		"region":            str(),
-		"secret_access_key": str(),
-		"ssl_verify":        boolean().def(true),
-	}, "access_key_id", "secret_access_key", "region"),
 	"deny_code":                   integer().minimum(200).maximum(599).def(200),
 	"deny_message":                str(),
-	"fail_mode":                   enumS("skip", "warn", "error").def("skip"),
+	"timeout":                     integer().minimum(1).def(10000),
+	"keepalive_pool":              integer().minimum(1).def(30),
 	"keepalive":                   boolean().def(true),
 	"keepalive_timeout":           integer().minimum(1000).def(60000),
-	"moderation_categories":       object(props{}).closed().patternProp("^(PROFANITY|HATE_SPEECH|INSULT|HARASSMENT_OR_ABUSE|SEXUAL|VIOLENCE_OR_THREAT)$", num().minimum(0).maximum(1)),
+	"ssl_verify":                  boolean().def(true),
+}, "endpoint", "region_id", "access_key_id", "access_key_secret")
+
+// aiAwsComprehendCategories is moderation_categories_pattern of
+// apisix/plugins/ai-aws-content-moderation.lua.
+const aiAwsComprehendCategories = `^(PROFANITY|HATE_SPEECH|INSULT|HARASSMENT_OR_ABUSE|SEXUAL|VIOLENCE_OR_THREAT)$`
+
+// aiAwsMaxSegmentBytes is MAX_SEGMENT_BYTES of apisix/plugins/ai-aws-content-moderation.lua:
+// Comprehend's DetectToxicContent takes text segments of at most 1 KB.
+const aiAwsMaxSegmentBytes = 1024
+
+// aiAwsContentModerationS: apisix/plugins/ai-aws-content-moderation.lua, the newest stored
+// revision (it splits content into segments of at most MAX_SEGMENT_BYTES and batches them;
+// request/response_check_length_limit are 1..MAX_SEGMENT_BYTES, default 1000), plus the two
+// fields apache/apisix PR #13773 ("add request_check_roles and request_check_mode", merged
+// after that revision) describes: request_check_roles, an array of roles defaulting to
+// ["user", "tool", "system"], written like ai-aliyun-content-moderation's, and
+// request_check_mode, "last" or "all", default "all".
+var aiAwsContentModerationS = object(props{
+	"request_check_roles": arr(enumS("user", "tool", "system")).minN(1).uniq().def([]any{"user", "tool", "system"}),
+	"request_check_mode":  enumS("last", "all").def("all"),
+	"comprehend": object(props{
+		"access_key_id":     str(),
+		"secret_access_key": str(),
+		"region":            str(),
+		"endpoint":          str().regex(`^https?://`),
+		"ssl_verify":        boolean().def(true),
+	}, "access_key_id", "secret_access_key", "region"),
+	"moderation_categories": object(nil).closed().
+		patternProp(aiAwsComprehendCategories, num().minimum(0).maximum(1)),
 	"moderation_threshold":        num().minimum(0).maximum(1).def(0.5),
-	"request_check_length_limit":  integer().minimum(4).maximum(1024).def(1000),
-	"request_check_mode":          enumS("last", "all").def("all"),
-	"request_check_roles":         arr(enumS("user", "tool", "system", "assistant")).minN(1).uniq().def([]any{"user", "tool", "system", "assistant"}),
-	"response_check_length_limit": integer().minimum(4).maximum(1024).def(1000),
+	"check_request":               boolean().def(true),
+	"check_response":              boolean().def(false),
+	"request_check_length_limit":  integer().minimum(1).maximum(aiAwsMaxSegmentBytes).def(1000),
+	"response_check_length_limit": integer().minimum(1).maximum(aiAwsMaxSegmentBytes).def(1000),
+	"stream_check_mode":           enumS("realtime", "final_packet").def("final_packet"),
 	"stream_check_cache_size":     integer().minimum(1).def(128),
 	"stream_check_interval":       num().minimum(0.1).def(3),
-	"stream_check_mode":           enumS("realtime", "final_packet").def("final_packet"),
+	"deny_code":                   integer().minimum(200).maximum(599).def(200),
+	"deny_message":                str(),
 	"timeout":                     integer().minimum(1).def(10000),
+	"keepalive":                   boolean().def(true),
+	"keepalive_timeout":           integer().minimum(1000).def(60000),
+	"fail_mode":                   aiFailModeS("skip"),
 }, "comprehend")
 
-// aiCacheS is the schema of ai-cache (apisix/plugins/ai-cache/schema.lua).
-var aiCacheS = object(props{
-	"bypass_on": arr(object(props{
-		"equals": str(),
-		"header": str().minLength(1),
-	}, "header", "equals")).minN(1),
-	"cache_headers": boolean().def(true),
-	"cache_key": object(props{
-		"include_consumer":    boolean().def(false),
-		"include_vars":        arr(str()).def([]any{}),
-		"share_across_routes": boolean().def(false),
-	}).def(map[string]any{}),
+// aiCacheEmbeddingProps are the fields both embedding providers of ai-cache take
+// (apisix/plugins/ai-cache/schema.lua).
+func aiCacheEmbeddingProps(extra props) props {
+	return mergeProps(props{
+		"endpoint":   str(),
+		"api_key":    str(),
+		"dimensions": integer().minimum(1),
+		"ssl_verify": boolean().def(true),
+		"timeout":    integer().minimum(1).def(5000),
+	}, extra)
+}
+
+// aiCacheS: apisix/plugins/ai-cache/schema.lua, the revision with layers (which must contain
+// "exact"), the semantic layer, bypass_on and policy enum {"redis"}. Its if/then adds
+// apisix/utils/redis-schema.lua's redis fields.
+var aiCacheS = object(mergeProps(props{
 	"exact": object(props{
 		"ttl": integer().minimum(1).def(3600),
 	}).def(map[string]any{}),
-	"fail_mode":           enumS("skip", "warn", "error").def("skip"),
-	"layers":              arr(enumV("exact", "semantic")).minN(1).uniq().allOf(aiContains(constV("exact"))).def([]any{"exact"}),
+	"cache_key": object(props{
+		"share_across_routes": boolean().def(false),
+		"include_consumer":    boolean().def(false),
+		"include_vars":        arr(str()).def([]any{}),
+	}).def(map[string]any{}),
 	"max_cache_body_size": integer().minimum(0).def(1048576),
-	"policy":              enumS("redis").def("redis"),
+	"cache_headers":       boolean().def(true),
+	"fail_mode":           aiFailModeS("skip"),
+	"bypass_on": arr(object(props{
+		"header": str().minLength(1),
+		"equals": str(),
+	}, "header", "equals")).minN(1),
+	"policy": enumS("redis").def("redis"),
+	"layers": arr(enumV("exact", "semantic")).minN(1).uniq().
+		allOf(aiContains(constV("exact"))).def([]any{"exact"}),
 	"semantic": object(props{
-		"distance_metric": enumV("cosine").def("cosine"),
-		"embedding": object(props{
-			"azure_openai": object(props{
-				"api_key":    str(),
-				"dimensions": integer().minimum(1),
-				"endpoint":   str(),
-				"ssl_verify": boolean().def(true),
-				"timeout":    integer().minimum(1).def(5000),
-			}, "endpoint", "api_key"),
-			"openai": object(props{
-				"api_key":    str(),
-				"dimensions": integer().minimum(1),
-				"endpoint":   str(),
-				"model":      str(),
-				"ssl_verify": boolean().def(true),
-				"timeout":    integer().minimum(1).def(5000),
-			}, "model", "api_key"),
-		}).oneOf(
-			aiRequires("openai"),
-			aiRequires("azure_openai"),
-		),
-		"match": object(props{
-			"ignore_assistant_prompts": boolean().def(true),
-			"ignore_system_prompts":    boolean().def(true),
-			"ignore_tool_prompts":      boolean().def(true),
-			"message_countback":        integer().minimum(1).def(1),
-		}).def(map[string]any{}),
 		"similarity_threshold": num().minimum(0).maximum(1).def(0.95),
 		"top_k":                integer().minimum(1).def(1),
+		"distance_metric":      enumV("cosine").def("cosine"),
 		"ttl":                  integer().minimum(1).def(86400),
+		"match": object(props{
+			"message_countback":        integer().minimum(1).def(1),
+			"ignore_system_prompts":    boolean().def(true),
+			"ignore_assistant_prompts": boolean().def(true),
+			"ignore_tool_prompts":      boolean().def(true),
+		}).def(map[string]any{}),
+		"embedding": object(props{
+			"openai":       object(aiCacheEmbeddingProps(props{"model": str()}), "model", "api_key"),
+			"azure_openai": object(aiCacheEmbeddingProps(nil), "endpoint", "api_key"),
+		}).oneOf(requires("openai"), requires("azure_openai")),
 		"vector_search": object(props{
 			"redis": object(props{
 				"index": str().def("ai-cache"),
 			}).def(map[string]any{}),
 		}, "redis"),
 	}, "embedding", "vector_search"),
-	"redis_database":          anyV(), // defined by a conditional branch below
-	"redis_host":              anyV(), // defined by a conditional branch below
-	"redis_keepalive_pool":    anyV(), // defined by a conditional branch below
-	"redis_keepalive_timeout": anyV(), // defined by a conditional branch below
-	"redis_password":          anyV(), // defined by a conditional branch below
-	"redis_port":              anyV(), // defined by a conditional branch below
-	"redis_ssl":               anyV(), // defined by a conditional branch below
-	"redis_ssl_verify":        anyV(), // defined by a conditional branch below
-	"redis_timeout":           anyV(), // defined by a conditional branch below
-	"redis_username":          anyV(), // defined by a conditional branch below
-}).allOf(
-	anyV().ifThen(
-		aiForm(props{
-			"layers": aiContains(constV("semantic")),
-		}, "layers"),
-		aiRequires("semantic"),
-		nil,
-	),
-).ifThen(
-	aiForm(props{
-		"policy": enumV("redis"),
-	}),
-	aiForm(props{
-		"redis_database":          integer().minimum(0).def(0),
-		"redis_host":              str().minLength(2),
-		"redis_keepalive_pool":    integer().minimum(1).def(100),
-		"redis_keepalive_timeout": integer().minimum(1000).def(10000),
-		"redis_password":          str().minLength(0),
-		"redis_port":              integer().minimum(1).def(6379),
-		"redis_ssl":               boolean().def(false),
-		"redis_ssl_verify":        boolean().def(false),
-		"redis_timeout":           integer().minimum(1).def(1000),
-		"redis_username":          str().minLength(1),
-	}, "redis_host"),
-	nil,
-)
+}, placeholders(redisPolicyProps))).
+	ifThen(policyIs("redis"), branch(redisPolicyProps, "redis_host"), nil).
+	allOf(anyV().ifThen(
+		branch(props{"layers": aiContains(constV("semantic"))}, "layers"),
+		requires("semantic"), nil))
 
-// aiLakeraGuardS is the schema of ai-lakera-guard (apisix/plugins/ai-lakera-guard.lua).
+// aiLakeraGuardS: apisix/plugins/ai-lakera-guard/schema.lua, the revision with direction
+// {"input", "output", "both"} and response_failure_message.
 var aiLakeraGuardS = object(props{
-	"action":                    enumS("block", "alert").def("block"),
 	"api_key":                   str().minLength(1),
-	"deny_code":                 integer().minimum(200).maximum(599).def(200),
-	"direction":                 enumS("input", "output", "both").def("input"),
-	"fail_mode":                 enumS("skip", "warn", "error").def("skip"),
-	"fail_open":                 boolean().def(false),
-	"lakera_endpoint":           str().regex("^https?://").def("https://api.lakera.ai/v2/guard"),
+	"lakera_endpoint":           str().regex(`^https?://`).def("https://api.lakera.ai/v2/guard"),
 	"project_id":                str(),
+	"direction":                 enumS("input", "output", "both").def("input"),
+	"action":                    enumS("block", "alert").def("block"),
+	"fail_open":                 boolean().def(false),
+	"fail_mode":                 aiFailModeS("skip"),
+	"timeout":                   integer().minimum(1).def(5000),
+	"ssl_verify":                boolean().def(true),
+	"reveal_failure_categories": boolean().def(false),
+	"deny_code":                 integer().minimum(200).maximum(599).def(200),
 	"request_failure_message":   str().def("Request blocked by Lakera Guard"),
 	"response_failure_message":  str().def("Response blocked by Lakera Guard"),
-	"reveal_failure_categories": boolean().def(false),
-	"ssl_verify":                boolean().def(true),
-	"timeout":                   integer().minimum(1).def(5000),
 }, "api_key")
 
-// aiPromptDecoratorS is the schema of ai-prompt-decorator (apisix/plugins/ai-prompt-decorator.lua).
+// aiPromptS is prompt_schema of apisix/plugins/ai-prompt-decorator.lua and
+// ai-prompt-template.lua: a message, written without "type".
+func aiPromptS() *sch {
+	return aiUntypedItem(props{
+		"role":    enumS("system", "user", "assistant"),
+		"content": str().minLength(1),
+	}, "role", "content")
+}
+
+// aiMaxReqBodySizeS is max_req_body_size, the request body buffering limit
+// (apisix/plugins/ai-prompt-template.lua: integer >= 1, default 67108864 = 64 MiB).
+// apache/apisix PR #13705 ("bound request and response body buffering in plugins", in the
+// 3.18.0 CHANGELOG) added it to request-validation, oas-validator, ai-prompt-guard,
+// ai-prompt-decorator, ai-prompt-template and ai-request-rewrite among others; where the
+// stored Lua revision of one of these predates that PR, its definition cites the PR.
+func aiMaxReqBodySizeS() *sch { return integer().minimum(1).def(67108864) }
+
+// aiPromptDecoratorS: apisix/plugins/ai-prompt-decorator.lua (the revision that edits
+// bodies through apisix.plugins.ai-protocols). max_req_body_size is newer than that
+// revision: PR #13705, and docs/en/latest/plugins/ai-prompt-decorator.md (integer, >= 1,
+// default 67108864).
 var aiPromptDecoratorS = object(props{
-	"append": arr(aiLoose(props{
-		"content": str().minLength(1),
-		"role":    enumS("system", "user", "assistant"),
-	}, "role", "content")),
-	"max_req_body_size": integer().minimum(1).def(67108864),
-	"prepend": arr(aiLoose(props{
-		"content": str().minLength(1),
-		"role":    enumS("system", "user", "assistant"),
-	}, "role", "content")),
+	"prepend":           arr(aiPromptS()),
+	"append":            arr(aiPromptS()),
+	"max_req_body_size": aiMaxReqBodySizeS(),
 }).anyOf(
-	aiRequires("prepend"),
-	aiRequires("append"),
-	aiRequires("append", "prepend"),
+	requires("prepend"),
+	requires("append"),
+	requires("append", "prepend"),
 )
 
-// aiPromptGuardS is the schema of ai-prompt-guard (apisix/plugins/ai-prompt-guard.lua).
+// aiPromptGuardS: apisix/plugins/ai-prompt-guard.lua, the revision with fail_mode
+// (binding.schema_property("skip")) and a check_schema that compiles every pattern;
+// max_req_body_size from PR #13705.
 var aiPromptGuardS = object(props{
+	"max_req_body_size":              aiMaxReqBodySizeS(),
+	"match_all_roles":                boolean().def(false),
+	"match_all_conversation_history": boolean().def(false),
 	"allow_patterns":                 arr(str()).def([]any{}),
 	"deny_patterns":                  arr(str()).def([]any{}),
-	"fail_mode":                      enumS("skip", "warn", "error").def("skip"),
-	"match_all_conversation_history": boolean().def(false),
-	"match_all_roles":                boolean().def(false),
-	"max_req_body_size":              integer().minimum(1).def(67108864),
+	"fail_mode":                      aiFailModeS("skip"),
 })
 
-// aiPromptTemplateS is the schema of ai-prompt-template (apisix/plugins/ai-prompt-template.lua).
+// aiPromptTemplateS: apisix/plugins/ai-prompt-template.lua, the revision with
+// max_req_body_size that renders templates through body-transformer.
 var aiPromptTemplateS = object(props{
-	"max_req_body_size": integer().minimum(1).def(67108864),
+	"max_req_body_size": aiMaxReqBodySizeS(),
 	"templates": arr(object(props{
 		"name": str().minLength(1),
 		"template": object(props{
-			"messages": arr(aiLoose(props{
-				"content": str().minLength(1),
-				"role":    enumS("system", "user", "assistant"),
-			}, "role", "content")).minN(1),
-			"model": str().minLength(1),
+			"model":    str().minLength(1),
+			"messages": arr(aiPromptS()).minN(1),
 		}),
 	}, "name", "template")).minN(1),
 }, "templates")
 
-// The pieces ai-proxy and ai-proxy-multi's instances share (apisix/plugins/ai-proxy/schema.lua).
-var (
-	// aiAuthS is the auth object: header and query parameters, GCP and AWS credentials.
-	aiAuthS = object(props{}).closed().patternProp("aws", object(props{
-		"access_key_id":     str().minLength(1),
-		"secret_access_key": str().minLength(1),
-		"session_token":     str().minLength(1),
-	}, "access_key_id", "secret_access_key")).patternProp("gcp", object(props{
-		"expire_early_secs":    integer().minimum(0).def(60),
-		"max_ttl":              integer().minimum(1),
-		"service_account_json": str(),
-	})).patternProp("header", object(props{}).patternProp("^[a-zA-Z0-9._-]+$", str())).patternProp("query", object(props{}).patternProp("^[a-zA-Z0-9._-]+$", str()))
-	aiLoggingS = object(props{
-		"payloads":  boolean().def(false),
-		"summaries": boolean().def(false),
-	})
-	aiOptionsS = object(props{
-		"model": str(),
-	})
-	// aiOverrideS is override: a custom endpoint, LLM options and request bodies.
-	aiOverrideS = object(props{
-		"endpoint": str().minLength(1),
-		"llm_options": object(props{
-			"max_tokens": integer().minimum(1),
-		}).closed(),
-		"request_body": object(props{
-			"anthropic-messages": object(props{}),
-			"bedrock-converse":   object(props{}),
-			"openai-chat":        object(props{}),
-			"openai-embeddings":  object(props{}),
-			"openai-responses":   object(props{}),
-			"passthrough":        object(props{}),
-		}).closed(),
-		"request_body_force_override": boolean().def(false),
-	})
-	aiProviderConfS = object(props{
-		"project_id": str(),
-		"region":     str().minLength(1),
-	})
-)
+// aiProxyS is _M.ai_proxy_schema of apisix/plugins/ai-proxy/schema.lua, the revision that
+// builds override.request_body from protocols.names() and moves the provider rules to
+// validate_provider_requirements.
+var aiProxyS = object(mergeProps(props{
+	"provider":      enumS(aiProviders...),
+	"provider_conf": aiProviderConfS,
+	"logging":       aiLoggingS,
+	"auth":          aiAuthS,
+	"options":       aiModelOptionsS,
+	"override":      aiOverrideS,
+}, aiKeepaliveProps()), "provider", "auth")
 
-// aiProviderS is the provider enum of the AI plugins (apisix/plugins/ai-proxy/schema.lua):
-// each value has a module apisix/plugins/ai-providers/<provider>.lua.
-func aiProviderS() *sch {
-	return enumS("openai", "deepseek", "aimlapi", "anthropic", "openai-compatible", "azure-openai", "openrouter", "gemini", "vertex-ai", "bedrock")
-}
-
-// aiProxyS is the schema of ai-proxy (apisix/plugins/ai-proxy/schema.lua, ai_proxy_schema).
-var aiProxyS = object(props{
-	"auth":                        aiAuthS,
-	"keepalive":                   boolean().def(true),
-	"keepalive_pool":              integer().minimum(1).def(30),
-	"keepalive_timeout":           integer().minimum(1000).def(60000),
-	"logging":                     aiLoggingS,
-	"max_req_body_size":           integer().minimum(1).def(67108864),
-	"max_response_bytes":          integer().minimum(1),
-	"max_stream_duration_ms":      integer().minimum(1),
-	"options":                     aiOptionsS,
-	"override":                    aiOverrideS,
-	"provider":                    aiProviderS(),
-	"provider_conf":               aiProviderConfS,
-	"ssl_verify":                  boolean().def(true),
-	"streaming_flush_interval_ms": integer().minimum(0).def(10),
-	"timeout":                     integer().minimum(1).maximum(600000).def(30000),
-}, "provider", "auth")
-
-// aiProxyMultiS is the schema of ai-proxy-multi (apisix/plugins/ai-proxy/schema.lua, ai_proxy_multi_schema).
-var aiProxyMultiS = object(props{
+// aiProxyMultiS is _M.ai_proxy_multi_schema of apisix/plugins/ai-proxy/schema.lua (same
+// revision as aiProxyS), plus what was added after that revision:
+//   - max_retries and retry_on_failure_within_ms, which apache/apisix PR #13495 (APISIX
+//     3.17.0) describes as optional integers; their bounds are in no source read;
+//   - fallback_http_statuses, which PR #13852 describes as a list of upstream HTTP
+//     statuses (e.g. [401, 402]) that also trigger a fallback; bounds as above;
+//   - balancer.algorithm "semantic" (PR #13676's schema.lua diff: enum = { "chash",
+//     "roundrobin", "semantic" }) and its option block semantic_opts (named so in
+//     releases_data.go's 3.18 gate), whose schema could not be read: any object passes,
+//     and checkAIProxyMulti says so in a note.
+var aiProxyMultiS = object(mergeProps(props{
+	"max_retries":                integer(),
+	"retry_on_failure_within_ms": integer(),
+	"fallback_http_statuses":     arr(integer()),
+	"semantic_opts":              openObj(),
 	"balancer": object(props{
 		"algorithm": enumS("chash", "roundrobin", "semantic"),
 		"hash_on":   enumS("vars", "header", "cookie", "consumer", "vars_combinations").def("vars"),
 		"key":       str(),
 	}).def(map[string]any{"algorithm": "roundrobin"}),
-	"fallback_http_statuses": arr(integer().minimum(400).maximum(599)).minN(1).uniq(),
+	"instances": arr(aiInstanceS).minN(1),
+	"logging":   aiLoggingS,
 	"fallback_strategy": anyV().anyOf(
 		enumS("instance_health_and_rate_limiting", "http_429", "http_5xx"),
 		arr(enumS("rate_limiting", "http_429", "http_5xx")),
 	),
-	"instances": arr(object(props{
-		"auth": aiAuthS,
-		"checks": object(props{
-			"active": object(props{
-				"concurrency": integer().def(10),
-				"healthy": object(props{
-					"http_statuses": arr(integer().minimum(200).maximum(599)).minN(1).uniq().def([]any{200, 302}),
-					"interval":      integer().minimum(1).def(1),
-					"successes":     integer().minimum(1).maximum(254).def(2),
-				}),
-				"host":                     str().regex("^\\*$|^\\*?[0-9a-zA-Z-._\\[\\]:]+$"),
-				"http_method":              enumS("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE", "PURGE").def("GET"),
-				"http_path":                str().def("/"),
-				"http_req_body":            str().def(""),
-				"https_verify_certificate": boolean().def(true),
-				"port":                     integer().minimum(1).maximum(65535),
-				"req_headers":              arr(str()).minN(1),
-				"timeout":                  num().def(1),
-				"type":                     enumS("http", "https", "tcp").def("http"),
-				"unhealthy": object(props{
-					"http_failures": integer().minimum(1).maximum(254).def(5),
-					"http_statuses": arr(integer().minimum(200).maximum(599)).minN(1).uniq().def([]any{429, 404, 500, 501, 502, 503, 504, 505}),
-					"interval":      integer().minimum(1).def(1),
-					"tcp_failures":  integer().minimum(1).maximum(254).def(2),
-					"timeouts":      integer().minimum(1).maximum(254).def(3),
-				}),
-			}),
-		}, "active"),
-		"examples":      arr(str().minLength(1)).minN(1).maxN(64),
-		"name":          str().minLength(1).maxLength(100),
-		"options":       aiOptionsS,
-		"override":      aiOverrideS,
-		"priority":      integer().def(0),
-		"provider":      aiProviderS(),
-		"provider_conf": aiProviderConfS,
-		"threshold":     num().minimum(-1).maximum(1),
-		"weight":        integer().minimum(0),
-	}, "name", "provider", "auth", "weight")).minN(1),
-	"keepalive":                  boolean().def(true),
-	"keepalive_pool":             integer().minimum(1).def(30),
-	"keepalive_timeout":          integer().minimum(1000).def(60000),
-	"logging":                    aiLoggingS,
-	"max_req_body_size":          integer().minimum(1).def(67108864),
-	"max_response_bytes":         integer().minimum(1),
-	"max_retries":                integer().minimum(0),
-	"max_stream_duration_ms":     integer().minimum(1),
-	"retry_on_failure_within_ms": integer().minimum(1),
-	"semantic_opts": object(props{
-		"debugging": boolean().def(false),
-		"embeddings": object(props{
-			"auth": object(props{
-				"header": object(props{}).additional(str()),
-				"query":  object(props{}).additional(str()),
-			}).closed(),
-			"endpoint":   str(),
-			"model":      str().minLength(1),
-			"provider":   enumS("openai", "azure-openai"),
-			"ssl_verify": boolean().def(true),
-			"timeout":    integer().minimum(1).def(3000),
-		}, "provider", "model", "auth"),
-		"fallback":  str().minLength(1),
-		"threshold": num().minimum(-1).maximum(1).def(0),
-	}, "embeddings"),
-	"ssl_verify":                  boolean().def(true),
-	"streaming_flush_interval_ms": integer().minimum(0).def(10),
-	"timeout":                     integer().minimum(1).maximum(600000).def(30000),
-}, "instances")
+}, aiKeepaliveProps()), "instances")
 
-// aiRagS is the schema of ai-rag (apisix/plugins/ai-rag.lua).
+// aiRagProviderS is {type = "object", properties = {name = s}, required = {name},
+// maxProperties = 1}: the single provider ai-rag supports.
+func aiRagProviderS(name string, s *sch) *sch {
+	return object(props{name: s}, name).maxProperties(1)
+}
+
+// aiRagS: apisix/plugins/ai-rag.lua, the revision whose embeddings and vector search
+// providers are azure_openai and azure_ai_search only, each object limited to one
+// provider (maxProperties = 1). The provider schemas are those of
+// apisix/plugins/ai-rag/embeddings/azure_openai.lua and
+// apisix/plugins/ai-rag/vector-search/azure_ai_search.lua: endpoint and api_key, required.
+// ssl_verify is newer than that revision: APISIX 3.17.0's release notes (PR #13203, TLS
+// verification hardening) give ai-rag an ssl_verify that defaults to true.
 var aiRagS = object(props{
-	"embeddings_provider": object(props{
-		"azure_openai": object(props{
-			"api_key":  str(),
-			"endpoint": str(),
-		}, "endpoint", "api_key"),
-	}, "azure_openai").maxProperties(1),
 	"ssl_verify": boolean().def(true),
-	"vector_search_provider": object(props{
-		"azure_ai_search": object(props{
-			"api_key":  str(),
-			"endpoint": str(),
-		}, "endpoint", "api_key"),
-	}, "azure_ai_search").maxProperties(1),
+	"embeddings_provider": aiRagProviderS("azure_openai", object(props{
+		"endpoint": str(),
+		"api_key":  str(),
+	}, "endpoint", "api_key")),
+	"vector_search_provider": aiRagProviderS("azure_ai_search", object(props{
+		"endpoint": str(),
+		"api_key":  str(),
+	}, "endpoint", "api_key")),
 }, "embeddings_provider", "vector_search_provider")
 
-// aiRateLimitingS is the schema of ai-rate-limiting (apisix/plugins/ai-rate-limiting.lua);
-// its policy branches are apisix/utils/redis-schema.lua's, as limit-count uses them.
-var aiRateLimitingS = object(props{
-	"allow_degradation": boolean().def(false),
-	"cost_expr":         str().minLength(1),
-	"instances": arr(object(props{
-		"limit": anyV().oneOf(
-			integer().minimum(1),
-			str(),
-		),
-		"name": str(),
-		"time_window": anyV().oneOf(
-			integer().minimum(1),
-			str(),
-		),
-	}, "name", "limit", "time_window")).minN(1),
-	"limit": anyV().oneOf(
-		integer().exclusiveMinimum(0),
-		str(),
-	),
-	"limit_strategy": enumS("total_tokens", "prompt_tokens", "completion_tokens", "expression").def("total_tokens"),
-	"policy":         enumS("local", "redis", "redis-cluster", "redis-sentinel").def("local"),
-	"rejected_code":  integer().minimum(200).maximum(599).def(503),
-	"rejected_msg":   str().minLength(1),
-	"rules": arr(object(props{
-		"count": anyV().oneOf(
-			integer().exclusiveMinimum(0),
-			str(),
-		),
-		"header_prefix": str(),
-		"key":           str(),
-		"time_window": anyV().oneOf(
-			integer().exclusiveMinimum(0),
-			str(),
-		),
-	}, "count", "time_window", "key")),
-	"show_limit_quota_header": boolean().def(true),
-	"time_window": anyV().oneOf(
-		integer().exclusiveMinimum(0),
-		str(),
-	),
-	"redis_cluster_name":       anyV(), // defined by a conditional branch below
-	"redis_cluster_nodes":      anyV(), // defined by a conditional branch below
-	"redis_cluster_ssl":        anyV(), // defined by a conditional branch below
-	"redis_cluster_ssl_verify": anyV(), // defined by a conditional branch below
-	"redis_connect_timeout":    anyV(), // defined by a conditional branch below
-	"redis_database":           anyV(), // defined by a conditional branch below
-	"redis_host":               anyV(), // defined by a conditional branch below
-	"redis_keepalive_pool":     anyV(), // defined by a conditional branch below
-	"redis_keepalive_timeout":  anyV(), // defined by a conditional branch below
-	"redis_master_name":        anyV(), // defined by a conditional branch below
-	"redis_password":           anyV(), // defined by a conditional branch below
-	"redis_port":               anyV(), // defined by a conditional branch below
-	"redis_read_timeout":       anyV(), // defined by a conditional branch below
-	"redis_role":               anyV(), // defined by a conditional branch below
-	"redis_sentinels":          anyV(), // defined by a conditional branch below
-	"redis_ssl":                anyV(), // defined by a conditional branch below
-	"redis_ssl_verify":         anyV(), // defined by a conditional branch below
-	"redis_timeout":            anyV(), // defined by a conditional branch below
-	"redis_username":           anyV(), // defined by a conditional branch below
-	"sentinel_password":        anyV(), // defined by a conditional branch below
-	"sentinel_username":        anyV(), // defined by a conditional branch below
-}).oneOf(
-	anyV().anyOf(
-		aiRequires("limit", "time_window"),
-		aiRequires("instances"),
-	),
-	aiRequires("rules"),
-).ifThen(
-	aiForm(props{
-		"policy": enumV("redis"),
-	}),
-	aiForm(props{
-		"redis_database":          integer().minimum(0).def(0),
-		"redis_host":              str().minLength(2),
-		"redis_keepalive_pool":    integer().minimum(1).def(100),
-		"redis_keepalive_timeout": integer().minimum(1000).def(10000),
-		"redis_password":          str().minLength(0),
-		"redis_port":              integer().minimum(1).def(6379),
-		"redis_ssl":               boolean().def(false),
-		"redis_ssl_verify":        boolean().def(false),
-		"redis_timeout":           integer().minimum(1).def(1000),
-		"redis_username":          str().minLength(1),
-	}, "redis_host"),
-	anyV().ifThen(
-		aiForm(props{
-			"policy": enumV("redis-cluster"),
-		}),
-		aiForm(props{
-			"redis_cluster_name":       str(),
-			"redis_cluster_nodes":      arr(str().minLength(2).maxLength(100)).minN(1),
-			"redis_cluster_ssl":        boolean().def(false),
-			"redis_cluster_ssl_verify": boolean().def(false),
-			"redis_keepalive_pool":     integer().minimum(1).def(100),
-			"redis_keepalive_timeout":  integer().minimum(1000).def(10000),
-			"redis_password":           str().minLength(0),
-			"redis_timeout":            integer().minimum(1).def(1000),
-		}, "redis_cluster_nodes", "redis_cluster_name"),
-		anyV().ifThen(
-			aiForm(props{
-				"policy": enumV("redis-sentinel"),
-			}),
-			aiForm(props{
-				"redis_connect_timeout":   integer().minimum(1).def(1000),
-				"redis_database":          integer().minimum(0).def(0),
-				"redis_keepalive_timeout": integer().minimum(1).def(60000),
-				"redis_master_name":       str().minLength(1),
-				"redis_password":          str().minLength(0),
-				"redis_read_timeout":      integer().minimum(1).def(1000),
-				"redis_role":              enumS("master", "slave").def("master"),
-				"redis_sentinels": arr(object(props{
-					"host": str().minLength(2),
-					"port": integer().minimum(1).maximum(65535),
-				}, "host", "port").closed()).minN(1),
-				"redis_username":    str().minLength(1),
-				"sentinel_password": str().minLength(0),
-				"sentinel_username": str().minLength(1),
-			}, "redis_sentinels", "redis_master_name"),
-			nil,
-		),
-	),
-).dependsOn("limit", "time_window").dependsOn("time_window", "limit")
+// aiIntOrStr is oneOf {integer with a lower bound, string} (apisix/plugins/ai-rate-limiting.lua):
+// a count or a time window, or a variable naming one.
+func aiIntOrStr(n *sch) *sch { return anyV().oneOf(n, str()) }
 
-// aiRequestRewriteS is the schema of ai-request-rewrite (apisix/plugins/ai-request-rewrite.lua).
+// aiRateLimitingS: apisix/plugins/ai-rate-limiting.lua, the revision with limit_strategy
+// "expression" and cost_expr, rules, and the redis policies of limit-count
+// (limit_count.policy_to_additional_properties: redis, redis-cluster, redis-sentinel).
+var aiRateLimitingS = withRedisPolicies(object(props{
+	"limit":                   aiIntOrStr(integer().exclusiveMinimum(0)),
+	"time_window":             aiIntOrStr(integer().exclusiveMinimum(0)),
+	"show_limit_quota_header": boolean().def(true),
+	"limit_strategy":          enumS("total_tokens", "prompt_tokens", "completion_tokens", "expression").def("total_tokens"),
+	"cost_expr":               str().minLength(1),
+	"instances": arr(object(props{
+		"name":        str(),
+		"limit":       aiIntOrStr(integer().minimum(1)),
+		"time_window": aiIntOrStr(integer().minimum(1)),
+	}, "name", "limit", "time_window")).minN(1),
+	"rejected_code":     integer().minimum(200).maximum(599).def(503),
+	"rejected_msg":      str().minLength(1),
+	"policy":            enumS("local", "redis", "redis-cluster", "redis-sentinel").def("local"),
+	"allow_degradation": boolean().def(false),
+	"rules": arr(object(props{
+		"count":         aiIntOrStr(integer().exclusiveMinimum(0)),
+		"time_window":   aiIntOrStr(integer().exclusiveMinimum(0)),
+		"key":           str(),
+		"header_prefix": str(),
+	}, "count", "time_window", "key")),
+}).dependsOn("limit", "time_window").dependsOn("time_window", "limit").
+	oneOf(
+		named("limit and time_window, or instances",
+			anyV().anyOf(requires("limit", "time_window"), requires("instances"))),
+		named("rules", requires("rules")),
+	), nil, true)
+
+// aiRequestRewriteS: apisix/plugins/ai-request-rewrite.lua, the revision whose provider enum
+// is ai_providers_schema.providers (requests go through apisix.plugins.ai-providers). Its
+// auth is header and query only (properties, additionalProperties = false).
+// max_req_body_size from PR #13705.
 var aiRequestRewriteS = object(props{
+	"max_req_body_size": aiMaxReqBodySizeS(),
+	"prompt":            str(),
+	"provider":          enumS(aiProviders...),
 	"auth": object(props{
-		"header": object(props{}).patternProp("^[a-zA-Z0-9._-]+$", str()),
-		"query":  object(props{}).patternProp("^[a-zA-Z0-9._-]+$", str()),
+		"header": aiAuthItemS(),
+		"query":  aiAuthItemS(),
 	}).closed(),
-	"keepalive":         boolean().def(true),
-	"keepalive_pool":    integer().minimum(1).def(30),
-	"max_req_body_size": integer().minimum(1).def(67108864),
-	"options": object(props{
-		"model": str(),
-	}),
-	"override": object(props{
-		"endpoint": str(),
-	}),
-	"prompt":     str(),
-	"provider":   aiProviderS(),
-	"ssl_verify": boolean().def(true),
-	"timeout":    integer().minimum(1).maximum(60000).def(30000),
+	"options":        aiModelOptionsS,
+	"timeout":        integer().minimum(1).maximum(60000).def(30000),
+	"keepalive":      boolean().def(true),
+	"keepalive_pool": integer().minimum(1).def(30),
+	"ssl_verify":     boolean().def(true),
+	"override":       object(props{"endpoint": str()}),
 }, "prompt", "provider", "auth")
 
-// mcpBridgeS is the schema of mcp-bridge (apisix/plugins/mcp-bridge.lua).
+// mcpBridgeS: apisix/plugins/mcp-bridge.lua (spawns `command` with `args` through ngx.pipe).
 var mcpBridgeS = object(props{
-	"args":     arr(str()).minN(0),
 	"base_uri": str().minLength(1).def(""),
 	"command":  str().minLength(1),
+	"args":     arr(str()).minN(0),
 }, "command")
 
-// attachConsumerLabelS is the schema of attach-consumer-label (apisix/plugins/attach-consumer-label.lua).
+// attachConsumerLabelS: apisix/plugins/attach-consumer-label.lua: header names mapped to
+// "$label" references.
 var attachConsumerLabelS = object(props{
-	"headers": object(props{}).additional(str().regex("^\\$.*")).minProperties(1),
+	"headers": object(nil).additional(str().regex(`^\$.*`)).minProperties(1),
 }, "headers")
 
-// dataMaskS is the schema of data-mask (apisix/plugins/data-mask.lua).
+// dataMaskS: apisix/plugins/data-mask.lua, the revision with max_body_size and
+// max_req_post_args.
 var dataMaskS = object(props{
-	"max_body_size":     integer().exclusiveMinimum(0).def(1048576),
-	"max_req_post_args": integer().minimum(0).def(100),
 	"request": arr(object(props{
-		"action":      enumS("regex", "replace", "remove"),
+		"type":        enumS("query", "header", "body"),
 		"body_format": enumS("json", "urlencoded"),
 		"name":        str(),
+		"action":      enumS("regex", "replace", "remove"),
 		"regex":       str(),
-		"type":        enumS("query", "header", "body"),
 		"value":       str(),
 	}, "type", "name", "action").allOf(
-		anyV().ifThen(
-			aiForm(props{
-				"type": constV("body"),
-			}),
-			aiRequires("body_format"),
-			nil,
-		),
-		anyV().ifThen(
-			aiForm(props{
-				"action": constV("regex"),
-			}),
-			aiRequires("regex", "value"),
-			nil,
-		),
-		anyV().ifThen(
-			aiForm(props{
-				"action": constV("replace"),
-			}),
-			aiRequires("value"),
-			nil,
-		),
+		anyV().ifThen(branch(props{"type": constV("body")}), requires("body_format"), nil),
+		anyV().ifThen(branch(props{"action": constV("regex")}), requires("regex", "value"), nil),
+		anyV().ifThen(branch(props{"action": constV("replace")}), requires("value"), nil),
 	)),
+	"max_body_size":     integer().exclusiveMinimum(0).def(1024 * 1024),
+	"max_req_post_args": integer().minimum(0).def(100),
 })
 
-// requestValidationS is the schema of request-validation (apisix/plugins/request-validation.lua).
+// requestValidationS: apisix/plugins/request-validation.lua, the revision with
+// rejected_code and rejected_msg (properties header_schema and body_schema, anyOf
+// required); max_req_body_size from PR #13705.
 var requestValidationS = object(props{
-	"body_schema":       object(props{}),
-	"header_schema":     object(props{}),
-	"max_req_body_size": integer().minimum(1).def(67108864),
+	"max_req_body_size": aiMaxReqBodySizeS(),
+	"header_schema":     object(nil),
+	"body_schema":       object(nil),
 	"rejected_code":     integer().minimum(200).maximum(599).def(400),
 	"rejected_msg":      str().minLength(1).maxLength(256),
 }).anyOf(
-	aiRequires("header_schema"),
-	aiRequires("body_schema"),
+	requires("header_schema"),
+	requires("body_schema"),
 )
 
-// oasValidatorS is the schema of oas-validator (apisix/plugins/oas-validator.lua).
+// oasValidatorS: apisix/plugins/oas-validator.lua, the revision with spec_url (fetched
+// and cached for metadata spec_url_ttl) besides spec; max_req_body_size from PR #13705
+// (docs/en/latest/plugins/oas-validator.md: integer, >= 1, default 67108864).
 var oasValidatorS = object(props{
-	"max_req_body_size":              integer().minimum(1).def(67108864),
-	"reject_if_not_match":            boolean().def(true),
-	"rejection_status_code":          integer().minimum(400).maximum(599).def(400),
-	"skip_path_params_validation":    boolean().def(false),
-	"skip_query_param_validation":    boolean().def(false),
-	"skip_request_body_validation":   boolean().def(false),
-	"skip_request_header_validation": boolean().def(false),
+	"max_req_body_size":              aiMaxReqBodySizeS(),
 	"spec":                           str().minLength(1),
-	"spec_url":                       str().regex("^https?://"),
-	"spec_url_request_headers":       object(props{}).additional(str()),
+	"spec_url":                       str().regex(`^https?://`),
+	"spec_url_request_headers":       object(nil).additional(str()),
 	"ssl_verify":                     boolean().def(false),
 	"timeout":                        integer().minimum(1000).maximum(60000).def(10000),
 	"verbose_errors":                 boolean().def(false),
+	"skip_request_body_validation":   boolean().def(false),
+	"skip_request_header_validation": boolean().def(false),
+	"skip_query_param_validation":    boolean().def(false),
+	"skip_path_params_validation":    boolean().def(false),
+	"reject_if_not_match":            boolean().def(true),
+	"rejection_status_code":          integer().minimum(400).maximum(599).def(400),
 }).oneOf(
-	aiRequires("spec"),
-	aiRequires("spec_url"),
+	requires("spec"),
+	requires("spec_url"),
 )
 
-// oasValidatorMetaS is the metadata_schema of oas-validator (apisix/plugins/oas-validator.lua).
+// oasValidatorMetaS is metadata_schema of apisix/plugins/oas-validator.lua
+// (DEFAULT_SPEC_URL_TTL = 3600).
 var oasValidatorMetaS = object(props{
 	"spec_url_ttl": integer().minimum(1).def(3600),
 })
 
-// kafkaProxyS is the schema of kafka-proxy (apisix/plugins/kafka-proxy.lua).
+// kafkaProxyS: apisix/plugins/kafka-proxy.lua, the revision whose schema is sasl only
+// (SASL/PLAIN credentials for the Kafka upstream, encrypt_fields sasl.password). Another
+// stored revision also declares a `category` string with a default; it is not followed.
 var kafkaProxyS = object(props{
 	"sasl": object(props{
-		"password": str(),
 		"username": str(),
+		"password": str(),
 	}, "username", "password"),
 })
 
+// ---------------------------------------------------------------------------------------
+// check_schema rules beyond the schemas.
+
+// checkAICache: apisix/plugins/ai-cache.lua check_schema only logs warnings beyond the
+// schema (core.utils.check_https on the semantic embedding endpoints, and a semantic block
+// that layers does not list); they never reject, so they are warnings here too.
+func checkAICache(c *vctx, conf *value, path string, _ pluginPlace) {
+	w := *c
+	w.warn = true
+	emb := conf.get("semantic").get("embedding")
+	for _, p := range []string{"openai", "azure_openai"} {
+		ep := emb.get(p).get("endpoint")
+		if s, ok := ep.strOf(); ok && !isRef(s) && !strings.HasPrefix(strings.ToLower(s), "https://") {
+			w.at(ep, join(join(join(join(path, "semantic"), "embedding"), p), "endpoint"),
+				"the embedding endpoint does not use HTTPS: the API key travels in clear", "use an https:// endpoint")
+		}
+	}
+	if sem := conf.get("semantic"); sem != nil {
+		layers := conf.get("layers")
+		listed := false
+		if layers != nil && layers.kind == vArr {
+			for _, l := range layers.arr {
+				if s, _ := l.strOf(); s == "semantic" {
+					listed = true
+				}
+			}
+		}
+		if !listed {
+			w.at(sem, join(path, "semantic"), "semantic is configured but layers does not list it: the semantic cache is inactive",
+				`add "semantic" to layers, or remove the semantic block`)
+		}
+	}
+}
+
 // checkAIPromptGuard: every allow_patterns and deny_patterns entry must compile
-// (apisix/plugins/ai-prompt-guard.lua check_schema, ngx.re options "jou").
+// (apisix/plugins/ai-prompt-guard.lua check_schema: re_match_compile(pattern, "jou")).
 func checkAIPromptGuard(c *vctx, conf *value, path string, _ pluginPlace) {
 	for _, f := range []string{"allow_patterns", "deny_patterns"} {
 		if l := conf.get(f); l != nil && l.kind == vArr {
@@ -701,11 +670,12 @@ func checkAIPromptGuard(c *vctx, conf *value, path string, _ pluginPlace) {
 	}
 }
 
-// aiProviderInstance checks one ai-proxy conf or one ai-proxy-multi instance: the rules of
-// apisix/plugins/ai-proxy/schema.lua's checks, shared by ai-proxy.lua and
-// ai-proxy-multi.lua check_schema. Every provider the schema's enum accepts has its module
-// apisix/plugins/ai-providers/<provider>.lua in 3.18, so the module check cannot fail on a
-// configuration the schema accepts.
+// aiProviderInstance checks one ai-proxy conf or one ai-proxy-multi instance after the
+// schema: a GCP service account given inline (not a secret reference) must decode as JSON
+// (ai-proxy-multi.lua check_schema), and apisix/plugins/ai-proxy/schema.lua
+// validate_provider_requirements. The provider module check (pcall(require,
+// "apisix.plugins.ai-providers." .. provider)) cannot fail for a provider the enum accepts:
+// every name in aiProviders has its module.
 func (c *vctx) aiProviderInstance(conf *value, path string) {
 	auth := conf.get("auth")
 	if sa := auth.get("gcp").get("service_account_json"); sa != nil {
@@ -734,136 +704,93 @@ func (c *vctx) aiProviderInstance(conf *value, path string) {
 	}
 }
 
-// checkAIProxy: apisix/plugins/ai-proxy.lua check_schema.
+// checkAIProxy: apisix/plugins/ai-proxy.lua check_schema, the same per-instance rules as
+// ai-proxy-multi's.
 func checkAIProxy(c *vctx, conf *value, path string, _ pluginPlace) {
 	c.aiProviderInstance(conf, path)
 }
 
-// aiEndpointRe is the scheme and host an endpoint must start with: the Lua pattern
-// endpoint_regex "^(https?)://([^:/]+):?(%d*)/?.*$" of apisix/plugins/ai-proxy-multi.lua.
+// aiEndpointRe is what the Lua pattern endpoint_regex "^(https?)://([^:/]+):?(%d*)/?.*$"
+// of apisix/plugins/ai-proxy-multi.lua needs to capture a scheme and a host.
 var aiEndpointRe = regexp.MustCompile(`^(https?)://[^:/]+`)
 
 // aiChashVarRe is core.schema.upstream_hash_vars_schema's pattern (apisix/schema_def.lua).
 var aiChashVarRe = regexp.MustCompile(`^((uri|server_name|server_addr|request_uri|remote_port|remote_addr|query_string|host|hostname|mqtt_client_id)|arg_[0-9a-zA-z_-]+)$`)
 
-// aiPos returns v when it came from the configuration, else fallback: a default APISIX
-// fills in has no position.
-func aiPos(v, fallback *value) *value {
-	if v != nil && v.line != 0 {
-		return v
-	}
-	return fallback
-}
-
 // aiChashHeaderRe is core.schema.upstream_hash_header_schema's pattern (apisix/schema_def.lua).
 var aiChashHeaderRe = regexp.MustCompile(`^[a-zA-Z0-9-_]+$`)
 
-// checkAIProxyMulti: apisix/plugins/ai-proxy-multi.lua check_schema.
+// checkAIProxyMulti: apisix/plugins/ai-proxy-multi.lua check_schema (the newest stored
+// revision, which requires apisix.plugins.ai-proxy.semantic): each instance's
+// override.endpoint must match endpoint_regex, each instance gets ai-proxy's checks, and
+// balancer algorithm "chash" needs hash_on (filled with its default "vars" by the schema
+// check) and, unless hash_on is "consumer", a key that get_chash_key_schema(hash_on)
+// accepts. That revision's rules for algorithm "semantic" are written for a different shape
+// of the options than 3.18's semantic_opts, so they are not transcribed: a semantic
+// balancer gets a note instead.
+// hash_on "vars_combinations" keys (upstream_hash_vars_combinations_schema) are not checked.
 func checkAIProxyMulti(c *vctx, conf *value, path string, _ pluginPlace) {
-	insts := conf.get("instances")
-	names := map[string]bool{}
-	if insts != nil && insts.kind == vArr {
+	if insts := conf.get("instances"); insts != nil && insts.kind == vArr {
 		for i, in := range insts.arr {
 			ip := idx(join(path, "instances"), i)
-			if n, ok := in.get("name").strOf(); ok {
-				if names[n] {
-					c.at(in.get("name"), join(ip, "name"), fmt.Sprintf("instance name %q is used twice", n), "give every instance a unique name")
-				}
-				names[n] = true
-			}
 			if ep := in.get("override").get("endpoint"); ep != nil {
 				if s, ok := ep.strOf(); ok && !(c.refsPass && isRef(s)) && !aiEndpointRe.MatchString(s) {
-					c.at(ep, join(join(ip, "override"), "endpoint"), fmt.Sprintf("override.endpoint %q must start with http:// or https:// and a host", s), "for example https://api.example.com/v1/chat/completions")
+					c.at(ep, join(join(ip, "override"), "endpoint"),
+						fmt.Sprintf("override.endpoint %q must start with http:// or https:// and a host", s),
+						"for example https://api.example.com/v1/chat/completions")
 				}
 			}
 			c.aiProviderInstance(in, ip)
 		}
 	}
 	bal := conf.get("balancer")
+	algo, _ := bal.get("algorithm").strOf()
+	if algo == "semantic" {
+		c.note(posOf(conf.get("semantic_opts"), bal), path, "APISIX checks the semantic balancer's options (embeddings, a fallback instance, examples on every instance); fleetgate does not know their 3.18 rules and checks none of them")
+		return
+	}
+	if algo != "chash" {
+		return
+	}
 	bp := join(path, "balancer")
-	switch algo, _ := bal.get("algorithm").strOf(); algo {
-	case "chash":
-		// the schema check runs first and fills hash_on's default "vars"
-		hashOn := strOr(bal, "hash_on", "vars")
-		key := bal.get("key")
-		if hashOn == "consumer" {
-			return
-		}
-		if key == nil {
-			c.at(bal, bp, fmt.Sprintf("balancer algorithm chash with hash_on %q needs key", hashOn), "set key, for example remote_addr")
-			return
-		}
-		k, isStr := key.strOf()
-		switch {
-		case !isStr:
-			c.at(key, join(bp, "key"), "balancer key must be a string", "")
-		case hashOn == "vars" && !aiChashVarRe.MatchString(k):
-			c.at(key, join(bp, "key"), fmt.Sprintf("%q is not a variable chash can hash on", k), "one of uri, server_name, server_addr, request_uri, remote_port, remote_addr, query_string, host, hostname, or arg_<name>")
-		case (hashOn == "header" || hashOn == "cookie") && !aiChashHeaderRe.MatchString(k):
-			c.at(key, join(bp, "key"), fmt.Sprintf("%q is not a valid %s name", k, hashOn), "use letters, digits, - and _ only")
-		}
-	case "semantic":
-		checkAISemantic(c, conf, path, insts, names)
+	hashOn := strOr(bal, "hash_on", "vars")
+	if hashOn == "consumer" {
+		return
+	}
+	key := bal.get("key")
+	if key == nil {
+		c.at(bal, bp, fmt.Sprintf("balancer algorithm chash with hash_on %q needs key", hashOn), "set key, for example remote_addr")
+		return
+	}
+	k, isStr := key.strOf()
+	switch {
+	case !isStr:
+		c.at(key, join(bp, "key"), "balancer key must be a string", "")
+	case hashOn == "vars" && !aiChashVarRe.MatchString(k):
+		c.at(key, join(bp, "key"), fmt.Sprintf("%q is not a variable chash can hash on", k),
+			"one of uri, server_name, server_addr, request_uri, remote_port, remote_addr, query_string, host, hostname, or arg_<name>")
+	case (hashOn == "header" || hashOn == "cookie") && !aiChashHeaderRe.MatchString(k):
+		c.at(key, join(bp, "key"), fmt.Sprintf("%q is not a valid %s name", k, hashOn), "use letters, digits, - and _ only")
 	}
 }
 
-// checkAISemantic: the semantic balancer's needs (apisix/plugins/ai-proxy-multi.lua
-// check_schema): embeddings with an endpoint, examples on every instance and a fallback
-// that names an instance. The endpoint rules are those of the newer source: a present
-// endpoint needs a scheme and a host, azure-openai needs one with a path.
-func checkAISemantic(c *vctx, conf *value, path string, insts *value, names map[string]bool) {
-	so := conf.get("semantic_opts")
-	sp := join(path, "semantic_opts")
-	emb := so.get("embeddings")
-	if emb == nil {
-		c.at(conf, path, "balancer algorithm semantic needs semantic_opts.embeddings", "set semantic_opts: {embeddings: {provider: openai, model: ..., endpoint: ..., auth: {...}}}")
-	} else {
-		ep := emb.get("endpoint")
-		s, hasEP := ep.strOf()
-		epPath := join(join(sp, "embeddings"), "endpoint")
-		isAzure := strOr(emb, "provider", "") == "azure-openai"
-		switch {
-		case ep == nil && isAzure:
-			c.at(emb, join(sp, "embeddings"), "an azure-openai embeddings provider needs endpoint", "set endpoint: https://<resource>.openai.azure.com/openai/deployments/<deployment>/embeddings?api-version=...")
-		case !hasEP || (c.refsPass && isRef(s)):
-		case !aiEndpointRe.MatchString(s):
-			c.at(ep, epPath, fmt.Sprintf("semantic_opts.embeddings.endpoint %q must start with http:// or https:// and a host", s), "for example https://api.openai.com/v1/embeddings")
-		case isAzure:
-			if u, err := url.Parse(s); err != nil || u.Path == "" || u.Path == "/" {
-				c.at(ep, epPath, "an azure-openai embeddings endpoint must include the deployment path", "for example https://<resource>.openai.azure.com/openai/deployments/<deployment>/embeddings?api-version=...")
-			}
-		}
-	}
-	if insts != nil && insts.kind == vArr {
-		for i, in := range insts.arr {
-			if ex := in.get("examples"); ex == nil || ex.kind != vArr || len(ex.arr) == 0 {
-				c.at(in, idx(join(path, "instances"), i), "balancer algorithm semantic needs examples on every instance", "add examples: a few prompts this instance should serve")
-			}
-		}
-	}
-	if fb := so.get("fallback"); fb != nil {
-		if s, ok := fb.strOf(); ok && !names[s] {
-			c.at(fb, join(sp, "fallback"), fmt.Sprintf("semantic_opts.fallback %q names no instance", s), "set it to the name of one of the instances")
-		}
-	}
-}
-
-// checkAIRateLimiting: limit_strategy "expression" needs cost_expr
-// (apisix/plugins/ai-rate-limiting.lua check_schema).
+// checkAIRateLimiting: limit_strategy "expression" needs a non-empty cost_expr that loads
+// as a Lua expression (apisix/plugins/ai-rate-limiting.lua check_schema, compile_cost_expr).
+// fleetgate cannot load Lua, so the compile step is a note.
 func checkAIRateLimiting(c *vctx, conf *value, path string, _ pluginPlace) {
 	if strOr(conf, "limit_strategy", "") != "expression" {
 		return
 	}
 	ce := conf.get("cost_expr")
 	if s, _ := ce.strOf(); s == "" {
-		c.at(aiPos(ce, conf), path, `limit_strategy "expression" needs a non-empty cost_expr`, "set cost_expr, for example prompt_tokens + completion_tokens")
+		c.at(posOf(ce, conf), path, `limit_strategy "expression" needs a non-empty cost_expr`, "set cost_expr, for example prompt_tokens + completion_tokens")
 		return
 	}
 	c.note(ce, join(path, "cost_expr"), "APISIX compiles cost_expr as a Lua expression when it checks the configuration; fleetgate does not compile Lua")
 }
 
 // checkAIRequestRewrite: provider "openai-compatible" needs override.endpoint
-// (apisix/plugins/ai-request-rewrite.lua check_schema).
+// (apisix/plugins/ai-request-rewrite.lua check_schema, before the schema check).
 func checkAIRequestRewrite(c *vctx, conf *value, path string, _ pluginPlace) {
 	if strOr(conf, "provider", "") == "openai-compatible" && conf.get("override").get("endpoint") == nil {
 		c.at(conf, path, `provider "openai-compatible" needs override.endpoint`, "set override: {endpoint: https://<your LLM>/v1/chat/completions}")
@@ -973,7 +900,8 @@ func checkJSONSchemaLite(c *vctx, s *value, path string) {
 	}
 }
 
-// checkOASValidator: spec must be valid JSON (apisix/plugins/oas-validator.lua check_schema).
+// checkOASValidator: spec, unless a secret reference, must decode as JSON
+// (apisix/plugins/oas-validator.lua check_schema).
 func checkOASValidator(c *vctx, conf *value, path string, _ pluginPlace) {
 	sp := conf.get("spec")
 	if s, ok := sp.strOf(); ok && !(c.refsPass && isRef(s)) && !json.Valid([]byte(s)) {

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -65,7 +66,6 @@ func TestAIPluginChecks(t *testing.T) {
 
 		// ai-proxy-multi check_schema
 		{"multi two instances", "ai-proxy-multi", "route", `{"instances": [` + multiBase + `, "name": "a"}, ` + multiBase + `, "name": "b"}]}`, "", ""},
-		{"multi duplicate names", "ai-proxy-multi", "route", `{"instances": [` + multiBase + `, "name": "a"}, ` + multiBase + `, "name": "a"}]}`, `instance name "a" is used twice`, ""},
 		{"multi endpoint", "ai-proxy-multi", "route", `{"instances": [` + multiBase + `, "name": "a", "override": {"endpoint": "https://llm.example/v1/chat"}}]}`, "", ""},
 		{"multi endpoint without scheme", "ai-proxy-multi", "route", `{"instances": [` + multiBase + `, "name": "a", "override": {"endpoint": "llm.example/v1"}}]}`, `must start with http:// or https:// and a host`, ""},
 		{"multi instance bedrock rule", "ai-proxy-multi", "route", `{"instances": [{"provider": "bedrock", "auth": {}, "weight": 1, "name": "a", "provider_conf": {"region": "r"}}]}`, `provider "bedrock" needs auth.aws`, ""},
@@ -74,14 +74,51 @@ func TestAIPluginChecks(t *testing.T) {
 		{"multi chash without key", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "chash", "hash_on": "header"}, "instances": [` + multiBase + `, "name": "a"}]}`, `balancer algorithm chash with hash_on "header" needs key`, ""},
 		{"multi chash bad var", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "chash", "key": "client_ip"}, "instances": [` + multiBase + `, "name": "a"}]}`, `"client_ip" is not a variable chash can hash on`, ""},
 		{"multi chash bad header", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "chash", "hash_on": "header", "key": "x user"}, "instances": [` + multiBase + `, "name": "a"}]}`, `"x user" is not a valid header name`, ""},
-		{"multi semantic", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "semantic"}, "semantic_opts": {"fallback": "a", "embeddings": {"provider": "openai", "model": "m", "endpoint": "https://api.openai.com/v1/embeddings", "auth": {}}}, "instances": [` + multiBase + `, "name": "a", "examples": ["hi"]}]}`, "", ""},
-		{"multi semantic without embeddings", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "semantic"}, "instances": [` + multiBase + `, "name": "a", "examples": ["hi"]}]}`, "balancer algorithm semantic needs semantic_opts.embeddings", ""},
-		{"multi semantic endpoint without host", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "semantic"}, "semantic_opts": {"embeddings": {"provider": "openai", "model": "m", "endpoint": "api.openai.com/v1/embeddings", "auth": {}}}, "instances": [` + multiBase + `, "name": "a", "examples": ["hi"]}]}`, "must start with http:// or https:// and a host", ""},
-		{"multi semantic azure without deployment", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "semantic"}, "semantic_opts": {"embeddings": {"provider": "azure-openai", "model": "m", "endpoint": "https://r.openai.azure.com/", "auth": {}}}, "instances": [` + multiBase + `, "name": "a", "examples": ["hi"]}]}`, "must include the deployment path", ""},
-		{"multi semantic azure without endpoint", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "semantic"}, "semantic_opts": {"embeddings": {"provider": "azure-openai", "model": "m", "auth": {}}}, "instances": [` + multiBase + `, "name": "a", "examples": ["hi"]}]}`, "an azure-openai embeddings provider needs endpoint", ""},
-		{"multi semantic azure with deployment", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "semantic"}, "semantic_opts": {"embeddings": {"provider": "azure-openai", "model": "m", "endpoint": "https://r.openai.azure.com/openai/deployments/d/embeddings", "auth": {}}}, "instances": [` + multiBase + `, "name": "a", "examples": ["hi"]}]}`, "", ""},
-		{"multi semantic without examples", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "semantic"}, "semantic_opts": {"embeddings": {"provider": "openai", "model": "m", "endpoint": "https://api.openai.com/v1/embeddings", "auth": {}}}, "instances": [` + multiBase + `, "name": "a"}]}`, "needs examples on every instance", ""},
-		{"multi semantic unknown fallback", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "semantic"}, "semantic_opts": {"fallback": "b", "embeddings": {"provider": "openai", "model": "m", "endpoint": "https://api.openai.com/v1/embeddings", "auth": {}}}, "instances": [` + multiBase + `, "name": "a", "examples": ["hi"]}]}`, `semantic_opts.fallback "b" names no instance`, ""},
+
+		// ai-proxy-multi instances: schema_def.health_checker_active is reused as is
+		{"multi checks active", "ai-proxy-multi", "route", `{"instances": [` + multiBase + `, "name": "a", "checks": {"active": {"http_path": "/health", "healthy": {"successes": 2}}}}]}`, "", ""},
+		{"multi checks without active", "ai-proxy-multi", "route", `{"instances": [` + multiBase + `, "name": "a", "checks": {}}]}`, `required field "active" is missing`, ""},
+		{"multi checks bad successes", "ai-proxy-multi", "route", `{"instances": [` + multiBase + `, "name": "a", "checks": {"active": {"healthy": {"successes": 255}}}}]}`, "successes", ""},
+
+		// the shared pieces of apisix/plugins/ai-proxy/schema.lua
+		{"ai-proxy request_body per protocol", "ai-proxy", "route", `{"provider": "openai", "auth": {}, "override": {"request_body": {"openai-chat": {"temperature": 0.3}, "bedrock-converse": {}}}}`, "", ""},
+		{"ai-proxy request_body unknown protocol", "ai-proxy", "route", `{"provider": "openai", "auth": {}, "override": {"request_body": {"openai-completions": {}}}}`, "openai-completions", ""},
+		{"ai-proxy llm_options closed", "ai-proxy", "route", `{"provider": "openai", "auth": {}, "override": {"llm_options": {"max_tokens": 10, "temperature": 1}}}`, "temperature", ""},
+		{"ai-proxy llm_options max_tokens", "ai-proxy", "route", `{"provider": "openai", "auth": {}, "override": {"llm_options": {"max_tokens": 0}}}`, "max_tokens", ""},
+		{"ai-proxy provider added after 3.18", "ai-proxy", "route", `{"provider": "thegrid", "auth": {}}`, "thegrid", ""},
+		{"ai-proxy auth closed", "ai-proxy", "route", `{"provider": "openai", "auth": {"token": "k"}}`, "token", ""},
+		{"ai-proxy aws needs secret", "ai-proxy", "route", `{"provider": "openai", "auth": {"aws": {"access_key_id": "a"}}}`, `required field "secret_access_key" is missing`, ""},
+		{"ai-proxy options pass through", "ai-proxy", "route", `{"provider": "openai", "auth": {}, "options": {"model": "gpt-4", "temperature": 0.2}}`, "", ""},
+
+		// binding.schema_property: fail_mode
+		{"prompt-guard fail_mode", "ai-prompt-guard", "route", `{"fail_mode": "error"}`, "", ""},
+		{"prompt-guard bad fail_mode", "ai-prompt-guard", "route", `{"fail_mode": "ignore"}`, "ignore", ""},
+
+		// ai-aws-content-moderation: segments of at most MAX_SEGMENT_BYTES
+		{"aws segment limit", "ai-aws-content-moderation", "route", `{"comprehend": {"access_key_id": "a", "secret_access_key": "s", "region": "us-east-1"}, "request_check_length_limit": 1024}`, "", ""},
+		{"aws segment too long", "ai-aws-content-moderation", "route", `{"comprehend": {"access_key_id": "a", "secret_access_key": "s", "region": "us-east-1"}, "response_check_length_limit": 1025}`, "response_check_length_limit", ""},
+		{"aws category", "ai-aws-content-moderation", "route", `{"comprehend": {"access_key_id": "a", "secret_access_key": "s", "region": "r"}, "moderation_categories": {"INSULT": 0.4, "RUDENESS": 0.5}}`, "RUDENESS", ""},
+
+		// ai-lakera-guard: output scanning
+		{"lakera both directions", "ai-lakera-guard", "route", `{"api_key": "k", "direction": "both"}`, "", ""},
+		{"lakera bad endpoint", "ai-lakera-guard", "route", `{"api_key": "k", "lakera_endpoint": "ftp://x"}`, "lakera_endpoint", ""},
+
+		// ai-rag: one provider each
+		{"rag two embeddings providers", "ai-rag", "route", `{"embeddings_provider": {"azure_openai": {"endpoint": "e", "api_key": "k"}, "openai": {}}, "vector_search_provider": {"azure_ai_search": {"endpoint": "e", "api_key": "k"}}}`, "embeddings_provider", ""},
+
+		// ai-rate-limiting: limit-count's redis policies, sentinel included
+		{"rate-limiting sentinel", "ai-rate-limiting", "route", `{"limit": 10, "time_window": 60, "policy": "redis-sentinel"}`, `required field "redis_sentinels" is missing`, ""},
+		{"rate-limiting limit without window", "ai-rate-limiting", "route", `{"limit": 10}`, "time_window", ""},
+
+		// fields newer than the stored Lua, from APISIX's release notes and PRs
+		{"max_req_body_size request-validation", "request-validation", "route", `{"body_schema": {"type": "object"}, "max_req_body_size": 0}`, "max_req_body_size", ""},
+		{"max_req_body_size ai-proxy", "ai-proxy", "route", `{"provider": "openai", "auth": {}, "max_req_body_size": 1.5}`, "max_req_body_size", ""},
+		{"ai-rag ssl_verify", "ai-rag", "route", `{"ssl_verify": "no", "embeddings_provider": {"azure_openai": {"endpoint": "e", "api_key": "k"}}, "vector_search_provider": {"azure_ai_search": {"endpoint": "e", "api_key": "k"}}}`, "ssl_verify", ""},
+		{"multi semantic is a note", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "semantic"}, "semantic_opts": {"embeddings": {}}, "instances": [` + multiBase + `, "name": "a", "examples": ["hi"], "threshold": 0.5}]}`, "", "semantic balancer"},
+		{"multi examples at most 64", "ai-proxy-multi", "route", `{"instances": [` + multiBase + `, "name": "a", "examples": []}]}`, "examples", ""},
+		{"multi max_retries integer", "ai-proxy-multi", "route", `{"max_retries": "2", "instances": [` + multiBase + `, "name": "a"}]}`, "max_retries", ""},
+		{"aws request_check_roles", "ai-aws-content-moderation", "route", `{"comprehend": {"access_key_id": "a", "secret_access_key": "s", "region": "r"}, "request_check_roles": ["user", "user"]}`, "request_check_roles", ""},
+		{"aws request_check_mode", "ai-aws-content-moderation", "route", `{"comprehend": {"access_key_id": "a", "secret_access_key": "s", "region": "r"}, "request_check_mode": "last"}`, "", ""},
 
 		// ai-rate-limiting check_schema
 		{"rate-limiting expression", "ai-rate-limiting", "route", `{"limit": 10, "time_window": 60, "limit_strategy": "expression", "cost_expr": "prompt_tokens + completion_tokens"}`, "", "compiles cost_expr as a Lua expression"},
@@ -108,6 +145,8 @@ func TestAIPluginChecks(t *testing.T) {
 		{"ai-cache semantic layer needs semantic", "ai-cache", "route", `{"layers": ["exact", "semantic"], "redis_host": "r1"}`, `required field "semantic" is missing`, ""},
 		{"ai-cache layers must contain exact", "ai-cache", "route", `{"layers": ["semantic"], "redis_host": "r1"}`, "does not contain", ""},
 		{"ai-cache exact only", "ai-cache", "route", `{"redis_host": "r1"}`, "", ""},
+		{"ai-cache semantic not in layers only warns", "ai-cache", "route", `{"redis_host": "r1", "semantic": {"embedding": {"openai": {"model": "m", "api_key": "k", "endpoint": "http://e"}}, "vector_search": {"redis": {}}}}`, "", ""},
+		{"ai-cache redis needs host", "ai-cache", "route", `{}`, `required field "redis_host" is missing`, ""},
 		{"prompt-decorator untyped items", "ai-prompt-decorator", "route", `{"prepend": ["x", {"role": "system", "content": "c"}]}`, "", ""},
 		{"prompt-decorator item fields", "ai-prompt-decorator", "route", `{"prepend": [{"role": "robot", "content": "c"}]}`, "role", ""},
 	}
@@ -133,4 +172,35 @@ func TestAIPluginUnchecked(t *testing.T) {
 	require.Empty(t, errs)
 	errs, _ = aiVerdict(t, "route", "ai-proxy", `{"anything": [1, 2]}`)
 	require.Contains(t, errs, `required field "provider" is missing`)
+}
+
+// TestAICacheWarnings: ai-cache's check_schema only logs (core.utils.check_https on the
+// embedding endpoints, a semantic block layers does not list), so fleetgate warns and
+// accepts; with layers listing semantic and an HTTPS endpoint nothing is said.
+func TestAICacheWarnings(t *testing.T) {
+	const sem = `"semantic": {"embedding": {"openai": {"model": "m", "api_key": "k", "endpoint": %q}}, "vector_search": {"redis": {}}}`
+	warnOf := func(conf string) (string, string) {
+		e, w, _, err := ValidatePlugin(LatestRelease, "route", "ai-cache", []byte(conf))
+		require.NoError(t, err)
+		return strings.Join(e, "\n"), strings.Join(w, "\n")
+	}
+	errs, warns := warnOf(`{"redis_host": "r1", ` + fmt.Sprintf(sem, "http://emb.example/v1") + `}`)
+	require.Empty(t, errs)
+	require.Contains(t, warns, "does not use HTTPS")
+	require.Contains(t, warns, "layers does not list it")
+
+	errs, warns = warnOf(`{"redis_host": "r1", "layers": ["exact", "semantic"], ` + fmt.Sprintf(sem, "https://emb.example/v1") + `}`)
+	require.Empty(t, errs)
+	require.Empty(t, warns)
+}
+
+// TestAIRateLimitingForms: the oneOf of apisix/plugins/ai-rate-limiting.lua (limit and
+// time_window or instances, xor rules) names its alternatives in the message.
+func TestAIRateLimitingForms(t *testing.T) {
+	errs, _ := aiVerdict(t, "route", "ai-rate-limiting", `{"limit": 10, "time_window": 60, "rules": [{"count": 1, "time_window": 1, "key": "k"}]}`)
+	require.Contains(t, errs, "requires exactly one")
+	errs, _ = aiVerdict(t, "route", "ai-rate-limiting", `{"policy": "local"}`)
+	require.Contains(t, errs, "limit and time_window, or instances")
+	errs, _ = aiVerdict(t, "route", "ai-rate-limiting", `{"instances": [{"name": "a", "limit": 5, "time_window": 60}]}`)
+	require.Empty(t, errs)
 }
