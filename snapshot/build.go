@@ -377,11 +377,15 @@ func decodeYAML(data []byte, c *converter) ([]*value, []Problem) {
 		}
 		if err != nil {
 			line, col := 0, 0
+			msg := strings.TrimPrefix(err.Error(), "yaml: ")
 			if m := yamlLineRe.FindStringSubmatch(err.Error()); m != nil {
 				line, _ = strconv.Atoi(m[1])
 				col, _ = strconv.Atoi(m[2])
 			}
-			c.probs = append(c.probs, Problem{File: c.file, Line: line, Column: col, Message: "invalid YAML/JSON: " + strings.TrimPrefix(err.Error(), "yaml: ")})
+			if l, cl, m, ok := locateSyntaxError(data); ok {
+				line, col, msg = l, cl, m
+			}
+			c.probs = append(c.probs, Problem{File: c.file, Line: line, Column: col, Message: "invalid YAML/JSON: " + msg})
 			break
 		}
 		if len(n.Content) == 0 {
