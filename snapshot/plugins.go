@@ -51,13 +51,6 @@ func nameSet(names []string) map[string]bool {
 	return m
 }
 
-// authPlugins are the plugins a consumer credential may carry (APISIX: type "auth" with a
-// consumer schema).
-var authPlugins = map[string]bool{
-	"key-auth": true, "basic-auth": true, "jwt-auth": true, "hmac-auth": true,
-	"ldap-auth": true, "wolf-rbac": true, "jwe-decrypt": true,
-}
-
 // pluginAliases maps names from other gateways (and common guesses) to APISIX plugins, with
 // a word on what each does.
 var pluginAliases = map[string][]string{
@@ -218,33 +211,17 @@ func (c *vctx) checkPluginsIn(v *value, path string, place pluginPlace, stream b
 			c.at(conf, p, fmt.Sprintf("plugin configuration must be an object, got %s", describe(conf)), fmt.Sprintf("write %s: {} for the defaults", name))
 			continue
 		}
-		if place == placeCredential && !isAuthPlugin(name, d) {
+		if place == placeCredential && !isAuthPlugin(d) {
 			c.atPos(int(m.line), int(m.col), p, fmt.Sprintf("plugin %q cannot be a credential", name), "credentials carry one authentication plugin: key-auth, basic-auth, jwt-auth, hmac-auth, ldap-auth, ...")
 			continue
 		}
 		if d != nil {
 			c.checkPluginConf(d, conf, p, place)
-			continue
-		}
-		// Transitional: plugins not yet defined keep the older schema tables.
-		s := pluginSchemas[name]
-		if place != placeRoute {
-			if cs, ok := consumerPluginSchemas[name]; ok {
-				s = cs
-			}
-		}
-		if s != nil {
-			c.check(s, conf, p)
 		}
 	}
 }
 
-func isAuthPlugin(name string, d *pluginDef) bool {
-	if d != nil {
-		return d.auth
-	}
-	return authPlugins[name]
-}
+func isAuthPlugin(d *pluginDef) bool { return d != nil && d.auth }
 
 // lookupPlugin finds a plugin of the release being checked. The message is empty when
 // the name is a plugin of that release (d may still be nil for a plugin fleetgate has no

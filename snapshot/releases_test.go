@@ -252,3 +252,16 @@ func TestSchemaGatesKeepOldLinesValid(t *testing.T) {
 		}
 	}
 }
+
+// Every plugin of every supported release has a definition, so no plugin's configuration
+// goes unchecked (a plugin removed before 3.18 would need one too).
+func TestEveryPluginOfEveryReleaseIsDefined(t *testing.T) {
+	for r := OldestRelease; !LatestRelease.Before(r); r = rel(r.Minor + 1) {
+		for _, name := range pluginNames(r, false) {
+			require.NotNil(t, httpPlugins[name], "APISIX %s plugin %s has no definition", r, name)
+		}
+		for _, name := range pluginNames(r, true) {
+			require.NotNil(t, streamPlugins[name], "APISIX %s stream plugin %s has no definition", r, name)
+		}
+	}
+}
