@@ -14,6 +14,8 @@ type pluginUse struct {
 	stream    bool
 	line, col int
 	authKey   string
+	// protoID is grpc-transcode's proto_id.
+	protoID string
 }
 
 // authKeyField is apisix/admin/utils.lua's plugin_key_map: the field of an authentication
@@ -46,6 +48,9 @@ func pluginUses(p *value, kind Kind, r Release) []pluginUse {
 			if f := authKeyField(m.key, r); f != "" {
 				u.authKey, _ = m.val.get(f).strOf()
 			}
+		}
+		if m.key == "grpc-transcode" {
+			u.protoID, _ = idString(m.val.get("proto_id"))
 		}
 		uses = append(uses, u)
 	}
@@ -102,6 +107,25 @@ func (b *builder) checkGroup(final map[Key]*item) {
 	}
 	b.checkGlobalRulePlugins(items)
 	b.checkDuplicateAuthKeys(items)
+	b.checkProtoRefs(items, final)
+}
+
+// checkProtoRefs: grpc-transcode loads the proto its proto_id names when a request comes
+// (apisix/plugins/grpc-transcode/proto.lua fetch); APISIX accepts the route without it, and
+// every request then fails. A warning, since the proto may be managed outside the repository.
+func (b *builder) checkProtoRefs(items []*item, final map[Key]*item) {
+	for _, it := range items {
+		for _, u := range it.plugins {
+			if u.protoID == "" {
+				continue
+			}
+			if _, ok := final[Key{Kind: Protos, ID: u.protoID}]; ok {
+				continue
+			}
+			b.warnings = append(b.warnings, fmt.Sprintf("%s:%d:%d: %s: grpc-transcode's proto_id %q names no proto of the group: APISIX fails every request of this route until protos/%s exists",
+				it.file, u.line, u.col, it.res.Key(), u.protoID, u.protoID))
+		}
+	}
 }
 
 // checkPluginList: with a plugin list in the standalone file, APISIX loads only the listed

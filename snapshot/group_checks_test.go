@@ -176,3 +176,16 @@ ssls: [{id: s1, cert: "$env://CERT", key: "$secret://vault/1/key", snis: ["$env:
 	require.NotContains(t, text, "ssls/s1: cert")
 	require.NotContains(t, text, "ssls/s1: key")
 }
+
+// grpc-transcode naming a proto the group does not define is a warning; defined, nothing.
+func TestGRPCTranscodeProtoRef(t *testing.T) {
+	route := `routes: [{id: r1, uri: /grpc, upstream: {nodes: {"a:50051": 1}, scheme: grpc}, plugins: {grpc-transcode: {proto_id: "p1", service: helloworld.Greeter, method: SayHello}}}]`
+	s, err := buildAt(t, LatestRelease, route)
+	require.NoError(t, err)
+	require.Len(t, s.Meta.Warnings, 1)
+	require.Contains(t, s.Meta.Warnings[0], `grpc-transcode's proto_id "p1" names no proto of the group`)
+
+	s, err = buildAt(t, LatestRelease, route+"\nprotos: [{id: p1, content: 'syntax = \"proto3\"; package helloworld;'}]")
+	require.NoError(t, err)
+	require.Empty(t, s.Meta.Warnings)
+}
