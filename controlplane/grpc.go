@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
@@ -30,6 +32,9 @@ import (
 type grpcServer struct {
 	*grpc.Server
 	metrics *grpcprom.ServerMetrics
+	// health is grpc.health.v1.Health: SERVING once the services are registered, NOT_SERVING
+	// from the moment the server starts to stop.
+	health *health.Server
 	// disc, when set, is ended first on stop (its streams are told to reconnect).
 	disc *discovery.Server
 	// endStreams is called when the server starts to stop: it ends FleetAdmin's streams
@@ -92,13 +97,14 @@ func newGRPCServer(cfg *config.Config, dopts *discovery.Options, log *slog.Logge
 		grpc.ChainUnaryInterceptor(recovery.UnaryServerInterceptor(rec)),
 		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(rec)),
 	)
-	return &grpcServer{Server: grpc.NewServer(opts...), metrics: metrics, endStreams: endStreams}, nil
+	return &grpcServer{Server: grpc.NewServer(opts...), metrics: metrics, health: health.NewServer(), endStreams: endStreams}, nil
 }
 
 // stop ends the agents' streams (discovery.Server.Shutdown: they reconnect at once) and
 // the operators' streams, then stops gracefully: calls in flight get grace to finish, and
 // are cut off after it.
 func (g *grpcServer) stop(grace time.Duration) {
+	g.health.Shutdown() // probes see NOT_SERVING while the streams drain
 	if g.disc != nil {
 		g.disc.Shutdown()
 	}
@@ -145,8 +151,18 @@ type ctxStream struct {
 func (s *ctxStream) Context() context.Context { return s.ctx }
 
 // registered finishes the server once every service is registered: the metrics of every
-// method start at zero, so that a rate() over them works from the first scrape.
-func (g *grpcServer) registered() { g.metrics.InitializeMetrics(g.Server) }
+// method start at zero, so that a rate() over them works from the first scrape, and the
+// standard health service (grpc.health.v1, for Kubernetes gRPC probes and load balancers)
+// answers SERVING for the server ("") and for each service.
+func (g *grpcServer) registered() {
+	services := g.GetServiceInfo()
+	healthpb.RegisterHealthServer(g.Server, g.health)
+	g.metrics.InitializeMetrics(g.Server)
+	g.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	for name := range services {
+		g.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+}
 
 // recovered is the recovery interceptor's handler: it logs the panic with its stack and
 // fails the call that panicked.
