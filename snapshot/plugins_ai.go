@@ -145,9 +145,10 @@ var aiRequestBodyOverrideS = func() *sch {
 
 // aiOverrideS is override_schema (apisix/plugins/ai-proxy/schema.lua): a custom endpoint,
 // provider-aware LLM options (llm_options_schema, additionalProperties = false) and
-// per-protocol request body patches.
+// per-protocol request body patches. endpoint's minLength = 1 is from the schema.lua
+// revision stored at commit f7e8f1809cf4 (the PR #13676 revision, see aiSchemaRev).
 var aiOverrideS = object(props{
-	"endpoint":                    str(),
+	"endpoint":                    str().minLength(1),
 	"llm_options":                 object(props{"max_tokens": integer().minimum(1)}).closed(),
 	"request_body":                aiRequestBodyOverrideS,
 	"request_body_force_override": boolean().def(false),
@@ -172,11 +173,14 @@ var aiHealthCheckerActiveS = upstreamDefS.props["checks"].props["active"]
 
 // aiInstanceS is the item of ai_instance_schema (apisix/plugins/ai-proxy/schema.lua): one
 // LLM instance of ai-proxy-multi. examples and threshold, for the semantic balancer, are
-// newer than that revision: apache/apisix PR #13676 describes examples as 1 to 64
-// utterances and threshold as a number overriding the global one.
+// as the aiSchemaRev revision of schema.lua writes them: examples 1 to 64 non-empty
+// utterances, threshold a cosine similarity in [-1, 1] overriding the global one. That
+// revision also has a boolean `catchall`, which 3.18 replaced by semantic_opts.fallback
+// (APISIX 3.18.0 upgrade notes, "ai-proxy-multi instance names must be unique"), so it is
+// not listed.
 var aiInstanceS = object(props{
-	"examples":      arr(str()).minN(1).maxN(64),
-	"threshold":     num(),
+	"examples":      arr(str().minLength(1)).minN(1).maxN(64),
+	"threshold":     num().minimum(-1).maximum(1),
 	"name":          str().minLength(1).maxLength(100),
 	"provider":      enumS(aiProviders...),
 	"priority":      integer().def(0),
@@ -192,17 +196,20 @@ var aiInstanceS = object(props{
 // (apisix/plugins/ai-proxy/schema.lua), and max_req_body_size: that schema.lua revision
 // predates it; APISIX 3.17.0's release notes add it to ai-proxy and ai-proxy-multi
 // (PR #13466, "reject oversized request bodies with 413"; PR #13705 touches it again),
-// written as aiMaxReqBodySizeS.
+// written as aiMaxReqBodySizeS. streaming_flush_interval_ms (PR #13441, APISIX 3.17.0) is
+// as the aiSchemaRev revision writes it in both schemas: an integer >= 0, default 10
+// (0 flushes each chunk inline instead of from a background timer).
 func aiKeepaliveProps() props {
 	return props{
-		"max_req_body_size":      aiMaxReqBodySizeS(),
-		"timeout":                integer().minimum(1).maximum(600000).def(30000),
-		"max_stream_duration_ms": integer().minimum(1),
-		"max_response_bytes":     integer().minimum(1),
-		"keepalive":              boolean().def(true),
-		"keepalive_timeout":      integer().minimum(1000).def(60000),
-		"keepalive_pool":         integer().minimum(1).def(30),
-		"ssl_verify":             boolean().def(true),
+		"streaming_flush_interval_ms": integer().minimum(0).def(10),
+		"max_req_body_size":           aiMaxReqBodySizeS(),
+		"timeout":                     integer().minimum(1).maximum(600000).def(30000),
+		"max_stream_duration_ms":      integer().minimum(1),
+		"max_response_bytes":          integer().minimum(1),
+		"keepalive":                   boolean().def(true),
+		"keepalive_timeout":           integer().minimum(1000).def(60000),
+		"keepalive_pool":              integer().minimum(1).def(30),
+		"ssl_verify":                  boolean().def(true),
 	}
 }
 
@@ -254,11 +261,15 @@ const aiAwsMaxSegmentBytes = 1024
 // revision (it splits content into segments of at most MAX_SEGMENT_BYTES and batches them;
 // request/response_check_length_limit are 1..MAX_SEGMENT_BYTES, default 1000), plus the two
 // fields apache/apisix PR #13773 ("add request_check_roles and request_check_mode", merged
-// after that revision) describes: request_check_roles, an array of roles defaulting to
-// ["user", "tool", "system"], written like ai-aliyun-content-moderation's, and
-// request_check_mode, "last" or "all", default "all".
+// after that revision) describes: request_check_roles, an array of unique roles written
+// like ai-aliyun-content-moderation's, and request_check_mode, "last" or "all", default
+// "all". PR #13773 lists the roles user, tool and system; in 3.18 assistant is one too:
+// the 3.18 plugin page (https://apisix.apache.org/zh/docs/apisix/3.18/plugins/ai-aws-content-moderation/)
+// gives the values user, tool, system, assistant and the default ["user", "tool",
+// "system", "assistant"], and the APISIX 3.18.0 release notes ("Moderate more AI traffic
+// with AWS and Aliyun") say AWS can select user, tool, assistant and system.
 var aiAwsContentModerationS = object(props{
-	"request_check_roles": arr(enumS("user", "tool", "system")).minN(1).uniq().def([]any{"user", "tool", "system"}),
+	"request_check_roles": arr(enumS("user", "tool", "system", "assistant")).minN(1).uniq().def([]any{"user", "tool", "system", "assistant"}),
 	"request_check_mode":  enumS("last", "all").def("all"),
 	"comprehend": object(props{
 		"access_key_id":     str(),
@@ -432,21 +443,60 @@ var aiProxyS = object(mergeProps(props{
 	"override":      aiOverrideS,
 }, aiKeepaliveProps()), "provider", "auth")
 
+// aiSchemaRev is the commit of the newest apisix/plugins/ai-proxy/schema.lua revision
+// that could be read (apache/apisix, the branch of PR #13676 "add semantic load-balancing
+// algorithm"): it has max_retries and retry_on_failure_within_ms (PR #13495),
+// streaming_flush_interval_ms (PR #13441), override.endpoint's minLength and the semantic
+// balancer's embeddings_schema and instance fields. It predates PR #13852
+// (fallback_http_statuses) and the 3.18 layout of the semantic options under
+// semantic_opts.
+const aiSchemaRev = "f7e8f1809cf4d278b42b139d00d78a7025b8cd0c"
+
+// aiSemanticEmbeddingsS is embeddings_schema of the aiSchemaRev revision of
+// apisix/plugins/ai-proxy/schema.lua: the embedding service the semantic balancer calls.
+// Its auth takes header and query maps of strings only (additionalProperties = false:
+// the sidecar call has no request context, so gcp and aws signing cannot work). timeout's
+// default is that revision's (10000 ms); 3.18's default, which changes no verdict, may differ.
+var aiSemanticEmbeddingsS = object(props{
+	"provider": enumS("openai", "azure-openai"),
+	"model":    str().minLength(1),
+	"endpoint": str(),
+	"auth": object(props{
+		"header": object(nil).additional(str()),
+		"query":  object(nil).additional(str()),
+	}).closed(),
+	"timeout":    integer().minimum(1).def(10000),
+	"ssl_verify": boolean().def(true),
+}, "provider", "model", "auth")
+
+// aiSemanticOptsS is semantic_opts, the options of balancer algorithm "semantic" in
+// APISIX 3.18 (releases_data.go gates it at 3.18). APISIX 3.18.0's release notes ("Route
+// prompts to models by meaning", PR #13676) show it holding `embeddings` (provider, model,
+// auth.header: aiSemanticEmbeddingsS) and `fallback`, the name of the instance used when
+// no instance clears its threshold; the 3.18.0 upgrade notes (PR #13851) say fallback
+// names an instance by its instances[].name, which is 1 to 100 characters, so an empty
+// fallback names none. Where 3.18 puts the global threshold and the score headers switch
+// (balancer.threshold and balancer.expose_scores in the aiSchemaRev revision) no source
+// read says, so they are not listed (an unknown field is accepted with a warning).
+// That the embeddings are required with algorithm semantic is checkAIProxyMultiSemantic's.
+var aiSemanticOptsS = object(props{
+	"embeddings": aiSemanticEmbeddingsS,
+	"fallback":   str().minLength(1),
+})
+
 // aiProxyMultiS is _M.ai_proxy_multi_schema of apisix/plugins/ai-proxy/schema.lua (same
-// revision as aiProxyS), plus what was added after that revision:
-//   - max_retries and retry_on_failure_within_ms, which apache/apisix PR #13495 (APISIX
-//     3.17.0) describes as optional integers; their bounds are in no source read;
-//   - fallback_http_statuses, which PR #13852 describes as a list of upstream HTTP
-//     statuses (e.g. [401, 402]) that also trigger a fallback; bounds as above;
-//   - balancer.algorithm "semantic" (PR #13676's schema.lua diff: enum = { "chash",
-//     "roundrobin", "semantic" }) and its option block semantic_opts (named so in
-//     releases_data.go's 3.18 gate), whose schema could not be read: any object passes,
-//     and checkAIProxyMulti says so in a note.
+// revision as aiProxyS), plus what later revisions added:
+//   - max_retries (integer >= 0) and retry_on_failure_within_ms (integer >= 1), PR #13495
+//     (APISIX 3.17.0), as the aiSchemaRev revision writes them;
+//   - fallback_http_statuses, which PR #13852 (merged after aiSchemaRev) describes as a
+//     list of upstream HTTP statuses (e.g. [401, 402]) that also trigger a fallback; the
+//     bounds of its items are in no source read;
+//   - balancer.algorithm "semantic" and its options semantic_opts (aiSemanticOptsS).
 var aiProxyMultiS = object(mergeProps(props{
-	"max_retries":                integer(),
-	"retry_on_failure_within_ms": integer(),
+	"max_retries":                integer().minimum(0),
+	"retry_on_failure_within_ms": integer().minimum(1),
 	"fallback_http_statuses":     arr(integer()),
-	"semantic_opts":              openObj(),
+	"semantic_opts":              aiSemanticOptsS,
 	"balancer": object(props{
 		"algorithm": enumS("chash", "roundrobin", "semantic"),
 		"hash_on":   enumS("vars", "header", "cookie", "consumer", "vars_combinations").def("vars"),
@@ -720,17 +770,20 @@ var aiChashVarRe = regexp.MustCompile(`^((uri|server_name|server_addr|request_ur
 // aiChashHeaderRe is core.schema.upstream_hash_header_schema's pattern (apisix/schema_def.lua).
 var aiChashHeaderRe = regexp.MustCompile(`^[a-zA-Z0-9-_]+$`)
 
-// checkAIProxyMulti: apisix/plugins/ai-proxy-multi.lua check_schema (the newest stored
-// revision, which requires apisix.plugins.ai-proxy.semantic): each instance's
-// override.endpoint must match endpoint_regex, each instance gets ai-proxy's checks, and
-// balancer algorithm "chash" needs hash_on (filled with its default "vars" by the schema
-// check) and, unless hash_on is "consumer", a key that get_chash_key_schema(hash_on)
-// accepts. That revision's rules for algorithm "semantic" are written for a different shape
-// of the options than 3.18's semantic_opts, so they are not transcribed: a semantic
-// balancer gets a note instead.
-// hash_on "vars_combinations" keys (upstream_hash_vars_combinations_schema) are not checked.
+// checkAIProxyMulti: apisix/plugins/ai-proxy-multi.lua check_schema (the aiSchemaRev
+// revision): each instance's override.endpoint must match endpoint_regex, each instance
+// gets ai-proxy's checks, and balancer algorithm "chash" needs hash_on (filled with its
+// default "vars" by the schema check) and, unless hash_on is "consumer", a key that
+// get_chash_key_schema(hash_on) accepts. hash_on "vars_combinations" keys
+// (upstream_hash_vars_combinations_schema) are not checked.
+//
+// Instance names must be unique from 3.18: APISIX 3.18.0's upgrade notes ("ai-proxy-multi
+// instance names must be unique", PR #13851) say a duplicate is now rejected on write.
+//
+// Algorithm "semantic" is checkAIProxyMultiSemantic's.
 func checkAIProxyMulti(c *vctx, conf *value, path string, _ pluginPlace) {
 	if insts := conf.get("instances"); insts != nil && insts.kind == vArr {
+		seen := map[string]bool{}
 		for i, in := range insts.arr {
 			ip := idx(join(path, "instances"), i)
 			if ep := in.get("override").get("endpoint"); ep != nil {
@@ -740,13 +793,21 @@ func checkAIProxyMulti(c *vctx, conf *value, path string, _ pluginPlace) {
 						"for example https://api.example.com/v1/chat/completions")
 				}
 			}
+			if n, ok := in.get("name").strOf(); ok && c.release().AtLeast(rel(18)) {
+				if seen[n] {
+					c.at(in.get("name"), join(ip, "name"),
+						fmt.Sprintf("instance name %q is used twice: APISIX 3.18 rejects duplicate instance names", n),
+						"give each instance its own name (and update semantic_opts.fallback and ai-rate-limiting references to it)")
+				}
+				seen[n] = true
+			}
 			c.aiProviderInstance(in, ip)
 		}
 	}
 	bal := conf.get("balancer")
 	algo, _ := bal.get("algorithm").strOf()
 	if algo == "semantic" {
-		c.note(posOf(conf.get("semantic_opts"), bal), path, "APISIX checks the semantic balancer's options (embeddings, a fallback instance, examples on every instance); fleetgate does not know their 3.18 rules and checks none of them")
+		c.checkAIProxyMultiSemantic(conf, path)
 		return
 	}
 	if algo != "chash" {
@@ -772,6 +833,113 @@ func checkAIProxyMulti(c *vctx, conf *value, path string, _ pluginPlace) {
 	case (hashOn == "header" || hashOn == "cookie") && !aiChashHeaderRe.MatchString(k):
 		c.at(key, join(bp, "key"), fmt.Sprintf("%q is not a valid %s name", k, hashOn), "use letters, digits, - and _ only")
 	}
+}
+
+// checkAIProxyMultiSemantic is the balancer algorithm "semantic" part of
+// apisix/plugins/ai-proxy-multi.lua check_schema, as the aiSchemaRev revision writes it,
+// with its top-level `embeddings` read where 3.18 keeps it, semantic_opts.embeddings
+// (APISIX 3.18.0 release notes, PR #13676):
+//   - the embeddings are required;
+//   - embeddings.endpoint, if set, must match endpoint_regex (a scheme and a host);
+//   - provider "azure-openai" needs an endpoint with the deployment path;
+//   - every instance needs a non-empty example. That revision exempted its `catchall`
+//     instance; 3.18 names the fallback instance in semantic_opts.fallback instead, and
+//     whether that instance needs examples no source read says, so it is exempt here.
+//
+// semantic_opts.fallback must name one of the instances (3.18.0 upgrade notes, PR #13851:
+// fallback refers to an instance by its name).
+func (c *vctx) checkAIProxyMultiSemantic(conf *value, path string) {
+	op := join(path, "semantic_opts")
+	opts := conf.get("semantic_opts")
+	names := map[string]bool{}
+	insts := conf.get("instances")
+	if insts != nil && insts.kind == vArr {
+		for _, in := range insts.arr {
+			if n, ok := in.get("name").strOf(); ok {
+				names[n] = true
+			}
+		}
+	}
+	fallback, hasFallback := opts.get("fallback").strOf()
+	if hasFallback && !(c.refsPass && isRef(fallback)) && !names[fallback] {
+		c.at(opts.get("fallback"), join(op, "fallback"),
+			fmt.Sprintf("semantic_opts.fallback %q names no instance", fallback),
+			"set it to the name of one of the instances, or remove it to fall back to the first instance")
+	}
+	if insts != nil && insts.kind == vArr {
+		for i, in := range insts.arr {
+			if n, ok := in.get("name").strOf(); ok && hasFallback && n == fallback {
+				continue
+			}
+			if !aiHasExample(in.get("examples")) {
+				c.at(in, idx(join(path, "instances"), i),
+					"balancer algorithm semantic needs non-empty examples on every instance",
+					`add examples: ["a prompt this instance should serve", ...]`)
+			}
+		}
+	}
+	emb := opts.get("embeddings")
+	if emb == nil {
+		c.at(posOf(opts, conf), path, "balancer algorithm semantic needs semantic_opts.embeddings",
+			"set semantic_opts: {embeddings: {provider: openai, model: text-embedding-3-small, auth: {header: {Authorization: Bearer ...}}}}")
+		return
+	}
+	ep := emb.get("endpoint")
+	s, isStr := ep.strOf()
+	if isStr && c.refsPass && isRef(s) {
+		return
+	}
+	ejp := join(join(op, "embeddings"), "endpoint")
+	if isStr && !aiEndpointRe.MatchString(s) {
+		c.at(ep, ejp, fmt.Sprintf("semantic_opts.embeddings.endpoint %q must start with http:// or https:// and a host", s),
+			"for example https://api.openai.com/v1/embeddings")
+		return
+	}
+	if p, _ := emb.get("provider").strOf(); p != "azure-openai" {
+		return
+	}
+	switch {
+	case ep == nil:
+		c.at(emb, join(op, "embeddings"), `embeddings provider "azure-openai" needs semantic_opts.embeddings.endpoint`,
+			"set the full URL: https://{resource}.openai.azure.com/openai/deployments/{deployment}/embeddings?api-version=...")
+	case isStr && aiURLPath(s) == "":
+		c.at(ep, ejp, `the azure-openai embeddings endpoint must include the deployment path`,
+			"for example https://{resource}.openai.azure.com/openai/deployments/{deployment}/embeddings?api-version=...")
+	}
+}
+
+// aiHasExample reports whether examples holds a non-empty string, as check_schema's
+// has_example loop does.
+func aiHasExample(examples *value) bool {
+	if examples == nil || examples.kind != vArr {
+		return false
+	}
+	for _, e := range examples.arr {
+		if s, ok := e.strOf(); ok && s != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// aiURLPath is the path of an http(s) URL as socket.url's parse gives it, "" for none or
+// "/": what follows the authority, up to a query or a fragment.
+func aiURLPath(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		u = u[i+3:]
+	}
+	slash := strings.IndexAny(u, "/?#")
+	if slash < 0 || u[slash] != '/' {
+		return ""
+	}
+	p := u[slash:]
+	if j := strings.IndexAny(p, "?#"); j >= 0 {
+		p = p[:j]
+	}
+	if p == "/" {
+		return ""
+	}
+	return p
 }
 
 // checkAIRateLimiting: limit_strategy "expression" needs a non-empty cost_expr that loads

@@ -43,6 +43,7 @@ func aiVerdict(t *testing.T, place, name, conf string) (errs, notes string) {
 func TestAIPluginChecks(t *testing.T) {
 	const vertexOK = `{"provider": "vertex-ai", "auth": {"gcp": {}}, "provider_conf": {"project_id": "p", "region": "us-central1"}}`
 	const multiBase = `{"provider": "openai", "auth": {"header": {"Authorization": "Bearer k"}}, "weight": 1`
+	const embOK = `{"provider": "openai", "model": "text-embedding-3-small", "auth": {"header": {"Authorization": "Bearer k"}}}`
 	cases := []struct {
 		name, plugin, place, conf string
 		want                      string // "" = accepted
@@ -114,7 +115,34 @@ func TestAIPluginChecks(t *testing.T) {
 		{"max_req_body_size request-validation", "request-validation", "route", `{"body_schema": {"type": "object"}, "max_req_body_size": 0}`, "max_req_body_size", ""},
 		{"max_req_body_size ai-proxy", "ai-proxy", "route", `{"provider": "openai", "auth": {}, "max_req_body_size": 1.5}`, "max_req_body_size", ""},
 		{"ai-rag ssl_verify", "ai-rag", "route", `{"ssl_verify": "no", "embeddings_provider": {"azure_openai": {"endpoint": "e", "api_key": "k"}}, "vector_search_provider": {"azure_ai_search": {"endpoint": "e", "api_key": "k"}}}`, "ssl_verify", ""},
-		{"multi semantic is a note", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "semantic"}, "semantic_opts": {"embeddings": {}}, "instances": [` + multiBase + `, "name": "a", "examples": ["hi"], "threshold": 0.5}]}`, "", "semantic balancer"},
+
+		// ai-proxy-multi 3.18 fields: the aiSchemaRev revision of ai-proxy/schema.lua,
+		// semantic_opts per the 3.18.0 release notes
+		{"multi max_retries zero", "ai-proxy-multi", "route", `{"max_retries": 0, "retry_on_failure_within_ms": 1, "instances": [` + multiBase + `, "name": "a"}]}`, "", ""},
+		{"multi max_retries negative", "ai-proxy-multi", "route", `{"max_retries": -1, "instances": [` + multiBase + `, "name": "a"}]}`, "max_retries", ""},
+		{"multi retry window zero", "ai-proxy-multi", "route", `{"retry_on_failure_within_ms": 0, "instances": [` + multiBase + `, "name": "a"}]}`, "retry_on_failure_within_ms", ""},
+		{"ai-proxy flush interval zero", "ai-proxy", "route", `{"provider": "openai", "auth": {}, "streaming_flush_interval_ms": 0}`, "", ""},
+		{"ai-proxy flush interval negative", "ai-proxy", "route", `{"provider": "openai", "auth": {}, "streaming_flush_interval_ms": -1}`, "streaming_flush_interval_ms", ""},
+		{"multi flush interval fraction", "ai-proxy-multi", "route", `{"streaming_flush_interval_ms": 2.5, "instances": [` + multiBase + `, "name": "a"}]}`, "streaming_flush_interval_ms", ""},
+		{"ai-proxy empty endpoint", "ai-proxy", "route", `{"provider": "openai", "auth": {}, "override": {"endpoint": ""}}`, "endpoint", ""},
+		{"multi instance threshold range", "ai-proxy-multi", "route", `{"instances": [` + multiBase + `, "name": "a", "threshold": 1.5}]}`, "threshold", ""},
+		{"multi empty example", "ai-proxy-multi", "route", `{"instances": [` + multiBase + `, "name": "a", "examples": [""]}]}`, "examples", ""},
+		{"multi duplicate names", "ai-proxy-multi", "route", `{"instances": [` + multiBase + `, "name": "a"}, ` + multiBase + `, "name": "a"}]}`, `instance name "a" is used twice`, ""},
+		{"multi semantic", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "semantic"}, "semantic_opts": {"fallback": "b", "embeddings": ` + embOK + `}, "instances": [` + multiBase + `, "name": "a", "examples": ["hi"], "threshold": 0.5}, ` + multiBase + `, "name": "b"}]}`, "", ""},
+		{"multi semantic needs embeddings", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "semantic"}, "instances": [` + multiBase + `, "name": "a", "examples": ["hi"]}]}`, "balancer algorithm semantic needs semantic_opts.embeddings", ""},
+		{"multi semantic embeddings fields", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "semantic"}, "semantic_opts": {"embeddings": {}}, "instances": [` + multiBase + `, "name": "a", "examples": ["hi"]}]}`, `required field "provider" is missing`, ""},
+		{"multi semantic embeddings auth closed", "ai-proxy-multi", "route", `{"semantic_opts": {"embeddings": {"provider": "openai", "model": "m", "auth": {"gcp": {}}}}, "instances": [` + multiBase + `, "name": "a"}]}`, "gcp", ""},
+		{"multi semantic embeddings provider", "ai-proxy-multi", "route", `{"semantic_opts": {"embeddings": {"provider": "gemini", "model": "m", "auth": {}}}, "instances": [` + multiBase + `, "name": "a"}]}`, "gemini", ""},
+		{"multi semantic needs examples", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "semantic"}, "semantic_opts": {"embeddings": ` + embOK + `}, "instances": [` + multiBase + `, "name": "a"}]}`, "needs non-empty examples on every instance", ""},
+		{"multi semantic fallback unknown", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "semantic"}, "semantic_opts": {"fallback": "z", "embeddings": ` + embOK + `}, "instances": [` + multiBase + `, "name": "a", "examples": ["hi"]}]}`, `semantic_opts.fallback "z" names no instance`, ""},
+		{"multi semantic fallback empty", "ai-proxy-multi", "route", `{"semantic_opts": {"fallback": "", "embeddings": ` + embOK + `}, "instances": [` + multiBase + `, "name": "a"}]}`, "fallback", ""},
+		{"multi semantic endpoint without scheme", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "semantic"}, "semantic_opts": {"embeddings": {"provider": "openai", "model": "m", "auth": {}, "endpoint": "api.openai.com/v1"}}, "instances": [` + multiBase + `, "name": "a", "examples": ["hi"]}]}`, "must start with http:// or https:// and a host", ""},
+		{"multi semantic azure without endpoint", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "semantic"}, "semantic_opts": {"embeddings": {"provider": "azure-openai", "model": "m", "auth": {}}}, "instances": [` + multiBase + `, "name": "a", "examples": ["hi"]}]}`, `"azure-openai" needs semantic_opts.embeddings.endpoint`, ""},
+		{"multi semantic azure without path", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "semantic"}, "semantic_opts": {"embeddings": {"provider": "azure-openai", "model": "m", "auth": {}, "endpoint": "https://r.openai.azure.com/?api-version=1"}}, "instances": [` + multiBase + `, "name": "a", "examples": ["hi"]}]}`, "must include the deployment path", ""},
+		{"multi semantic azure", "ai-proxy-multi", "route", `{"balancer": {"algorithm": "semantic"}, "semantic_opts": {"embeddings": {"provider": "azure-openai", "model": "m", "auth": {}, "endpoint": "https://r.openai.azure.com/openai/deployments/d/embeddings?api-version=1"}}, "instances": [` + multiBase + `, "name": "a", "examples": ["hi"]}]}`, "", ""},
+		{"multi semantic rules only for semantic", "ai-proxy-multi", "route", `{"semantic_opts": {"fallback": "z", "embeddings": ` + embOK + `}, "instances": [` + multiBase + `, "name": "a"}]}`, "", ""},
+		{"aws assistant role", "ai-aws-content-moderation", "route", `{"comprehend": {"access_key_id": "a", "secret_access_key": "s", "region": "r"}, "request_check_roles": ["assistant"]}`, "", ""},
+		{"aws developer role", "ai-aws-content-moderation", "route", `{"comprehend": {"access_key_id": "a", "secret_access_key": "s", "region": "r"}, "request_check_roles": ["developer"]}`, "developer", ""},
 		{"multi examples at most 64", "ai-proxy-multi", "route", `{"instances": [` + multiBase + `, "name": "a", "examples": []}]}`, "examples", ""},
 		{"multi max_retries integer", "ai-proxy-multi", "route", `{"max_retries": "2", "instances": [` + multiBase + `, "name": "a"}]}`, "max_retries", ""},
 		{"aws request_check_roles", "ai-aws-content-moderation", "route", `{"comprehend": {"access_key_id": "a", "secret_access_key": "s", "region": "r"}, "request_check_roles": ["user", "user"]}`, "request_check_roles", ""},
@@ -202,5 +230,18 @@ func TestAIRateLimitingForms(t *testing.T) {
 	errs, _ = aiVerdict(t, "route", "ai-rate-limiting", `{"policy": "local"}`)
 	require.Contains(t, errs, "limit and time_window, or instances")
 	errs, _ = aiVerdict(t, "route", "ai-rate-limiting", `{"instances": [{"name": "a", "limit": 5, "time_window": 60}]}`)
+	require.Empty(t, errs)
+}
+
+// TestAIProxyMultiUniqueNames: APISIX 3.18 rejects two ai-proxy-multi instances with one
+// name (3.18.0 upgrade notes, PR #13851); 3.17 accepted them.
+func TestAIProxyMultiUniqueNames(t *testing.T) {
+	const inst = `{"provider": "openai", "auth": {"header": {"Authorization": "Bearer k"}}, "weight": 1, "name": "a"}`
+	conf := []byte(`{"instances": [` + inst + `, ` + inst + `]}`)
+	errs, _, _, err := ValidatePlugin(rel(18), "route", "ai-proxy-multi", conf)
+	require.NoError(t, err)
+	require.Contains(t, strings.Join(errs, "\n"), `instance name "a" is used twice`)
+	errs, _, _, err = ValidatePlugin(rel(17), "route", "ai-proxy-multi", conf)
+	require.NoError(t, err)
 	require.Empty(t, errs)
 }
