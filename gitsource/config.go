@@ -60,6 +60,25 @@ type Config struct {
 	// Logger receives the source's logs; the source adds source=<Name> to each, so the caller
 	// does not. Default slog.Default().
 	Logger *slog.Logger
+	// Observer receives the source's fetches, rejections and webhook deliveries, for
+	// metrics. Default nil: none.
+	Observer Observer
+}
+
+// Observer receives a source's events, for metrics. Its methods are called synchronously
+// from fetches and webhook requests: they must be quick and safe for concurrent use.
+type Observer interface {
+	// Fetched is called after each fetch that went to the remote, with how long it took
+	// and its result: "ok" (a revision accepted, new or not), "rejected" (fetched, but
+	// the head's signature was not accepted) or "failed" (the remote could not be read).
+	Fetched(source string, took time.Duration, result string)
+	// Rejected is called once per remote head commit refused by the signature check,
+	// with why: "unsigned", "not_openpgp" or "unverified" (signed by a key outside the
+	// keyring, or a bad signature).
+	Rejected(source, reason string)
+	// Webhook is called for each delivery to the source's webhook, with its outcome:
+	// "accepted", "duplicate", "ping", "bad_signature", "too_large" or "bad_request".
+	Webhook(source, result string)
 }
 
 // Auth are the credentials of a source. Secrets are read from files or the environment at

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -86,4 +87,42 @@ func run(t *testing.T, s *gitsource.Source) *recorder {
 		}
 	})
 	return rec
+}
+
+// observed records what a source tells its Observer.
+type observed struct {
+	mu       sync.Mutex
+	fetches  map[string]int // result → count
+	rejected map[string]int // reason → count
+	webhooks map[string]int // result → count
+}
+
+func newObserved() *observed {
+	return &observed{fetches: map[string]int{}, rejected: map[string]int{}, webhooks: map[string]int{}}
+}
+
+func (o *observed) Fetched(_ string, took time.Duration, result string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if took > 0 {
+		o.fetches[result]++
+	}
+}
+
+func (o *observed) Rejected(_, reason string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.rejected[reason]++
+}
+
+func (o *observed) Webhook(_, result string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.webhooks[result]++
+}
+
+func (o *observed) snapshot() (fetches, rejected, webhooks map[string]int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return maps.Clone(o.fetches), maps.Clone(o.rejected), maps.Clone(o.webhooks)
 }

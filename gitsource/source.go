@@ -271,7 +271,7 @@ func (s *Source) useRepo(st *filesystem.Storage, repo *git.Repository, refChange
 	if err != nil {
 		return fmt.Errorf("read accepted commit %s: %w", ref.Hash(), err)
 	}
-	rev, reason := s.check(c)
+	rev, reason, _ := s.check(c)
 	if reason != "" {
 		s.log.Warn("cached head no longer passes the signature check, dropped", "commit", rev.Commit, "reason", reason)
 		s.st.Rejected = reason
@@ -500,9 +500,10 @@ func (s *Source) fetchAndRecord(ctx context.Context) (Revision, error) {
 			h, _ := s.Head()
 			return h, fmt.Errorf("source %q: fetch cancelled: %w", s.cfg.Name, ctx.Err())
 		}
+		s.observeFetch(start, "failed")
 		return s.recordFailure(err)
 	}
-	rev, reason := s.check(c)
+	rev, reason, code := s.check(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.st.Attempts > 0 {
@@ -511,13 +512,18 @@ func (s *Source) fetchAndRecord(ctx context.Context) (Revision, error) {
 	s.st.LastFetch, s.st.LastError, s.st.FailingSince, s.st.Attempts = time.Now(), "", time.Time{}, 0
 	if reason != "" {
 		s.st.Rejected = reason
+		s.observeFetch(start, "rejected")
 		if s.rejected != rev.Commit {
 			s.rejected = rev.Commit
+			if o := s.cfg.Observer; o != nil {
+				o.Rejected(s.cfg.Name, code)
+			}
 			s.log.Warn("remote head rejected, keeping the last accepted revision", "commit", rev.Commit, "reason", reason, "kept", s.head.Commit)
 		}
 		return s.head, fmt.Errorf("source %q: %w: %s", s.cfg.Name, ErrRejected, reason)
 	}
 	s.st.Rejected, s.rejected = "", ""
+	s.observeFetch(start, "ok")
 	if s.hasHead && s.head.Commit == rev.Commit {
 		return s.head, nil
 	}
@@ -535,6 +541,13 @@ func (s *Source) fetchAndRecord(ctx context.Context) (Revision, error) {
 	default:
 	}
 	return rev, nil
+}
+
+// observeFetch tells the Observer, if any, of a fetch that started at start.
+func (s *Source) observeFetch(start time.Time, result string) {
+	if o := s.cfg.Observer; o != nil {
+		o.Fetched(s.cfg.Name, time.Since(start), result)
+	}
 }
 
 func (s *Source) recordFailure(err error) (Revision, error) {

@@ -380,7 +380,8 @@ func TestSignedCommits(t *testing.T) {
 	root, repo, _ := served(t)
 	trusted, trustedPub := testutil.NewSigningKey(t, "Trusted Releaser")
 	stranger, _ := testutil.NewSigningKey(t, "Stranger")
-	s := open(t, testutil.StartGitDaemon(t, root)+"cfg", func(c *gitsource.Config) { c.SigningKeys = trustedPub })
+	obs := newObserved()
+	s := open(t, testutil.StartGitDaemon(t, root)+"cfg", func(c *gitsource.Config) { c.SigningKeys, c.Observer = trustedPub, obs })
 	ctx := context.Background()
 
 	// The first commit of served() is unsigned.
@@ -418,6 +419,11 @@ func TestSignedCommits(t *testing.T) {
 			require.Equal(t, good, h.Commit)
 		})
 	}
+	_, err = s.Fetch(ctx) // the same rejected head again: a fetch, not a new rejection
+	require.ErrorIs(t, err, gitsource.ErrRejected)
+	fetches, rejected, _ := obs.snapshot()
+	require.Equal(t, map[string]int{"ok": 1, "rejected": 4}, fetches, "every fetch is observed, with its result")
+	require.Equal(t, map[string]int{"unsigned": 2, "unverified": 1}, rejected, "each refused head once, with its reason")
 
 	// Run never hands on a rejected head.
 	rec := run(t, s)

@@ -89,32 +89,45 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			log.Warn("webhook body too large, ignored", "limit", MaxWebhookBody)
+			observeWebhook(src, name, "too_large")
 			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 			return
 		}
+		observeWebhook(src, name, "bad_request")
 		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	if reason := verify(hook, r.Header, body); reason != "" {
 		log.Warn("webhook refused", "kind", hook.Kind, "reason", reason)
+		observeWebhook(src, name, "bad_signature")
 		http.Error(w, "signature check failed", http.StatusUnauthorized)
 		return
 	}
 	if hook.Kind == WebhookGitHub && r.Header.Get("X-GitHub-Event") == "ping" {
+		observeWebhook(src, name, "ping")
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, "pong\n")
 		return
 	}
 	if id := deliveryID(r.Header); id != "" && h.seen.seen(name+"\x00"+id) {
 		log.Warn("duplicate webhook delivery ignored", "kind", hook.Kind, "delivery", id)
+		observeWebhook(src, name, "duplicate")
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, "duplicate delivery, ignored\n")
 		return
 	}
 	src.Trigger()
+	observeWebhook(src, name, "accepted")
 	log.Debug("webhook accepted, fetch scheduled", "kind", hook.Kind)
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = io.WriteString(w, "fetch scheduled\n")
+}
+
+// observeWebhook tells the source's Observer, if any, of a delivery's outcome.
+func observeWebhook(src *Source, name, result string) {
+	if o := src.cfg.Observer; o != nil {
+		o.Webhook(name, result)
+	}
 }
 
 // verify returns why the request is refused, or "".

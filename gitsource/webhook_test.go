@@ -30,7 +30,10 @@ func TestWebhookHandler(t *testing.T) {
 	repo := testutil.NewRepo(t)
 	repo.Commit("init")
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := Open(context.Background(), Config{Name: "gitops", URL: repo.Dir, CacheDir: filepath.Join(t.TempDir(), "c"), Logger: quiet})
+	seen := map[string]int{}
+	var seenMu sync.Mutex
+	obs := webhookCounter(func(result string) { seenMu.Lock(); seen[result]++; seenMu.Unlock() })
+	s, err := Open(context.Background(), Config{Name: "gitops", URL: repo.Dir, CacheDir: filepath.Join(t.TempDir(), "c"), Logger: quiet, Observer: obs})
 	require.NoError(t, err)
 	secret := []byte("shared-secret")
 	hooks := map[string]Webhook{
@@ -89,7 +92,18 @@ func TestWebhookHandler(t *testing.T) {
 			require.Equal(t, tc.triggers, len(s.trigger) == 1, "trigger pending")
 		})
 	}
+	seenMu.Lock()
+	defer seenMu.Unlock()
+	require.Equal(t, map[string]int{"accepted": 5, "bad_signature": 10, "ping": 1, "too_large": 1}, seen,
+		"each delivery to a known source is observed with its outcome")
 }
+
+// webhookCounter is an Observer that counts webhook outcomes only.
+type webhookCounter func(result string)
+
+func (webhookCounter) Fetched(string, time.Duration, string) {}
+func (webhookCounter) Rejected(string, string)               {}
+func (w webhookCounter) Webhook(_, result string)            { w(result) }
 
 func TestTriggerCoalesces(t *testing.T) {
 	root := t.TempDir()
