@@ -218,6 +218,16 @@ groups:
 	require.Eventually(t, func() bool { return status().GetDesired().GetMeta().GetSequence() == 2 }, 30*time.Second, 10*time.Millisecond)
 	d2 := status().GetDesired().GetMeta().GetDigest()
 	require.Eventually(t, allOn(d2), 30*time.Second, 10*time.Millisecond, "agents converge to a new commit")
+
+	// the metrics an operator alerts on
+	require.Eventually(t, func() bool {
+		return metric(t, cp.addrs.HTTP, `fleetgate_commit_to_converged_seconds_count{group="production"}`) == 2
+	}, 10*time.Second, 20*time.Millisecond, "commit to converged observed once per new version")
+	require.Eventually(t, func() bool {
+		return metric(t, cp.addrs.HTTP, `fleetgate_group_info{desired_digest="`+d2+`",desired_sequence="2",frozen="false",group="production",pinned="false",rollout="",running_digest="`+d2+`",running_sequence="2"}`) == 1
+	}, 10*time.Second, 20*time.Millisecond, "the info metric names the desired and running versions")
+	require.GreaterOrEqual(t, metric(t, cp.addrs.HTTP, `fleetgate_git_fetches_total{result="ok",source="gitops"}`), 2.0)
+	require.InDelta(t, float64(time.Now().Unix()), metric(t, cp.addrs.HTTP, `fleetgate_git_last_fetch_success_timestamp_seconds{source="gitops"}`), 60)
 	require.Equal(t, float64(agents), metric(t, cp.addrs.HTTP, `fleetgate_discovery_updates_total{type="delta"}`))
 	require.Equal(t, full0, metric(t, cp.addrs.HTTP, `fleetgate_discovery_updates_total{type="full"}`))
 	perAgent := (metric(t, cp.addrs.HTTP, `fleetgate_discovery_update_bytes_total`) - bytesBefore) / agents

@@ -114,10 +114,12 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		return disc.Stats()
 	}})
 	pl := pipeline.New(st, pipelineGroups(cfg), pipeline.Options{History: cfg.History, Observe: metrics.ObserveBuild, Logger: log})
-	srcs, err := sources.Open(ctx, cfg, sources.Options{Pipeline: pl, Store: st, IsLeader: isLeader, Logger: log})
+	srcs, err := sources.Open(ctx, cfg, sources.Options{Pipeline: pl, Store: st, IsLeader: isLeader, Observer: metrics, Logger: log})
 	if err != nil {
 		return err
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); metrics.Run(ctx) }() // fleetgate_commit_to_converged_seconds
 	// the leader fetches and builds, and moves the rollouts
 	lead := func(ctx context.Context) {
 		done := make(chan struct{})

@@ -1,6 +1,10 @@
 package fleet
 
-import fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
+import (
+	"time"
+
+	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
+)
 
 // NodeCounts are the counts of a group's nodes that the admin API, the metrics and the
 // dashboard show.
@@ -56,4 +60,45 @@ func Nacking(n *fleetgatev1.NodeStatus, desired string) bool {
 // reported drift it did not heal (NodeStatus.drifted), and no apply or heal since.
 func Drifting(n *fleetgatev1.NodeStatus) bool {
 	return n.GetConnected() && n.GetDrifted()
+}
+
+// Convergence is when a group's desired version reached every connected node.
+type Convergence struct {
+	// Desired is the group's desired version.
+	Desired *fleetgatev1.SnapshotMeta
+	// At is when the last connected node ACKed it (its AppliedAt).
+	At time.Time
+}
+
+// Converged returns the group's desired version and when the last of its connected nodes
+// ACKed it, when every connected node (at least one) runs it; false otherwise, and while a
+// rollout gives waves different versions.
+func (f *Fleet) Converged(name string) (Convergence, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	g, ok := f.groups[name]
+	if !ok || g.desired == nil {
+		return Convergence{}, false
+	}
+	want := g.desired.Digest
+	var last time.Time
+	connected, all := 0, true
+	f.eachLocked(name, time.Now(), func(st *fleetgatev1.NodeStatus, v view) {
+		if !v.connected || !all {
+			return
+		}
+		connected++
+		// in a rollout a node's wave may be meant to run another version still
+		if st.GetAppliedDigest() != want || digestOf(f.desiredForLocked(g, st.GetNodeId())) != want {
+			all = false
+			return
+		}
+		if at := st.GetAppliedAt().AsTime(); at.After(last) {
+			last = at
+		}
+	})
+	if connected == 0 || !all {
+		return Convergence{}, false
+	}
+	return Convergence{Desired: g.desiredMeta, At: last}, true
 }

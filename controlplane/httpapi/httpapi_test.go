@@ -31,6 +31,18 @@ func (f *fakeFleet) Group(name string) (fleet.GroupState, bool) {
 	return gs, ok
 }
 
+func (f *fakeFleet) Running(group string) map[string]uint32 {
+	m := map[string]uint32{}
+	for _, n := range f.nodes[group] {
+		if n.GetAppliedDigest() != "" {
+			m[n.GetAppliedDigest()]++
+		}
+	}
+	return m
+}
+
+func (f *fakeFleet) Converged(string) (fleet.Convergence, bool) { return fleet.Convergence{}, false }
+
 func (f *fakeFleet) Counts(group string) fleet.NodeCounts {
 	gs := f.groups[group]
 	return fleet.Count(f.nodes[group], gs.Desired.GetDigest())
@@ -103,6 +115,8 @@ func TestEndpoints(t *testing.T) {
 		`fleetgate_group_nodes{group="staging"} 0`,
 		`fleetgate_group_desired_sequence{group="staging"} 0`,
 		`fleetgate_group_pinned{group="staging"} 0`,
+		`fleetgate_group_info{desired_digest="sha256:2222",desired_sequence="2",frozen="false",group="prod",pinned="true",rollout="",running_digest="sha256:3333",running_sequence="3"} 1`,
+		`fleetgate_group_info{desired_digest="",desired_sequence="",frozen="false",group="staging",pinned="false",rollout="",running_digest="",running_sequence=""} 1`,
 		`fleetgate_builds_total{group="prod",result="added"} 1`,
 		`fleetgate_builds_total{group="prod",result="failed"} 1`,
 		`fleetgate_discovery_streams 2`,

@@ -1,6 +1,10 @@
 package httpapi
 
 import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -9,14 +13,29 @@ import (
 	"github.com/fleetgate/fleetgate/controlplane/discovery"
 	"github.com/fleetgate/fleetgate/controlplane/fleet"
 	"github.com/fleetgate/fleetgate/controlplane/pipeline"
+	"github.com/fleetgate/fleetgate/gitsource"
+	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 )
 
-// Metrics holds the control plane's Prometheus metrics.
+// Metrics holds the control plane's Prometheus metrics. It is the gitsource.Observer of the
+// control plane's sources.
 type Metrics struct {
 	Registry *prometheus.Registry
+	src      Sources
 	builds   *prometheus.CounterVec
 	buildDur *prometheus.HistogramVec
+
+	fetches    *prometheus.CounterVec
+	fetchDur   *prometheus.HistogramVec
+	lastFetch  *prometheus.GaugeVec
+	rejected   *prometheus.CounterVec
+	webhooks   *prometheus.CounterVec
+	converge   *prometheus.HistogramVec
+	mu         sync.Mutex
+	observedAt map[string]string // group → digest whose convergence was observed
 }
+
+var _ gitsource.Observer = (*Metrics)(nil)
 
 // Fleet is what the group gauges read of the fleet state at scrape time; *fleet.Fleet
 // implements it.
@@ -27,6 +46,10 @@ type Fleet interface {
 	Group(name string) (fleet.GroupState, bool)
 	// Counts counts the nodes of a group (fleet.Fleet.Counts: without listing them).
 	Counts(group string) fleet.NodeCounts
+	// Running counts the nodes of a group by the digest they applied.
+	Running(group string) map[string]uint32
+	// Converged tells when the group's desired version reached its last connected node.
+	Converged(group string) (fleet.Convergence, bool)
 }
 
 var _ Fleet = (*fleet.Fleet)(nil)
@@ -54,9 +77,95 @@ func NewMetrics(src Sources) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
 		}, []string{"group"}),
 	}
-	reg.MustRegister(m.builds, m.buildDur, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	m.src = src
+	m.fetches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fleetgate_git_fetches_total", Help: "Fetches of a Git source by result: ok, rejected (signature), failed.",
+	}, []string{"source", "result"})
+	m.fetchDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "fleetgate_git_fetch_duration_seconds", Help: "Time of a Git source's fetches, by result.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+	}, []string{"source", "result"})
+	m.lastFetch = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "fleetgate_git_last_fetch_success_timestamp_seconds", Help: "Unix time of a Git source's last successful fetch (by the replica that fetches).",
+	}, []string{"source"})
+	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fleetgate_git_commits_rejected_total", Help: "Remote head commits refused by the signature check, by reason: unsigned, not_openpgp, unverified.",
+	}, []string{"source", "reason"})
+	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fleetgate_git_webhook_deliveries_total", Help: "Webhook deliveries by result: accepted, duplicate, ping, bad_signature, too_large, bad_request.",
+	}, []string{"source", "result"})
+	m.converge = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "fleetgate_commit_to_converged_seconds",
+		Help: "Time from a version's build (its commit seen) to the last connected node's ACK of it, per group (observed by the leader).",
+		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600},
+	}, []string{"group"})
+	m.observedAt = map[string]string{}
+	reg.MustRegister(m.builds, m.buildDur, m.fetches, m.fetchDur, m.lastFetch, m.rejected, m.webhooks, m.converge,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&gauges{src: src})
 	return m
+}
+
+// Fetched implements gitsource.Observer.
+func (m *Metrics) Fetched(source string, took time.Duration, result string) {
+	m.fetches.WithLabelValues(source, result).Inc()
+	m.fetchDur.WithLabelValues(source, result).Observe(took.Seconds())
+	if result != "failed" {
+		m.lastFetch.WithLabelValues(source).SetToCurrentTime()
+	}
+}
+
+// Rejected implements gitsource.Observer.
+func (m *Metrics) Rejected(source, reason string) { m.rejected.WithLabelValues(source, reason).Inc() }
+
+// Webhook implements gitsource.Observer.
+func (m *Metrics) Webhook(source, result string) { m.webhooks.WithLabelValues(source, result).Inc() }
+
+// ConvergeInterval is how often Run looks for groups that converged.
+const ConvergeInterval = 500 * time.Millisecond
+
+// Run observes fleetgate_commit_to_converged_seconds until ctx ends: on the leading replica,
+// each time a group's newest version (neither pinned nor an older version) has reached
+// every connected node, the time from its build to the last ACK, once per version.
+func (m *Metrics) Run(ctx context.Context) {
+	t := time.NewTicker(ConvergeInterval)
+	defer t.Stop()
+	for {
+		m.observeConvergence()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (m *Metrics) observeConvergence() {
+	f := m.src.Fleet
+	if f == nil || (m.src.IsLeader != nil && !m.src.IsLeader()) {
+		return
+	}
+	for _, name := range f.Groups() {
+		gs, ok := f.Group(name)
+		if !ok || gs.Pin != nil || gs.Desired == nil || gs.Head == nil || gs.Desired.GetSequence() != gs.Head.GetSequence() {
+			continue
+		}
+		m.mu.Lock()
+		done := m.observedAt[name] == gs.Desired.GetDigest()
+		m.mu.Unlock()
+		if done {
+			continue
+		}
+		c, ok := f.Converged(name)
+		if !ok || c.Desired.GetDigest() != gs.Desired.GetDigest() || gs.Desired.GetBuiltAt() == nil {
+			continue
+		}
+		m.mu.Lock()
+		m.observedAt[name] = c.Desired.GetDigest()
+		m.mu.Unlock()
+		took := c.At.Sub(gs.Desired.GetBuiltAt().AsTime())
+		m.converge.WithLabelValues(name).Observe(max(took, 0).Seconds())
+	}
 }
 
 // ObserveBuild counts one build attempt; pass it as pipeline.Options.Observe.
@@ -90,13 +199,16 @@ var (
 	descUpdateByte = prometheus.NewDesc("fleetgate_discovery_update_bytes_total", "Protobuf bytes of the config updates sent.", nil, nil)
 	descAnswers    = prometheus.NewDesc("fleetgate_discovery_answers_total", "Agent answers, by kind: ack, nack, ignored.", []string{"answer"}, nil)
 	descLeader     = prometheus.NewDesc("fleetgate_leader", "1 while this replica fetches and builds.", nil, nil)
+	descInfo       = prometheus.NewDesc("fleetgate_group_info",
+		"1 per group, its state as labels: desired and running digest and sequence (running: the version most of its known nodes applied), pinned, frozen, rollout phase.",
+		[]string{"group", "desired_digest", "desired_sequence", "running_digest", "running_sequence", "pinned", "frozen", "rollout"}, nil)
 )
 
 type gauges struct{ src Sources }
 
 func (g *gauges) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descNodes, descConnected, descConverged, descNacking, descDrifting, descDesired, descHead,
-		descPinned, descStreams, descUpdates, descUpdateByte, descAnswers, descLeader} {
+		descPinned, descStreams, descUpdates, descUpdateByte, descAnswers, descLeader, descInfo} {
 		ch <- d
 	}
 }
@@ -124,6 +236,7 @@ func (g *gauges) Collect(ch chan<- prometheus.Metric) {
 				pinned = 1
 			}
 			gauge(descPinned, pinned, name)
+			gauge(descInfo, 1, infoLabels(gs, f.Running(name))...)
 		}
 	}
 	if g.src.Discovery != nil {
@@ -143,4 +256,31 @@ func (g *gauges) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descLeader, v)
 	}
+}
+
+// infoLabels are the labels of fleetgate_group_info for a group.
+func infoLabels(gs fleet.GroupState, running map[string]uint32) []string {
+	var top string
+	var most uint32
+	for d, n := range running {
+		if n > most || (n == most && d < top) {
+			top, most = d, n
+		}
+	}
+	runSeq := ""
+	for _, v := range []*fleetgatev1.SnapshotMeta{gs.Desired, gs.Head} {
+		if top != "" && v.GetDigest() == top {
+			runSeq = strconv.FormatUint(v.GetSequence(), 10)
+		}
+	}
+	desSeq := ""
+	if gs.Desired != nil {
+		desSeq = strconv.FormatUint(gs.Desired.GetSequence(), 10)
+	}
+	rollout := ""
+	if gs.Rollout != nil {
+		rollout = strings.ToLower(strings.TrimPrefix(gs.Rollout.GetPhase().String(), "ROLLOUT_PHASE_"))
+	}
+	return []string{gs.Name, gs.Desired.GetDigest(), desSeq, top, runSeq,
+		strconv.FormatBool(gs.Pin != nil), strconv.FormatBool(gs.Freeze != nil), rollout}
 }

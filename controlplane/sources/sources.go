@@ -39,6 +39,9 @@ type Options struct {
 	Store *store.Store
 	// IsLeader tells whether this replica builds now. Default: always (a single replica).
 	IsLeader func() bool
+	// Observer receives the sources' fetches, rejections and webhook deliveries (the
+	// metrics). Default nil: none.
+	Observer gitsource.Observer
 	// Logger receives the sources' logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -90,7 +93,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Set, error) {
 			Auth: gitsource.Auth{Username: sc.Auth.Username, PasswordFile: sc.Auth.PasswordFile, PasswordEnv: sc.Auth.PasswordEnv,
 				SSHKeyFile: sc.Auth.SSHKeyFile, SSHPassphraseFile: sc.Auth.SSHPassphraseFile, KnownHostsFile: sc.Auth.KnownHostsFile,
 				InsecureSkipHostKeyCheck: sc.Auth.InsecureSkipHostKeyCheck},
-			AllowInsecureHTTP: sc.AllowInsecureHTTP,
+			AllowInsecureHTTP: sc.AllowInsecureHTTP, Observer: o.Observer,
 		}
 		if sc.SigningKeysFile != "" {
 			keys, err := os.ReadFile(sc.SigningKeysFile)
