@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +33,7 @@ type Metrics struct {
 	rejected   *prometheus.CounterVec
 	webhooks   *prometheus.CounterVec
 	converge   *prometheus.HistogramVec
+	own        []prometheus.Collector // the fleetgate_* collectors (Names)
 	mu         sync.Mutex
 	observedAt map[string]string // group → digest whose convergence was observed
 }
@@ -95,15 +98,40 @@ func NewMetrics(src Sources) *Metrics {
 		Name: "fleetgate_git_webhook_deliveries_total", Help: "Webhook deliveries by result: accepted, duplicate, ping, bad_signature, too_large, bad_request.",
 	}, []string{"source", "result"})
 	m.converge = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "fleetgate_commit_to_converged_seconds",
-		Help: "Time from a version's build (its commit seen) to the last connected node's ACK of it, per group (observed by the leader).",
+		Name:    "fleetgate_commit_to_converged_seconds",
+		Help:    "Time from a version's build (its commit seen) to the last connected node's ACK of it, per group (observed by the leader).",
 		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600},
 	}, []string{"group"})
 	m.observedAt = map[string]string{}
-	reg.MustRegister(m.builds, m.buildDur, m.fetches, m.fetchDur, m.lastFetch, m.rejected, m.webhooks, m.converge,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&gauges{src: src})
+	m.own = []prometheus.Collector{m.builds, m.buildDur, m.fetches, m.fetchDur, m.lastFetch, m.rejected, m.webhooks, m.converge,
+		&gauges{src: src}}
+	reg.MustRegister(m.own...)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// descName finds the fully-qualified name in a Desc's String form (client_golang gives Desc
+// no getter).
+var descName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+// Names returns the names of the fleetgate_* metric families the control plane serves,
+// whether or not they have samples yet: what dashboards and alert rules may use.
+func (m *Metrics) Names() []string {
+	ch := make(chan *prometheus.Desc, 64)
+	go func() {
+		for _, c := range m.own {
+			c.Describe(ch)
+		}
+		close(ch)
+	}()
+	var names []string
+	for d := range ch {
+		if n := descName.FindStringSubmatch(d.String()); n != nil {
+			names = append(names, n[1])
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 // Fetched implements gitsource.Observer.
