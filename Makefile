@@ -12,6 +12,8 @@ PROTOC_GEN_GO_VERSION      ?= v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2
 
 GOTEST_FLAGS ?= -race -timeout 20m
+# VERSION names the build in `fleetgate version` (the release tag, else the commit).
+VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 FUZZTIME     ?= 10s
 ARGS         ?=
 
@@ -23,7 +25,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
 
 build: ## build bin/fleetgate
-	$(GO) build -o bin/fleetgate ./cmd/fleetgate
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/fleetgate ./cmd/fleetgate
 
 tools: ## install buf and the protoc plugins (pinned) into .tools/bin
 	@mkdir -p $(TOOLS)

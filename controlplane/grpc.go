@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -18,12 +19,14 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/fleetgate/fleetgate/controlplane/admin"
 	"github.com/fleetgate/fleetgate/controlplane/config"
 	"github.com/fleetgate/fleetgate/controlplane/discovery"
+	"github.com/fleetgate/fleetgate/internal/buildinfo"
 	"github.com/fleetgate/fleetgate/internal/tlsfiles"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 )
@@ -83,6 +86,7 @@ func newGRPCServer(cfg *config.Config, dopts *discovery.Options, log *slog.Logge
 	opts = append(opts, discovery.ServerOptions(*dopts)...)
 	opts = append(opts,
 		grpc.ChainUnaryInterceptor(
+			serverInfo(),
 			metrics.UnaryServerInterceptor(),
 			selector.UnaryServerInterceptor(logging.UnaryServerInterceptor(slogAdapter(log), lopts...), adminOnly),
 		),
@@ -98,6 +102,21 @@ func newGRPCServer(cfg *config.Config, dopts *discovery.Options, log *slog.Logge
 		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(rec)),
 	)
 	return &grpcServer{Server: grpc.NewServer(opts...), metrics: metrics, health: health.NewServer(), endStreams: endStreams}, nil
+}
+
+// ServerInfoHeader is the response header in which the control plane names its build
+// (JSON of buildinfo.Info) on every unary call, health checks included: `fleetgate version`
+// reads it.
+const ServerInfoHeader = "fleetgate-server-build"
+
+// serverInfo sets ServerInfoHeader on every unary call.
+func serverInfo() grpc.UnaryServerInterceptor {
+	b, _ := json.Marshal(buildinfo.Get())
+	md := metadata.Pairs(ServerInfoHeader, string(b))
+	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		_ = grpc.SetHeader(ctx, md)
+		return handler(ctx, req)
+	}
 }
 
 // stop ends the agents' streams (discovery.Server.Shutdown: they reconnect at once) and

@@ -204,9 +204,36 @@ func (f *adminFlags) runAdminCtx(cmd *cobra.Command, stream bool, fn func(ctx co
 	}
 	defer cancel()
 	if err := fn(ctx, fleetgatev1.NewFleetAdminClient(conn)); err != nil {
-		return f.tlsHint(fmt.Errorf("control plane %s: %w", f.server, err))
+		return f.tlsHint(connHint(f.server, fmt.Errorf("control plane %s: %w", f.server, err)))
 	}
 	return nil
+}
+
+// connHint says what was tried and what to do when the control plane could not be reached
+// (exit code 3), in place of grpc-go's transport error.
+func connHint(server string, err error) error {
+	if exitCode(err) != codeUnreachable {
+		return err
+	}
+	msg := err.Error()
+	var why, hint string
+	switch {
+	case strings.Contains(msg, "frame too large"), strings.Contains(msg, "server preface"), strings.Contains(msg, "malformed HTTP"):
+		why = "it answers, but not with gRPC"
+		hint = "is it the control plane's HTTP port (18080 by default)? --server (env FLEETGATE_SERVER) takes the gRPC port, 18000 by default"
+	case strings.Contains(msg, "connection refused"):
+		why = "connection refused"
+		hint = "is the control plane running, and listening there? --server (env FLEETGATE_SERVER) takes its gRPC address (listen.grpc, port 18000 by default)"
+	case strings.Contains(msg, "name resolver"), strings.Contains(msg, "no such host"):
+		why = "the host name does not resolve"
+		hint = "check --server (env FLEETGATE_SERVER)"
+	case strings.Contains(msg, "i/o timeout"), strings.Contains(msg, "deadline"):
+		why = "no answer within --timeout"
+		hint = "check the address and the firewall, or raise --timeout"
+	default:
+		return &exitError{code: codeUnreachable, err: fmt.Errorf("%w (check --server, env FLEETGATE_SERVER: the gRPC port, 18000 by default)", err)}
+	}
+	return &exitError{code: codeUnreachable, err: fmt.Errorf("cannot reach the control plane at %s (tried gRPC): %s; %s", server, why, hint)}
 }
 
 // printJSON writes m as indented JSON with stable formatting (protojson varies its

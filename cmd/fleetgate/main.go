@@ -7,9 +7,12 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/fleetgate/fleetgate/internal/buildinfo"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=..."; when it is not, the
+// version comes from the build info Go stamps into the binary (buildinfo.Get).
 var version = "dev"
 
 // commands holds the constructors of the subcommands; each verb's file registers its own in
@@ -22,7 +25,7 @@ func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "fleetgate",
 		Short:         "GitOps control plane for API gateway fleets (Apache APISIX)",
-		Version:       version,
+		Version:       buildinfo.Get().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -45,18 +48,8 @@ func (e *exitError) Error() string {
 	return e.err.Error()
 }
 
+func init() { buildinfo.Linked = version }
+
 func main() {
-	err := newRootCmd().Execute()
-	if err == nil {
-		return
-	}
-	code := 1
-	if ee, ok := err.(*exitError); ok {
-		code = ee.code
-		if ee.err == nil {
-			os.Exit(code)
-		}
-	}
-	fmt.Fprintln(os.Stderr, "fleetgate:", err)
-	os.Exit(code)
+	os.Exit(execute(newRootCmd(), os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,26 +16,11 @@ import (
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 )
 
-// run executes the CLI with args and returns its output and exit code.
+// run executes the CLI with args and returns its output (stdout and stderr) and exit code.
 func run(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	cmd := newRootCmd()
 	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(context.Background())
-	code := 0
-	if err != nil {
-		code = 1
-		var ee *exitError
-		if errors.As(err, &ee) {
-			code = ee.code
-		}
-		if ee == nil || ee.err != nil {
-			out.WriteString("error: " + err.Error() + "\n")
-		}
-	}
+	code := execute(newRootCmd(), args, &out, &out)
 	return out.String(), code
 }
 

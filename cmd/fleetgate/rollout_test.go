@@ -373,7 +373,7 @@ func TestRolloutCLI(t *testing.T) {
 	require.Contains(t, out, "paused the rollout of version 4 ("+snapshot.ShortDigest(s4.Digest)+") of production: watching p99\nit is now PAUSED at wave 1/2")
 	out, code = do("rollout", "pause", "production", "--reason", "again")
 	require.Equal(t, 1, code, out)
-	require.Contains(t, out, "FailedPrecondition")
+	require.Contains(t, out, "paused already")
 	out, code = do("rollout", "resume", "production", "--reason", "p99 fine")
 	require.Equal(t, 0, code, out)
 	require.Contains(t, out, "it is now progressing at wave 1/2")
