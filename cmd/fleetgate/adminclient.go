@@ -216,6 +216,10 @@ func connHint(server string, err error) error {
 		return err
 	}
 	msg := err.Error()
+	if strings.Contains(msg, "handshake failed") || strings.Contains(msg, "x509:") {
+		// reached, but the TLS settings do not match: an error to fix (tlsHint says how)
+		return &exitError{code: codeError, err: err}
+	}
 	var why, hint string
 	switch {
 	case strings.Contains(msg, "frame too large"), strings.Contains(msg, "server preface"), strings.Contains(msg, "malformed HTTP"):

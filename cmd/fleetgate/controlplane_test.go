@@ -195,8 +195,8 @@ groups:
 
 	// no token and a wrong token are refused
 	r = cli(t, grpcAddr, "", "status")
-	require.Equal(t, 1, r.code)
-	require.Contains(t, r.stderr, "Unauthenticated")
+	require.Equal(t, codeDenied, r.code)
+	require.Contains(t, r.stderr, "unauthenticated: ")
 
 	// a second commit, fetched on demand
 	second := writeCommit(t, repo, "move prod route", map[string]string{"production/routes.yaml": testRoute("prod", "/prod/v2")})
@@ -217,8 +217,8 @@ groups:
 	require.Regexp(t, `(?m)^1\s+.*initial routes.*previous`, r.stdout)
 
 	r = cli(t, grpcAddr, viewer, "pin", "production", "1", "--reason", "bad deploy")
-	require.Equal(t, 1, r.code)
-	require.Contains(t, r.stderr, "PermissionDenied")
+	require.Equal(t, codeDenied, r.code)
+	require.Contains(t, r.stderr, "permission denied: ")
 	r = cli(t, grpcAddr, op, "pin", "production", "1")
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stderr, "--reason is required")
@@ -300,7 +300,7 @@ groups:
 	require.Regexp(t, `olga\s+sync`, lines[3])
 
 	r = cli(t, grpcAddr, viewer, "versions", "nope")
-	require.Equal(t, 1, r.code)
+	require.Equal(t, codeNotFound, r.code)
 	require.Contains(t, r.stderr, `unknown group "nope" (groups: production)`)
 
 	// SIGTERM stops it cleanly

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
@@ -81,15 +82,35 @@ func execute(root *cobra.Command, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// grpcMessage is the error's text without grpc-go's "rpc error: code = X desc = " wrapping.
+// grpcMessage is the error's text with grpc-go's "rpc error: code = NotFound desc = "
+// wrapping turned into words ("not found: ").
 func grpcMessage(err error) string {
 	msg := err.Error()
-	if i := strings.Index(msg, "rpc error: code = "); i >= 0 {
-		if j := strings.Index(msg[i:], " desc = "); j >= 0 {
-			msg = msg[:i] + msg[i+j+len(" desc = "):]
-		}
+	i := strings.Index(msg, "rpc error: code = ")
+	if i < 0 {
+		return msg
 	}
-	return msg
+	rest := msg[i+len("rpc error: code = "):]
+	name, desc, ok := strings.Cut(rest, " desc = ")
+	if !ok {
+		return msg
+	}
+	return msg[:i] + codeWords(name) + ": " + desc
+}
+
+// codeWords turns a gRPC code name into lower-case words: "PermissionDenied" → "permission denied".
+func codeWords(name string) string {
+	var b strings.Builder
+	for i, r := range name {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // wantsJSON reports whether the verb that ran was asked for -o json.

@@ -60,6 +60,7 @@ func TestExitCodes(t *testing.T) {
 		require.Equal(t, c.code, code, "%v: %s", c.err, out)
 		require.Contains(t, out, status.Convert(c.err).Message())
 		require.NotContains(t, out, "rpc error: code =", "grpc-go's wrapping is not shown")
+		require.Contains(t, out, codeWords(status.Code(c.err).String())+": ", "the code in words")
 
 		out, code = run(t, "status", "--server", addr, "-o", "json", "prod")
 		require.Equal(t, c.code, code)

@@ -146,7 +146,8 @@ func call[T any](ctx context.Context, fn func(context.Context) (T, error)) (T, e
 
 // ctxErr turns a request cut off by the overall deadline into the timeout result.
 func ctxErr(ctx context.Context, res *waitResult, err error) error {
-	if ctx.Err() != nil {
+	// grpc-go may end a call at the deadline a moment before ctx itself says so
+	if ctx.Err() != nil || exitCode(err) == codeTimeout {
 		res.Result = "timeout"
 		return &exitError{code: codeTimeout}
 	}
