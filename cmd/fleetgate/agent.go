@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	agent "github.com/fleetgate/fleetgate/dataplane-agent"
+	apisixapisink "github.com/fleetgate/fleetgate/dataplane-agent/sink/apisixapi"
 	etcdsink "github.com/fleetgate/fleetgate/dataplane-agent/sink/etcd"
 	filesink "github.com/fleetgate/fleetgate/dataplane-agent/sink/file"
 	"github.com/fleetgate/fleetgate/dataplane-agent/sink/memory"
@@ -33,6 +34,7 @@ type agentFlags struct {
 	etcd          etcdFlags
 	ownership     string
 	file          string
+	apisix        apisixFlags
 	stateDir      string
 	drift         string
 	caFile        string
@@ -83,10 +85,11 @@ func (h *healthFlags) check() error {
 func newAgentCmd() *cobra.Command {
 	f := &agentFlags{}
 	cmd := &cobra.Command{
-		Use:   "agent --controlplane HOST:PORT[,HOST:PORT] --group G --node-id N --sink etcd|file|memory",
+		Use:   "agent --controlplane HOST:PORT[,HOST:PORT] --group G --node-id N --sink etcd|file|apisix-api|memory",
 		Short: "Run the data-plane agent of one gateway node",
 		Long: `Run the agent of one gateway node: keep a stream to one of the control plane addresses,
-apply every update to the sink (APISIX's etcd, APISIX's standalone file, or memory for tests),
+apply every update to the sink (APISIX's etcd, APISIX's standalone file, APISIX's standalone
+Admin API (API-driven standalone mode, APISIX 3.13+), or memory for tests),
 verify its digest, and answer ACK or NACK. The gateway keeps its config when the control plane
 is unreachable; with --state-dir the last applied snapshot is kept on disk and re-applied into
 a wiped sink. SIGINT or SIGTERM stops it; nothing is deleted from the sink on the way out.`,
@@ -98,12 +101,13 @@ a wiped sink. SIGINT or SIGTERM stops it; nothing is deleted from the sink on th
 	fs.StringVar(&f.group, "group", "", "group this node belongs to")
 	fs.StringVar(&f.nodeID, "node-id", "", "node id: 1-128 characters of [A-Za-z0-9._-] (default: host name)")
 	fs.StringArrayVar(&f.labels, "label", nil, "label k=v reported to the control plane (repeatable)")
-	fs.StringVar(&f.sink, "sink", "etcd", "sink: etcd, file or memory")
+	fs.StringVar(&f.sink, "sink", "etcd", "sink: etcd, file, apisix-api (APISIX's standalone Admin API) or memory")
 	fs.StringSliceVar(&f.etcdEndpoints, "etcd-endpoints", []string{"http://127.0.0.1:2379"}, "etcd sink: APISIX's etcd endpoints")
 	fs.StringVar(&f.etcdPrefix, "etcd-prefix", "/apisix", "etcd sink: APISIX's key prefix")
 	f.etcd.register(fs)
 	fs.StringVar(&f.ownership, "ownership", "manifest", "etcd sink: manifest (touch only keys the agent wrote) or exclusive (Git owns every resource directory)")
 	fs.StringVar(&f.file, "file", "", "file sink: path of APISIX's standalone apisix.yaml")
+	f.apisix.register(fs)
 	fs.StringVar(&f.stateDir, "state-dir", "", "directory for the last applied snapshot (restored into a wiped sink while the control plane is down)")
 	fs.StringVar(&f.drift, "drift", "heal", "what to do when the sink changes behind the agent: heal, report or off")
 	fs.StringVar(&f.caFile, "ca-file", "", "CA bundle to verify the control plane; without it the connection is plaintext")
@@ -178,10 +182,21 @@ func runAgentCmd(ctx context.Context, f *agentFlags) error {
 			return fmt.Errorf("file sink: %w", err)
 		}
 		sink = s
+	case "apisix-api":
+		cfg, err := f.apisix.config(os.Getenv)
+		if err != nil {
+			return err
+		}
+		cfg.Logger = log
+		s, err := apisixapisink.New(cfg)
+		if err != nil {
+			return err // "apisix-api sink: …"
+		}
+		sink = s
 	case "memory":
 		sink = memory.New(memory.Options{})
 	default:
-		return fmt.Errorf("--sink %q: want etcd, file or memory", f.sink)
+		return fmt.Errorf("--sink %q: want etcd, file, apisix-api or memory", f.sink)
 	}
 	a, err := agent.New(agent.Config{
 		Addresses: f.controlplane, Group: f.group, NodeID: f.nodeID, Labels: labels,
@@ -288,6 +303,74 @@ func (e *etcdFlags) config(endpoints []string, getenv func(string) string) (etcd
 			return cfg, fmt.Errorf("--etcd-endpoints %s is plain http:// but TLS flags are given (--etcd-ca-file, --etcd-cert-file, --etcd-key-file, --etcd-sni or --etcd-tls-verify): use https://", ep)
 		}
 	}
+	cfg.TLS = t
+	return cfg, nil
+}
+
+// apisixAdminKeyEnv is the environment variable that may hold the apisix-api sink's admin key.
+const apisixAdminKeyEnv = "FLEETGATE_APISIX_ADMIN_KEY"
+
+// apisixFlags are the agent's flags for APISIX's standalone Admin API (API-driven standalone
+// mode). The admin key is never a flag value: it comes from a file or the environment.
+type apisixFlags struct {
+	url, keyFile             string
+	caFile, certFile, keyPEM string
+	sni                      string
+	verify, validate         bool
+	timeout, poll, wait      time.Duration
+}
+
+func (a *apisixFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&a.url, "apisix-admin-url", "http://127.0.0.1:9180", "apisix-api sink: APISIX's Admin API (deployment.admin.admin_listen); the sink uses /apisix/admin/configs under it")
+	fs.StringVar(&a.keyFile, "apisix-admin-key-file", "", "apisix-api sink: file holding the admin key sent as X-API-KEY (deployment.admin.admin_key); default $"+apisixAdminKeyEnv)
+	fs.StringVar(&a.caFile, "apisix-ca-file", "", "apisix-api sink: CA bundle that verifies APISIX's admin certificate (default: the system roots for https://)")
+	fs.StringVar(&a.certFile, "apisix-cert-file", "", "apisix-api sink: client certificate for mutual TLS with the Admin API (deployment.admin.https_admin with admin_api_mtls)")
+	fs.StringVar(&a.keyPEM, "apisix-key-file", "", "apisix-api sink: client key for mutual TLS with the Admin API")
+	fs.StringVar(&a.sni, "apisix-sni", "", "apisix-api sink: TLS server name to verify APISIX's admin certificate as (default: the URL's host)")
+	fs.BoolVar(&a.verify, "apisix-tls-verify", true, "apisix-api sink: verify APISIX's admin certificate; false is for labs only")
+	fs.BoolVar(&a.validate, "apisix-validate", false, "apisix-api sink: POST each changed config to /apisix/admin/configs/validate (APISIX 3.15+) before the PUT")
+	fs.DurationVar(&a.timeout, "apisix-timeout", 10*time.Second, "apisix-api sink: how long one request to the Admin API may take; no answer in time is a sink outage, not a NACK")
+	fs.DurationVar(&a.wait, "apisix-wait", 0, "apisix-api sink: ask APISIX to answer each PUT only once every worker applied it, waiting at most this long (PUT ?wait=, newer releases; at most 60s); 0: do not ask")
+	fs.DurationVar(&a.poll, "apisix-poll-interval", 500*time.Millisecond, "apisix-api sink: how often to ask APISIX what it holds, to see drift (a HEAD from 3.14; a GET of the whole config when it moved, and always on 3.13)")
+}
+
+// config returns the apisix-api sink configuration the flags describe (no logger). getenv
+// reads the environment.
+func (a *apisixFlags) config(getenv func(string) string) (apisixapisink.Config, error) {
+	cfg := apisixapisink.Config{URL: a.url, Validate: a.validate, RequestTimeout: a.timeout, PollInterval: a.poll, WaitApplied: a.wait}
+	if a.timeout <= 0 {
+		return cfg, fmt.Errorf("--apisix-timeout %s: want a positive duration such as 10s", a.timeout)
+	}
+	if a.wait < 0 || a.wait > time.Minute {
+		return cfg, fmt.Errorf("--apisix-wait %s: want 0 (do not wait) up to 60s, APISIX's longest wait", a.wait)
+	}
+	if a.poll <= 0 {
+		return cfg, fmt.Errorf("--apisix-poll-interval %s: want a positive duration such as 500ms", a.poll)
+	}
+	switch {
+	case a.keyFile != "":
+		b, err := os.ReadFile(a.keyFile)
+		if err != nil {
+			return cfg, fmt.Errorf("--apisix-admin-key-file: %w", err)
+		}
+		cfg.APIKey = strings.TrimRight(string(b), "\r\n")
+		if cfg.APIKey == "" {
+			return cfg, fmt.Errorf("--apisix-admin-key-file %s is empty", a.keyFile)
+		}
+	default:
+		cfg.APIKey = getenv(apisixAdminKeyEnv)
+	}
+	if a.caFile == "" && a.certFile == "" && a.keyPEM == "" && a.sni == "" && a.verify {
+		return cfg, nil // plain text, or TLS with the system roots for https://
+	}
+	if strings.HasPrefix(a.url, "http://") {
+		return cfg, fmt.Errorf("--apisix-admin-url %s is plain http:// but TLS flags are given (--apisix-ca-file, --apisix-cert-file, --apisix-key-file, --apisix-sni or --apisix-tls-verify): use https://", a.url)
+	}
+	t, err := tlsfiles.Client(tlsfiles.Files{CAFile: a.caFile, CertFile: a.certFile, KeyFile: a.keyPEM}, a.sni)
+	if err != nil {
+		return cfg, fmt.Errorf("--apisix-ca-file/--apisix-cert-file/--apisix-key-file: %w", err)
+	}
+	t.InsecureSkipVerify = !a.verify
 	cfg.TLS = t
 	return cfg, nil
 }

@@ -18,17 +18,29 @@ import (
 	"github.com/fleetgate/fleetgate/controlplane/discovery"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 	"github.com/fleetgate/fleetgate/snapshot"
+	"github.com/fleetgate/fleetgate/test/testutil"
 )
 
 func TestAgentFlagErrors(t *testing.T) {
 	notPEM := filepath.Join(t.TempDir(), "ca.pem")
 	require.NoError(t, os.WriteFile(notPEM, []byte("not a certificate"), 0o600))
+	emptyKey := filepath.Join(t.TempDir(), "admin.key")
+	require.NoError(t, os.WriteFile(emptyKey, []byte("\n"), 0o600))
 	for _, tc := range []struct {
 		name string
 		args []string
 		says string
 	}{
-		{"bad sink", []string{"--sink", "redis"}, "want etcd, file or memory"},
+		{"bad sink", []string{"--sink", "redis"}, "want etcd, file, apisix-api or memory"},
+		{"apisix missing key file", []string{"--sink", "apisix-api", "--apisix-admin-key-file", filepath.Join(t.TempDir(), "none")}, "--apisix-admin-key-file: open "},
+		{"apisix empty key file", []string{"--sink", "apisix-api", "--apisix-admin-key-file", emptyKey}, "--apisix-admin-key-file " + emptyKey + " is empty"},
+		{"apisix url without scheme", []string{"--sink", "apisix-api", "--apisix-admin-url", "127.0.0.1:9180"}, "want http://host:port or https://host:port"},
+		{"apisix tls over http", []string{"--sink", "apisix-api", "--apisix-ca-file", notPEM}, "is plain http:// but TLS flags are given"},
+		{"apisix ca without PEM", []string{"--sink", "apisix-api", "--apisix-admin-url", "https://127.0.0.1:9180", "--apisix-ca-file", notPEM}, "--apisix-ca-file/--apisix-cert-file/--apisix-key-file: CA file " + notPEM + " holds no PEM certificate"},
+		{"apisix cert without key", []string{"--sink", "apisix-api", "--apisix-admin-url", "https://127.0.0.1:9180", "--apisix-cert-file", notPEM}, "needs both a cert file and a key file"},
+		{"apisix zero timeout", []string{"--sink", "apisix-api", "--apisix-timeout", "0s"}, "--apisix-timeout 0s"},
+		{"apisix wait too long", []string{"--sink", "apisix-api", "--apisix-wait", "2m"}, "--apisix-wait 2m0s: want 0"},
+		{"apisix zero poll", []string{"--sink", "apisix-api", "--apisix-poll-interval", "0s"}, "--apisix-poll-interval 0s"},
 		{"file sink without path", []string{"--sink", "file"}, "--file PATH"},
 		{"bad label", []string{"--sink", "memory", "--label", "zone"}, "want key=value"},
 		{"bad drift", []string{"--sink", "memory", "--drift", "fix"}, "heal, report or off"},
@@ -120,6 +132,82 @@ func TestAgentCommandAppliesAndStops(t *testing.T) {
 	select {
 	case err := <-done:
 		assert.NoError(t, err, "a cancelled agent exits cleanly")
+	case <-time.After(10 * time.Second):
+		t.Fatal("fleetgate agent did not stop")
+	}
+}
+
+// The apisix-api sink's admin key comes from a file (one trailing line break dropped) or
+// $FLEETGATE_APISIX_ADMIN_KEY, never from a flag value; --apisix-tls-verify=false is the
+// only way to skip verifying APISIX's certificate.
+func TestAPISIXFlagsConfig(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "admin.key")
+	require.NoError(t, os.WriteFile(keyFile, []byte("from-file\r\n"), 0o600))
+	env := func(k string) string {
+		if k == apisixAdminKeyEnv {
+			return "from-env"
+		}
+		return ""
+	}
+	f := apisixFlags{url: "http://127.0.0.1:9180", verify: true, timeout: time.Second, poll: time.Second}
+	cfg, err := f.config(env)
+	require.NoError(t, err)
+	assert.Equal(t, "from-env", cfg.APIKey)
+	assert.Nil(t, cfg.TLS)
+	f.keyFile = keyFile
+	cfg, err = f.config(env)
+	require.NoError(t, err)
+	assert.Equal(t, "from-file", cfg.APIKey, "the file wins over the environment")
+
+	f = apisixFlags{url: "https://apisix.internal:9180", verify: false, sni: "admin.apisix", timeout: time.Second, poll: time.Second}
+	cfg, err = f.config(env)
+	require.NoError(t, err)
+	require.NotNil(t, cfg.TLS)
+	assert.True(t, cfg.TLS.InsecureSkipVerify)
+	assert.Equal(t, "admin.apisix", cfg.TLS.ServerName)
+}
+
+// fleetgate agent --sink apisix-api PUTs the group's snapshot to APISIX's standalone Admin
+// API (here testutil.APISIXStandIn, a stand-in for APISIX 3.14 built from
+// apisix/admin/standalone.lua, since APISIX cannot run here) with the key from the
+// environment, and ACKs it.
+func TestAgentCommandWithAPISIXAPISink(t *testing.T) {
+	apisix := testutil.StartAPISIXStandIn(t, "3.14", "admin-key-1")
+	t.Setenv(apisixAdminKeyEnv, "admin-key-1")
+	r, err := snapshot.NewResource(snapshot.Routes, "r1", []byte(`{"id":"r1","uri":"/hello","upstream":{"nodes":{"127.0.0.1:1980":1},"type":"roundrobin"}}`))
+	require.NoError(t, err)
+	s, err := snapshot.New([]*snapshot.Resource{r}, snapshot.Meta{Group: "prod", Sequence: 1})
+	require.NoError(t, err)
+	f := &oneGroupFleet{snap: s, acks: map[string]string{}, hi: map[string]*fleetgatev1.Hello{}}
+	o := discovery.Options{Logger: slog.New(slog.DiscardHandler)}
+	gs := grpc.NewServer(discovery.ServerOptions(o)...)
+	discovery.NewServer(f, f, o).Register(gs)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go gs.Serve(lis)
+	defer gs.Stop()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		cmd := newRootCmd()
+		cmd.SetArgs([]string{"agent", "--controlplane", lis.Addr().String(), "--group", "prod", "--node-id", "gw-9",
+			"--sink", "apisix-api", "--apisix-admin-url", apisix.URL, "--backoff-min", "10ms", "--log-level", "error"})
+		done <- cmd.ExecuteContext(ctx)
+	}()
+	require.Eventually(t, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.acks["gw-9"] == s.Digest
+	}, 10*time.Second, 5*time.Millisecond, "the agent PUTs and ACKs")
+	assert.Equal(t, s.Digest, apisix.Document()["X-Digest"])
+	f.mu.Lock()
+	assert.Equal(t, "apisix-api", f.hi["gw-9"].GetSink())
+	f.mu.Unlock()
+	cancel()
+	select {
+	case err := <-done:
+		assert.NoError(t, err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("fleetgate agent did not stop")
 	}
