@@ -32,6 +32,9 @@ type File struct {
 type Layer struct {
 	Name  string
 	Files []File
+	// Format is the input format of the layer's files (adc.go). Default FormatAuto: a
+	// document is read as ADC when it has a feature only ADC's format has, else as APISIX's.
+	Format Format
 }
 
 // Options tune a build. The zero value is usable.
@@ -147,6 +150,8 @@ type builder struct {
 	warnings []string
 	notes    []string
 	buf      []byte
+	// format is the Format of the layer whose file is being parsed.
+	format Format
 }
 
 type ref struct {
@@ -226,6 +231,7 @@ func Build(layers []Layer, opts Options, meta Meta) (*Snapshot, error) {
 			defer wg.Done()
 			w := &builder{opts: b.opts, custom: b.custom}
 			for j := range next {
+				w.format = layers[j.layer].Format
 				j.res = w.parseFile(j.f)
 			}
 		}()
@@ -336,7 +342,7 @@ func (b *builder) parseDocs(f File) []*item {
 	b.probs = append(b.probs, probs...)
 	var items []*item
 	for _, v := range docs {
-		items = b.collect(f.Path, v, items)
+		items = b.collect(f.Path, b.adcDoc(f.Path, v), items)
 	}
 	return items
 }

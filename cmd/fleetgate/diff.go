@@ -19,6 +19,7 @@ func init() { register(newDiffCmd) }
 func newDiffCmd() *cobra.Command {
 	var af *adminFlags
 	var bf *buildFlags
+	var format string
 	cmd := &cobra.Command{
 		Use:   "diff OLD_PATH NEW_PATH | diff GROUP FROM TO",
 		Short: "Show what changes between two configs (offline) or two versions of a group",
@@ -37,15 +38,20 @@ Exit status: 0 no changes, 2 changes, 1 error (including an invalid config).`,
 			if len(args) == 3 {
 				return diffRemote(cmd, af, args[0], args[1], args[2])
 			}
-			return diffOffline(cmd, af.output, bf, args[0], args[1])
+			f, err := snapshot.ParseFormat(format)
+			if err != nil {
+				return fmt.Errorf("--format: %w", err)
+			}
+			return diffOffline(cmd, af.output, bf, f, args[0], args[1])
 		},
 	}
 	af = addAdminFlags(cmd)
 	bf = addBuildFlags(cmd)
+	cmd.Flags().StringVar(&format, "format", "", formatFlagUsage)
 	return cmd
 }
 
-func buildArg(arg string, opts snapshot.Options) (*snapshot.Snapshot, error) {
+func buildArg(arg string, format snapshot.Format, opts snapshot.Options) (*snapshot.Snapshot, error) {
 	paths := splitLayers(arg)
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("config path %q names no directory", arg)
@@ -54,6 +60,7 @@ func buildArg(arg string, opts snapshot.Options) (*snapshot.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	setFormat(layers, format)
 	s, err := snapshot.Build(layers, opts, snapshot.Meta{})
 	if err != nil {
 		var be *snapshot.BuildError
@@ -65,7 +72,7 @@ func buildArg(arg string, opts snapshot.Options) (*snapshot.Snapshot, error) {
 	return s, nil
 }
 
-func diffOffline(cmd *cobra.Command, output string, bf *buildFlags, oldArg, newArg string) error {
+func diffOffline(cmd *cobra.Command, output string, bf *buildFlags, format snapshot.Format, oldArg, newArg string) error {
 	if output != "table" && output != "text" && output != "json" {
 		return fmt.Errorf("-o %q: want table or json", output)
 	}
@@ -73,11 +80,11 @@ func diffOffline(cmd *cobra.Command, output string, bf *buildFlags, oldArg, newA
 	if err != nil {
 		return err
 	}
-	a, err := buildArg(oldArg, opts)
+	a, err := buildArg(oldArg, format, opts)
 	if err != nil {
 		return err
 	}
-	b, err := buildArg(newArg, opts)
+	b, err := buildArg(newArg, format, opts)
 	if err != nil {
 		return err
 	}

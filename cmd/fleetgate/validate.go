@@ -16,7 +16,7 @@ import (
 func init() { register(newValidateCmd) }
 
 func newValidateCmd() *cobra.Command {
-	var output string
+	var output, format string
 	var bf *buildFlags
 	cmd := &cobra.Command{
 		Use:   "validate PATH...",
@@ -37,10 +37,15 @@ Exit status: 0 valid, 1 invalid or unreadable.`,
 			if err != nil {
 				return err
 			}
+			f, err := snapshot.ParseFormat(format)
+			if err != nil {
+				return fmt.Errorf("--format: %w", err)
+			}
 			layers, err := readLayers(args)
 			if err != nil {
 				return err
 			}
+			setFormat(layers, f)
 			s, err := snapshot.Build(layers, opts, snapshot.Meta{})
 			var be *snapshot.BuildError
 			if err != nil && !errors.As(err, &be) {
@@ -61,6 +66,7 @@ Exit status: 0 valid, 1 invalid or unreadable.`,
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVar(&format, "format", "", formatFlagUsage)
 	bf = addBuildFlags(cmd)
 	return cmd
 }

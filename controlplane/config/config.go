@@ -275,6 +275,11 @@ type Group struct {
 	// plugin names and schemas are what the config is validated against. Default: the
 	// newest line fleetgate supports.
 	APISIXVersion string `yaml:"apisix_version"`
+	// Format is the input format of the group's paths: "apisix" (APISIX's native,
+	// standalone-file format), "adc" (an ADC repository: services with nested routes,
+	// SHA-1 ids from names; docs/adc.md), or "" (default) to read a document as ADC when
+	// it has a feature only ADC's format has and as APISIX's otherwise.
+	Format string `yaml:"format"`
 	// DeletionGuard holds back versions that delete much of what the group runs. Default:
 	// max_delete_percent 50, allow_empty false.
 	DeletionGuard DeletionGuard `yaml:"deletion_guard"`
@@ -602,8 +607,17 @@ func (c *Config) checkGroups(p *problems, root *yaml.Node, sources map[string]bo
 		if _, err := snapshot.ParseRelease(g.APISIXVersion); err != nil {
 			p.add(orNode(lookup(n, "apisix_version"), n), path+".apisix_version", "%v", err)
 		}
+		if _, err := snapshot.ParseFormat(g.Format); err != nil {
+			p.add(orNode(lookup(n, "format"), n), path+".format", "%v", err)
+		}
 		g.checkRollout(p, n, path)
 	}
+}
+
+// InputFormat is the group's input format (detection when unset). Load has checked it.
+func (g Group) InputFormat() snapshot.Format {
+	f, _ := snapshot.ParseFormat(g.Format)
+	return f
 }
 
 // Release is the group's APISIX release line (the newest supported when unset). Load has

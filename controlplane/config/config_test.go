@@ -57,6 +57,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad duration", "sources:\n  - name: s\n    url: x\n    interval: 5 minutes\ngroups:\n  - {name: g, source: s, paths: [a]}\n",
 			`cp.yaml:4: sources[0].interval: "5 minutes" is not a duration (e.g. 250ms, 1m)`},
 		{"negative duration", "node_retention: -1h\n" + ok, `cp.yaml:1: node_retention: "-1h" is negative`},
+		{"unknown input format", "sources:\n  - {name: s, url: x}\ngroups:\n  - {name: g, source: s, paths: [a], format: kong}\n",
+			`groups[0].format: unknown input format "kong"`},
 		{"duration not a scalar", "node_retention: [1h]\n" + ok, `cp.yaml:1: node_retention: want a duration (e.g. 250ms, 1m), got a list`},
 		{"retention too short", "node_retention: 500ms\n" + ok, `cp.yaml:1: node_retention: must be at least 1s, got 500ms`},
 		{"group names unknown source", "sources:\n  - {name: s, url: x}\ngroups:\n  - name: g\n    source: nope\n    paths: [a]\n",

@@ -68,6 +68,8 @@ type Group struct {
 	CustomPlugins []string
 	// APISIX is the APISIX release line the group is validated against (zero: the newest).
 	APISIX snapshot.Release
+	// Format is the input format of the group's paths (zero: detect ADC documents).
+	Format snapshot.Format
 	// Guard holds back versions that delete much of what the group runs (guard.go).
 	Guard Guard
 }
@@ -217,7 +219,7 @@ func (p *Pipeline) buildGroup(ctx context.Context, g Group, tree Tree, rev Revis
 			}
 			return fail(&fleetgatev1.BuildFailure{Error: fmt.Sprintf("read files of %q at commit %s: %v", path, short(rev.Commit), err)}, nil)
 		}
-		l := snapshot.Layer{Name: path, Files: make([]snapshot.File, 0, len(files))}
+		l := snapshot.Layer{Name: path, Format: g.Format, Files: make([]snapshot.File, 0, len(files))}
 		for _, f := range files {
 			l.Files = append(l.Files, snapshot.File{Path: f.Path, Data: f.Data})
 		}
