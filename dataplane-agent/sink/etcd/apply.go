@@ -1,11 +1,16 @@
 package etcdsink
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -34,6 +39,14 @@ type change struct {
 	touch   bool               // the key itself is written (false: only the manifest entry)
 	prevRev int64              // mod revision the key must still have; 0: must not exist
 	fetch   bool               // put over a value we did not write: read its create_time
+	// adopt: the key may already hold r (a key the sink does not own, or one changed since it
+	// wrote it while r is unchanged); fetchCreateTimes compares its value with r.
+	adopt bool
+	// foreign: the key exists and is not in the manifest (written before the agent ran).
+	foreign bool
+	// adopted: it does, timestamps aside; only the manifest entry is written, recording the
+	// key's mod revision (prevRev), and the key keeps its value and revision.
+	adopted bool
 	ctime   int64
 	value   []byte
 }
@@ -71,8 +84,9 @@ func (s *Sink) Apply(ctx context.Context, snap *snapshot.Snapshot) error {
 		return err
 	}
 	if st.Txns > 0 {
+		ad := s.LastAdoption()
 		s.log.Info("applied", "digest", snap.Digest, "puts", st.Puts, "deletes", st.Deletes,
-			"txns", st.Txns, "took", time.Since(start).Round(time.Millisecond))
+			"adopted", ad.Adopted, "txns", st.Txns, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }
@@ -120,9 +134,10 @@ func (s *Sink) apply(ctx context.Context, snap *snapshot.Snapshot) error {
 	if err := s.fetchCreateTimes(ctx, c, changes); err != nil {
 		return err
 	}
+	s.reportAdoption(ctx, snap, changes)
 	now := s.now().Unix()
 	for _, ch := range changes {
-		if !ch.del {
+		if !ch.del && !ch.adopted {
 			if ch.ctime == 0 && hasTimestamps(ch.kind) {
 				ch.ctime = now
 			}
@@ -227,9 +242,11 @@ func (s *Sink) putChange(st *state, r *snapshot.Resource, key string) *change {
 		ch.ctime = e.ctime
 	case exists:
 		ch.fetch = true // its current mod revision, and create_time if not owned
-		if !owned {
-			s.log.Info("adopting a key the snapshot names", "key", key)
-		}
+		// A key the sink did not write (or that someone changed since, while the snapshot's
+		// resource is the one the sink wrote) may already hold the resource: then it is
+		// adopted without being written. fetchCreateTimes decides, once it has the value.
+		ch.foreign = !owned
+		ch.adopt = !owned || e.hash == r.Hash
 	}
 	if owned && !intact {
 		// Edited or deleted by hand since the sink wrote it: a heal restores the resource,
@@ -300,6 +317,10 @@ func (s *Sink) fetchCreateTimes(ctx context.Context, c *clientv3.Client, changes
 				continue
 			}
 			ch.prevRev = kvs[0].ModRevision
+			if ch.adopt && sameContent(ch.res, kvs[0].Value) {
+				ch.adopted, ch.touch = true, false
+				ch.ctime = 0 // the value keeps its own create_time: record that one
+			}
 			if hasTimestamps(ch.kind) && ch.ctime == 0 {
 				ch.ctime = createTimeOf(kvs[0].Value)
 			}
@@ -346,10 +367,14 @@ func (s *Sink) commit(ctx context.Context, c *clientv3.Client, st *state, snap *
 		}
 	}
 	for _, ch := range changes {
-		if ch.touch {
+		if ch.touch || ch.adopted {
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(ch.key), "=", ch.prevRev))
 		}
 		mk := s.manifestKey(ch.key)
+		if ch.adopted {
+			ops = append(ops, clientv3.OpPut(mk, adoptedManifestValue(ch.res.Hash, ch.ctime, ch.prevRev)))
+			continue
+		}
 		if ch.del {
 			if ch.touch {
 				ops = append(ops, clientv3.OpDelete(ch.key))
@@ -438,9 +463,16 @@ func (s *Sink) record(st *state, snap *snapshot.Snapshot, changes []*change, rev
 			}
 			continue
 		}
+		delete(st.unmanaged, ch.key)
+		if ch.adopted || ch.foreign {
+			s.countAdoption(ch.adopted)
+		}
+		if ch.adopted {
+			st.owned[ch.key] = entry{hash: ch.res.Hash, rev: ch.prevRev, ctime: ch.ctime}
+			continue
+		}
 		st.live[ch.key] = rev
 		st.owned[ch.key] = entry{hash: ch.res.Hash, rev: rev, ctime: ch.ctime}
-		delete(st.unmanaged, ch.key)
 		s.last.Puts++
 	}
 	if last {
@@ -508,4 +540,114 @@ func (s *Sink) commitAccess(changes []*change, placeholders []string) []access {
 		out = append(out, readWriteKey(s.manifestKey(ch.key))...)
 	}
 	return out
+}
+
+// Adoption counts what the last Apply did with keys that the snapshot names and that hold a
+// value the sink did not write: keys written before the agent ran (by APISIX's Admin API,
+// etcdctl, another tool), or changed by hand since the sink wrote them.
+type Adoption struct {
+	// Adopted counts keys whose value already was the snapshot's resource, create_time and
+	// update_time aside: they were recorded in the manifest (the bookkeeping prefix) and
+	// not written, so APISIX saw no change at all.
+	Adopted int
+	// Rewritten counts keys written before the agent ran (not in its manifest) whose value
+	// differed from the snapshot's: they were overwritten, keeping their create_time.
+	Rewritten int
+}
+
+// countAdoption counts one key adopted as it was, or a foreign key rewritten. The caller
+// holds s.mu.
+func (s *Sink) countAdoption(adopted bool) {
+	if adopted {
+		s.last.Adopted++
+	} else {
+		s.last.Rewritten++
+	}
+}
+
+// LastAdoption returns what the last Apply adopted and rewrote (also when it failed
+// halfway: the transactions that committed).
+func (s *Sink) LastAdoption() Adoption {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Adoption{Adopted: s.last.Adopted, Rewritten: s.last.Rewritten}
+}
+
+// reportAdoption logs, once the values have been read, which keys that the snapshot names
+// and that the sink had not written (or that were changed since) are adopted as they are,
+// and which keys written before the agent ran are rewritten. A rewrite is logged per key (it
+// is a change the gateway sees); adoptions are counted, and listed at debug level.
+func (s *Sink) reportAdoption(ctx context.Context, snap *snapshot.Snapshot, changes []*change) {
+	adopted, rewritten := 0, 0
+	for _, ch := range changes {
+		switch {
+		case ch.adopted:
+			adopted++
+			s.log.Debug("adopting a key as it is: its value is the snapshot's, timestamps aside", "key", ch.key)
+		case ch.foreign:
+			rewritten++
+			s.log.Info("adopting a key the snapshot names: its value differs from the snapshot's, rewriting it", "key", ch.key)
+		}
+	}
+	if adopted+rewritten > 0 {
+		s.log.Log(ctx, slog.LevelInfo, "adopting keys that the agent did not write", "digest", snap.Digest,
+			"adopted_unchanged", adopted, "rewritten", rewritten)
+	}
+}
+
+// sameContent reports whether value, as found in etcd, is the resource r as APISIX would read
+// it: the same JSON, whatever its member order, escaping and number spelling, and whatever its
+// create_time and update_time (the only members APISIX's Admin API adds to what it is given:
+// inject_timestamp in apisix/admin/utils.lua; plugin metadata gets none). Timestamps count
+// when r's body carries them itself.
+func sameContent(r *snapshot.Resource, value []byte) bool {
+	if !hasTimestamps(r.Kind) {
+		canon, err := snapshot.Canonicalize(value)
+		return err == nil && bytes.Equal(canon, r.Body)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(value, &m); err != nil {
+		return false
+	}
+	for _, ts := range []string{"create_time", "update_time"} {
+		if !topLevelHas(r.Body, ts) {
+			delete(m, ts)
+		}
+	}
+	stripped, err := json.Marshal(m)
+	if err != nil {
+		return false
+	}
+	canon, err := snapshot.Canonicalize(stripped)
+	return err == nil && bytes.Equal(canon, r.Body)
+}
+
+// adoptedManifestValue is the manifest entry of an adopted key: hash and create_time as for a
+// key the sink wrote, then the key's own mod revision, since the entry is not written in the
+// same transaction as the key.
+func adoptedManifestValue(hash [32]byte, ctime, keyRev int64) string {
+	return manifestValue(entry{hash: hash, ctime: ctime}) + " " + strconv.FormatInt(keyRev, 10)
+}
+
+// parseManifestValue reads a manifest entry whose own mod revision is modRev: "<hash> <ctime>"
+// for a key the sink wrote (in the same transaction, so the key's revision is modRev), or
+// "<hash> <ctime> <key-rev>" for an adopted key. A damaged entry gets a zero hash, so its key
+// is rewritten.
+func parseManifestValue(value []byte, modRev int64) entry {
+	e := entry{rev: modRev}
+	f := strings.Fields(string(value))
+	if len(f) > 0 && len(f[0]) == 2*len(e.hash) {
+		if _, err := hex.Decode(e.hash[:], []byte(f[0])); err != nil {
+			e.hash = [32]byte{}
+		}
+	}
+	if len(f) > 1 {
+		e.ctime, _ = strconv.ParseInt(f[1], 10, 64)
+	}
+	if len(f) > 2 {
+		if rev, err := strconv.ParseInt(f[2], 10, 64); err == nil && rev > 0 {
+			e.rev = rev
+		}
+	}
+	return e
 }

@@ -19,7 +19,7 @@
 // The agent's own state lives outside the prefix, under "<agent-prefix>/<node-id>/"
 // (Config.AgentPrefix, "/fleetgate-agent" by default): "applied" holds the digest of the
 // last snapshot applied in full, and "manifest/<dir>/<id>" holds, per owned key, the sha256
-// of the body and its create_time. A claim key "<agent-prefix>/.claims<prefix>" names the one
+// of the body, its create_time and, for a key adopted as it was, the key's mod revision. A claim key "<agent-prefix>/.claims<prefix>" names the one
 // node allowed to write the prefix; every write transaction compares it, so a second agent
 // fails loudly instead of interleaving.
 //
@@ -45,7 +45,9 @@
 // # Ownership
 //
 // With [Manifest] ownership (the default) only keys in the manifest are updated or deleted;
-// other keys under the resource directories are counted as unmanaged and left alone (a key
-// that a snapshot names is adopted: overwritten and added to the manifest). With [Exclusive]
+// other keys under the resource directories are counted as unmanaged and left alone. A key
+// that a snapshot names but the manifest lacks is adopted: when its value already is the
+// snapshot's resource (timestamps aside) only its manifest entry is written, so the gateway
+// sees no change; else it is overwritten keeping its create_time. With [Exclusive]
 // ownership every resource directory belongs to Git, and foreign keys are deleted.
 package etcdsink

@@ -70,6 +70,10 @@ type ApplyStats struct {
 	Placeholders int
 	// Txns counts write transactions.
 	Txns int
+	// Adopted counts keys the snapshot names that the sink had not written, whose value
+	// already was the snapshot's (timestamps aside): only their manifest entry was written.
+	// Rewritten counts such keys whose value differed: they were overwritten.
+	Adopted, Rewritten int
 }
 
 var (

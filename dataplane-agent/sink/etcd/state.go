@@ -68,11 +68,7 @@ func (s *Sink) readState(ctx context.Context) (*state, error) {
 		st.live[string(kv.Key)] = kv.ModRevision
 	}
 	for _, kv := range man {
-		h, ct, _ := strings.Cut(string(kv.Value), " ")
-		ctime, _ := strconv.ParseInt(ct, 10, 64)
-		e := entry{rev: kv.ModRevision, ctime: ctime}
-		hex.Decode(e.hash[:], []byte(h)) // a damaged entry gets a zero hash: rewritten
-		st.owned[s.keyOfManifest(string(kv.Key))] = e
+		st.owned[s.keyOfManifest(string(kv.Key))] = parseManifestValue(kv.Value, kv.ModRevision)
 	}
 	if a := resp.Responses[2].GetResponseRange().Kvs; len(a) > 0 {
 		st.applied = string(a[0].Value)
