@@ -1,8 +1,8 @@
 // Package controlplane wires fleetgate's control plane: the etcd store (embedded by default),
 // the fleet state, the Git sources and the build pipeline (on the leading replica), one gRPC
 // port serving agents (ConfigDiscovery) and operators (FleetAdmin), and the HTTP port
-// (/healthz, /readyz, /metrics, /webhooks/<source>). Run it with Run; it stops cleanly when
-// its context is cancelled.
+// (/healthz, /readyz, /metrics, /webhooks/<source>, the dashboard at /). Run it with Run; it
+// stops cleanly when its context is cancelled.
 package controlplane
 
 import (
@@ -19,6 +19,7 @@ import (
 
 	"github.com/fleetgate/fleetgate/controlplane/admin"
 	"github.com/fleetgate/fleetgate/controlplane/config"
+	"github.com/fleetgate/fleetgate/controlplane/dashboard"
 	"github.com/fleetgate/fleetgate/controlplane/discovery"
 	"github.com/fleetgate/fleetgate/controlplane/fleet"
 	"github.com/fleetgate/fleetgate/controlplane/httpapi"
@@ -153,11 +154,16 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	disc = discovery.NewServer(fl, fl, dopts)
 	disc.Register(gs.Server)
 	gs.disc = disc
-	admin.New(st, fl, admin.Options{Tokens: tokens, GroupSources: groupSources(cfg), Sources: srcs, Rollouts: rollouts,
-		Replica: opts.Replica, IsLeader: isLeader, Logger: log}).Register(gs.Server)
+	adm := admin.New(st, fl, admin.Options{Tokens: tokens, GroupSources: groupSources(cfg), Sources: srcs, Rollouts: rollouts,
+		Replica: opts.Replica, IsLeader: isLeader, Logger: log})
+	adm.Register(gs.Server)
 	gs.registered()
 
-	handler := httpapi.NewHandler(httpapi.Options{Metrics: metrics, Webhooks: srcs.Webhooks(), Ready: st.Ping})
+	dash, err := dashboard.New(ctx, adm, fl, dashboard.Options{Tokens: tokens, Logger: log})
+	if err != nil {
+		return err
+	}
+	handler := httpapi.NewHandler(httpapi.Options{Metrics: metrics, Webhooks: srcs.Webhooks(), Ready: st.Ping, Dashboard: dash})
 	return serve(ctx, cfg, gs, handler, log, opts.OnReady)
 }
 
@@ -278,7 +284,7 @@ func adminTokens(cfg *config.Config) ([]admin.Token, error) {
 func pipelineGroups(cfg *config.Config) []pipeline.Group {
 	out := make([]pipeline.Group, 0, len(cfg.Groups))
 	for _, g := range cfg.Groups {
-		out = append(out, pipeline.Group{Name: g.Name, Source: g.Source, Paths: g.Paths, Variables: g.Variables, CustomPlugins: g.CustomPlugins, APISIX: g.Release(),
+		out = append(out, pipeline.Group{Name: g.Name, Source: g.Source, Paths: g.Paths, Variables: g.Variables, CustomPlugins: g.CustomPlugins, APISIX: g.Release(), Format: g.InputFormat(),
 			Guard: pipeline.Guard{MaxDeletePercent: g.DeletionGuard.MaxDeletePercent, AllowEmpty: g.DeletionGuard.AllowEmpty}})
 	}
 	return out

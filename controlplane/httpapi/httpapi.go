@@ -1,6 +1,7 @@
 // Package httpapi serves the control plane's HTTP side: /healthz (the process is up),
 // /readyz (the store answers and the fleet is loaded), /metrics (Prometheus) and the webhook
-// receivers under /webhooks/<source>.
+// receivers under /webhooks/<source>, and mounts the read-only fleet dashboard
+// (controlplane/dashboard) at "/".
 //
 // Metrics:
 //
@@ -37,6 +38,9 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Webhooks serves /webhooks/ (gitsource.NewWebhookHandler). Default nil: 404.
 	Webhooks http.Handler
+	// Dashboard serves every other path, "/" first (the read-only fleet dashboard,
+	// controlplane/dashboard). Default nil: 404.
+	Dashboard http.Handler
 }
 
 // NewHandler returns the control plane's HTTP handler.
@@ -64,6 +68,9 @@ func NewHandler(o Options) http.Handler {
 	}
 	if o.Webhooks != nil {
 		mux.Handle("/webhooks/", o.Webhooks)
+	}
+	if o.Dashboard != nil {
+		mux.Handle("/", o.Dashboard)
 	}
 	return mux
 }
