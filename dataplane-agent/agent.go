@@ -168,6 +168,7 @@ func (a *Agent) session(ctx context.Context, addr string) (got bool, err error) 
 	a.lastNonce = ""
 	a.mu.Unlock()
 	a.log.Info("connected to control plane", "address", addr, "digest", applied)
+	a.cfg.Observer.Connected(true)
 
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -327,6 +328,7 @@ func (a *Agent) requeueDrift(ev []*fleetgatev1.DriftEvent) {
 
 // addDrift queues new events for the next Status.
 func (a *Agent) addDrift(ev []*fleetgatev1.DriftEvent) {
+	a.cfg.Observer.Drifted(len(ev))
 	a.mu.Lock()
 	a.pendingDrift = append(a.pendingDrift, ev...)
 	a.trimDriftLocked()

@@ -49,6 +49,7 @@ func (a *Agent) write(ctx context.Context, s *snapshot.Snapshot) (*snapshot.Snap
 	}
 	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
+	start := time.Now()
 	err := a.sink.Apply(wctx, s)
 	switch {
 	case err == nil || ctx.Err() != nil:
@@ -56,6 +57,9 @@ func (a *Agent) write(ctx context.Context, s *snapshot.Snapshot) (*snapshot.Snap
 		err = Unavailable(fmt.Errorf("sink did not answer within %s: %w", writeTimeout, err))
 	default:
 		err = timeoutIsUnavailable(err)
+	}
+	if ctx.Err() == nil {
+		a.cfg.Observer.Wrote(time.Since(start), writeResult(err), s.Meta.Sequence)
 	}
 	if err != nil {
 		return s, err

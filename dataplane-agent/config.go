@@ -68,6 +68,9 @@ type Config struct {
 	MaxMessageBytes int
 	// Logger receives the agent's events. Default slog.Default().
 	Logger *slog.Logger
+	// Observer receives the agent's writes, drift and connections, for metrics (Metrics).
+	// Default nil: none.
+	Observer Observer
 
 	// HealthURL, when set, is an absolute http(s) URL the agent GETs after each apply and
 	// then every HealthInterval — a route through the gateway, such as a synthetic health
@@ -143,6 +146,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	errs = append(errs, c.healthDefaults()...)
 	return c, errors.Join(errs...)

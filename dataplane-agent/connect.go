@@ -73,6 +73,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		addr := a.cfg.Addresses[i]
 		att := &attempt{}
 		got, err := a.session(withAttempt(ctx, att), addr)
+		a.cfg.Observer.Connected(false)
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -19,6 +21,7 @@ import (
 	etcdsink "github.com/fleetgate/fleetgate/dataplane-agent/sink/etcd"
 	filesink "github.com/fleetgate/fleetgate/dataplane-agent/sink/file"
 	"github.com/fleetgate/fleetgate/dataplane-agent/sink/memory"
+	"github.com/fleetgate/fleetgate/internal/buildinfo"
 	"github.com/fleetgate/fleetgate/internal/tlsfiles"
 )
 
@@ -36,6 +39,7 @@ type agentFlags struct {
 	file          string
 	apisix        apisixFlags
 	stateDir      string
+	httpAddr      string
 	drift         string
 	caFile        string
 	certFile      string
@@ -108,6 +112,7 @@ a wiped sink. SIGINT or SIGTERM stops it; nothing is deleted from the sink on th
 	fs.StringVar(&f.ownership, "ownership", "manifest", "etcd sink: manifest (touch only keys the agent wrote) or exclusive (Git owns every resource directory)")
 	fs.StringVar(&f.file, "file", "", "file sink: path of APISIX's standalone apisix.yaml")
 	f.apisix.register(fs)
+	fs.StringVar(&f.httpAddr, "http-addr", "", "serve /metrics (Prometheus) and /healthz on this address, e.g. 127.0.0.1:18081 (default: off)")
 	fs.StringVar(&f.stateDir, "state-dir", "", "directory for the last applied snapshot (restored into a wiped sink while the control plane is down)")
 	fs.StringVar(&f.drift, "drift", "heal", "what to do when the sink changes behind the agent: heal, report or off")
 	fs.StringVar(&f.caFile, "ca-file", "", "CA bundle to verify the control plane; without it the connection is plaintext")
@@ -198,11 +203,22 @@ func runAgentCmd(ctx context.Context, f *agentFlags) error {
 	default:
 		return fmt.Errorf("--sink %q: want etcd, file, apisix-api or memory", f.sink)
 	}
+	var metrics *agent.Metrics
+	var observer agent.Observer
+	if f.httpAddr != "" {
+		metrics = agent.NewMetrics(f.group, f.nodeID)
+		observer = metrics
+		stopHTTP, err := serveAgentHTTP(f.httpAddr, metrics.Handler(), log)
+		if err != nil {
+			return err
+		}
+		defer stopHTTP()
+	}
 	a, err := agent.New(agent.Config{
 		Addresses: f.controlplane, Group: f.group, NodeID: f.nodeID, Labels: labels,
-		Version: version, SinkName: f.sink, TLS: tlsCfg, StateDir: f.stateDir,
+		Version: buildinfo.Get().Version, SinkName: f.sink, TLS: tlsCfg, StateDir: f.stateDir,
 		Drift: agent.DriftMode(f.drift), BackoffMin: f.backoffMin, BackoffMax: f.backoffMax,
-		StatusInterval: f.statusEvery, Logger: log,
+		StatusInterval: f.statusEvery, Logger: log, Observer: observer,
 		HealthURL: f.health.url, HealthMetricsURL: f.health.metricsURL,
 		HealthInterval: f.health.interval, HealthTimeout: f.health.timeout,
 		HealthMax5xxIncrease: f.health.max5xxIncrease, HealthMinRequests: f.health.minRequests,
@@ -221,6 +237,27 @@ func runAgentCmd(ctx context.Context, f *agentFlags) error {
 	}
 	log.Info("agent stopped: "+why, "group", f.group, "node", f.nodeID)
 	return nil
+}
+
+// serveAgentHTTP serves the agent's /metrics and /healthz on addr until the returned
+// function is called.
+func serveAgentHTTP(addr string, h http.Handler, log *slog.Logger) (func(), error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--http-addr %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("agent HTTP endpoint stopped", "addr", addr, "err", err)
+		}
+	}()
+	log.Info("serving /metrics and /healthz", "addr", lis.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
 }
 
 // stopOnSignal returns a context cancelled on SIGINT or SIGTERM, whose cause names the

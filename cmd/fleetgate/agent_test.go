@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/fleetgate/fleetgate/controlplane/discovery"
+	"github.com/fleetgate/fleetgate/internal/buildinfo"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 	"github.com/fleetgate/fleetgate/snapshot"
 	"github.com/fleetgate/fleetgate/test/testutil"
@@ -110,11 +114,12 @@ func TestAgentCommandAppliesAndStops(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	go func() {
 		cmd := newRootCmd()
 		cmd.SetArgs([]string{"agent", "--controlplane", "127.0.0.1:1," + lis.Addr().String(), "--group", "prod",
 			"--node-id", "gw-7", "--label", "zone=eu-1", "--sink", "memory", "--state-dir", t.TempDir(),
-			"--backoff-min", "10ms", "--backoff-max", "50ms", "--log-level", "error"})
+			"--backoff-min", "10ms", "--backoff-max", "50ms", "--log-level", "error", "--http-addr", httpAddr})
 		done <- cmd.ExecuteContext(ctx)
 	}()
 	require.Eventually(t, func() bool {
@@ -127,7 +132,32 @@ func TestAgentCommandAppliesAndStops(t *testing.T) {
 	f.mu.Unlock()
 	assert.Equal(t, "eu-1", h.GetLabels()["zone"])
 	assert.Equal(t, "memory", h.GetSink())
-	assert.True(t, strings.HasPrefix(h.GetAgentVersion(), version))
+	assert.Equal(t, buildinfo.Get().Version, h.GetAgentVersion())
+
+	// --http-addr: the agent's metrics and health
+	metrics := func() string {
+		resp, err := http.Get("http://" + httpAddr + "/metrics")
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	require.Eventually(t, func() bool {
+		m := metrics()
+		return strings.Contains(m, `fleetgate_agent_applied_sequence{group="prod",node="gw-7"} 1`) &&
+			strings.Contains(m, `fleetgate_agent_connected{group="prod",node="gw-7"} 1`)
+	}, 10*time.Second, 10*time.Millisecond, "metrics:\n%s", metrics())
+	m := metrics()
+	assert.Contains(t, m, `fleetgate_agent_writes_total{group="prod",node="gw-7",result="ok"} 1`)
+	assert.Contains(t, m, `fleetgate_agent_write_duration_seconds_count{group="prod",node="gw-7",result="ok"} 1`)
+	assert.Contains(t, m, `fleetgate_agent_sink_available{group="prod",node="gw-7"} 1`)
+	assert.Contains(t, m, `fleetgate_agent_drift_events_total{group="prod",node="gw-7"} 0`)
+	resp, err := http.Get("http://" + httpAddr + "/healthz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	cancel()
 	select {
 	case err := <-done:
