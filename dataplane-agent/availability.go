@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -139,4 +141,38 @@ func (a *Agent) fillAvailability(st *fleetgatev1.Status, health error) {
 		st.SinkUnavailableSince = timestamppb.New(av.since)
 	}
 	st.PendingDigest, st.Drifted = av.pending, av.drifted
+}
+
+// OutageLog logs a sink's outages once each, for sinks that are retried or polled often: a
+// WARN when an operation finds the sink unusable (its error is ErrUnavailable) and an INFO
+// when a write succeeds again. Reads and checks that succeed do not end an outage, so a sink
+// that can be read but not written does not flap. The zero value needs Log, Down and Up.
+type OutageLog struct {
+	// Log receives the two lines.
+	Log *slog.Logger
+	// Down and Up are their messages ("standalone file cannot be used; …").
+	Down, Up string
+
+	mu   sync.Mutex
+	down bool
+}
+
+// Note records the outcome of an operation (written: a write succeeded) and returns err.
+// Errors about the content change nothing.
+func (o *OutageLog) Note(err error, written bool) error {
+	down := err != nil && errors.Is(err, ErrUnavailable)
+	if !down && !(err == nil && written) {
+		return err
+	}
+	o.mu.Lock()
+	was := o.down
+	o.down = down
+	o.mu.Unlock()
+	switch {
+	case down && !was:
+		o.Log.Warn(o.Down, "err", err)
+	case !down && was:
+		o.Log.Info(o.Up)
+	}
+	return err
 }

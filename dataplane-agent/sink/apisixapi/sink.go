@@ -92,8 +92,7 @@ type Sink struct {
 
 	noValidate atomic.Bool // the release has no validate endpoint
 
-	availMu sync.Mutex
-	down    bool
+	outage agent.OutageLog
 }
 
 // baseline is what APISIX held after the sink's last successful Apply: drift is measured
@@ -150,6 +149,8 @@ func New(cfg Config) (*Sink, error) {
 		}},
 		log: cfg.Logger.With("sink", "apisix-api", "url", u),
 	}
+	s.outage = agent.OutageLog{Log: s.log, Down: "APISIX's standalone Admin API cannot be used; the agent retries until it can",
+		Up: "APISIX's standalone Admin API answers again"}
 	return s, nil
 }
 
@@ -590,20 +591,4 @@ func errorMsg(body []byte) string {
 
 // note logs the changes of APISIX's availability once each: a WARN when it cannot be used
 // (err is agent.ErrUnavailable), an INFO when a write succeeds again. It returns err.
-func (s *Sink) note(err error, written bool) error {
-	down := err != nil && errors.Is(err, agent.ErrUnavailable)
-	if !down && !(err == nil && written) {
-		return err
-	}
-	s.availMu.Lock()
-	was := s.down
-	s.down = down
-	s.availMu.Unlock()
-	switch {
-	case down && !was:
-		s.log.Warn("APISIX's standalone Admin API cannot be used; the agent retries until it can", "err", err)
-	case !down && was:
-		s.log.Info("APISIX's standalone Admin API answers again")
-	}
-	return err
-}
+func (s *Sink) note(err error, written bool) error { return s.outage.Note(err, written) }

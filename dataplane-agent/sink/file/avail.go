@@ -1,7 +1,6 @@
 package filesink
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,20 +40,4 @@ func ioError(err error) error {
 // Errors about the content change nothing. It returns err.
 func (s *Sink) observe(err error) error { return s.note(err, false) }
 
-func (s *Sink) note(err error, written bool) error {
-	down := err != nil && errors.Is(err, agent.ErrUnavailable)
-	if !down && !(err == nil && written) {
-		return err
-	}
-	s.availMu.Lock()
-	was := s.down
-	s.down = down
-	s.availMu.Unlock()
-	switch {
-	case down && !was:
-		s.log.Warn("standalone file cannot be used; the agent retries until it can", "err", err)
-	case !down && was:
-		s.log.Info("standalone file written again")
-	}
-	return err
-}
+func (s *Sink) note(err error, written bool) error { return s.outage.Note(err, written) }

@@ -55,8 +55,7 @@ type Sink struct {
 	last     ApplyStats
 	now      func() time.Time
 
-	availMu sync.Mutex
-	down    bool // the file or its directory could not be used last time; see observe
+	outage agent.OutageLog // the file or its directory could not be used; see observe
 }
 
 var (
@@ -87,6 +86,7 @@ func New(cfg Config) (*Sink, error) {
 		cfg.Logger = slog.Default()
 	}
 	s.log = cfg.Logger.With("sink", "file", "path", cfg.Path)
+	s.outage = agent.OutageLog{Log: s.log, Down: "standalone file cannot be used; the agent retries until it can", Up: "standalone file written again"}
 	if err := s.observe(s.dirError()); err != nil {
 		return s, nil
 	}
