@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -288,10 +289,24 @@ func (c *vctx) withDefaults(s *sch, v *value) *value {
 	if len(add) == 0 {
 		return v
 	}
-	sort.Slice(add, func(i, j int) bool { return add[i].key < add[j].key })
+	slices.SortFunc(add, func(a, b member) int { return strings.Compare(a.key, b.key) })
 	out := *v
 	out.obj = append(append(make([]member, 0, len(v.obj)+len(add)), v.obj...), add...)
 	return &out
+}
+
+// missingDefaults counts the defaults withDefaults would add to v, without adding them.
+func (c *vctx) missingDefaults(s *sch, v *value) int {
+	if s == nil || s.x == nil || v.kind != vObj {
+		return 0
+	}
+	n := 0
+	for k := range s.x.defaults {
+		if !v.has(k) && c.hasProp(s, k) {
+			n++
+		}
+	}
+	return n
 }
 
 // problems counts the problems of v against s without reporting them.
@@ -357,7 +372,7 @@ func (c *vctx) checkKeywords(s *sch, v *value, path string) {
 		}
 	case vObj:
 		// Defaults are written in before minProperties is checked (api7/jsonschema).
-		if n := len(c.withDefaults(s, v).obj); x.minProps > 0 && n < x.minProps {
+		if x.minProps > 0 && len(v.obj)+c.missingDefaults(s, v) < x.minProps {
 			c.at(v, path, fmt.Sprintf("has %d entries, at least %d needed", len(v.obj), x.minProps), "")
 		}
 	case vArr:
