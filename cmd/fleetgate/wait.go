@@ -28,7 +28,9 @@ func newWaitCmd() *cobra.Command {
 job can block on a rollout:
 
   --for converged        the group's desired version, as it is at each check (the default)
-  --for version=VERSION  that version (a sequence, digest prefix or commit prefix)
+  --for version=VERSION  that version (a sequence, digest prefix or commit prefix); a
+                         version not built yet (a commit just pushed) is waited for too, so
+                         a CI job can run: fleetgate wait prod --for version=$GIT_COMMIT
 
 Exit codes: 0 when every connected node (at least one) runs it; 1 as soon as a node refused
 it (NACK), naming the node and its error; 6 when --timeout passes first, naming the nodes
@@ -89,19 +91,34 @@ type waitResult struct {
 func waitFor(ctx context.Context, c fleetgatev1.FleetAdminClient, group, want string) (*waitResult, error) {
 	res := &waitResult{Group: group}
 	var target *fleetgatev1.SnapshotMeta
-	if want != "" {
-		v, err := call(ctx, func(ctx context.Context) (*fleetgatev1.GetVersionResponse, error) {
-			return c.GetVersion(ctx, &fleetgatev1.GetVersionRequest{Group: group, Version: want})
-		})
-		if err != nil {
-			return res, ctxErr(ctx, res, err)
-		}
-		target = v.GetVersion().GetMeta()
-	}
 	t := time.NewTicker(waitPoll)
 	defer t.Stop()
 	for {
+		if want != "" && target == nil {
+			// A commit just pushed is built after `sync` returns: until the version
+			// exists, keep asking (a group that does not exist is still an error).
+			v, err := call(ctx, func(ctx context.Context) (*fleetgatev1.GetVersionResponse, error) {
+				return c.GetVersion(ctx, &fleetgatev1.GetVersionRequest{Group: group, Version: want})
+			})
+			switch {
+			case err == nil:
+				target = v.GetVersion().GetMeta()
+			case exitCode(err) == codeNotFound && strings.Contains(err.Error(), "no version"):
+				res.Result = "pending"
+			default:
+				return res, ctxErr(ctx, res, err)
+			}
+		}
 		meta := target
+		if want != "" && meta == nil {
+			select {
+			case <-ctx.Done():
+				res.Result = "timeout"
+				return res, &exitError{code: codeTimeout}
+			case <-t.C:
+			}
+			continue
+		}
 		if meta == nil {
 			st, err := call(ctx, func(ctx context.Context) (*fleetgatev1.GetStatusResponse, error) {
 				return c.GetStatus(ctx, &fleetgatev1.GetStatusRequest{Group: group})

@@ -216,7 +216,7 @@ func (s *Server) Retry(ctx context.Context, req *fleetgatev1.RetryRequest) (*fle
 }
 
 // Sync fetches a source (or all) now. An unknown source is NotFound, with the known ones
-// listed.
+// listed; a fetch that fails is FailedPrecondition, naming the source and the error.
 func (s *Server) Sync(ctx context.Context, req *fleetgatev1.SyncRequest) (*fleetgatev1.SyncResponse, error) {
 	if s.opts.Sources == nil {
 		return nil, status.Error(codes.FailedPrecondition, "this control plane has no sources")
@@ -227,7 +227,9 @@ func (s *Server) Sync(ctx context.Context, req *fleetgatev1.SyncRequest) (*fleet
 	case errors.Is(err, ErrUnknownSource):
 		return nil, status.Error(codes.NotFound, err.Error())
 	default:
-		return nil, status.Errorf(codes.Unavailable, "sync: %v", err)
+		// The control plane answered: its source could not be fetched (remote down, a refused
+		// head). Not Unavailable, which clients read as "the control plane is unreachable".
+		return nil, status.Errorf(codes.FailedPrecondition, "sync: %v", err)
 	}
 	name := req.GetSource()
 	if name == "" {

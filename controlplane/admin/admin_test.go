@@ -326,7 +326,7 @@ func TestSyncErrorsAreMappedToCodes(t *testing.T) {
 	}{
 		{name: "no sources", source: "gitops", code: codes.FailedPrecondition, msg: "has no sources"},
 		{name: "unknown source", source: "nope", srcs: &fakeSources{}, code: codes.NotFound, msg: `unknown source "nope" (sources: gitops)`},
-		{name: "fetch fails", source: "gitops", srcs: &fakeSources{err: errors.New("dial tcp: refused")}, code: codes.Unavailable, msg: "sync: dial tcp: refused"},
+		{name: "fetch fails", source: "gitops", srcs: &fakeSources{err: errors.New("dial tcp: refused")}, code: codes.FailedPrecondition, msg: "sync: dial tcp: refused"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,7 +24,8 @@ func BuildFleetgate(dir string) (string, error) {
 }
 
 // MainWithFleetgate is a TestMain body for packages whose tests run the binary as a process:
-// it builds fleetgate into a temporary directory, stores its path in *bin, runs the tests,
+// it builds fleetgate into a temporary directory, stores its path in *bin, points
+// FLEETGATE_CONFIG at a file that does not exist (no CLI context applies), runs the tests,
 // removes the directory and exits with the tests' code.
 func MainWithFleetgate(m interface{ Run() int }, bin *string) {
 	dir, err := os.MkdirTemp("", "fleetgate-bin-")
@@ -36,6 +37,9 @@ func MainWithFleetgate(m interface{ Run() int }, bin *string) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
+	// The CLI's contexts file (docs/cli-contexts.md): a developer's own must not steer the
+	// processes the tests start.
+	os.Setenv("FLEETGATE_CONFIG", filepath.Join(dir, "no-cli-config.yaml"))
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
