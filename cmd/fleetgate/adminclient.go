@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -17,8 +15,6 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/fleetgate/fleetgate/internal/tlsfiles"
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
@@ -37,13 +33,15 @@ type adminFlags struct {
 	// envErr is a FLEETGATE_* environment variable that could not be read, reported when
 	// the verb runs.
 	envErr error
+	// ctxState is --context and what the CLI config file's context filled in (contexts.go).
+	ctxState contextState
 }
 
 // addAdminFlags registers the connection and output flags on an operator verb.
 func addAdminFlags(cmd *cobra.Command) *adminFlags {
 	f := &adminFlags{}
 	fs := cmd.Flags()
-	fs.StringVar(&f.server, "server", envOr("FLEETGATE_SERVER", "localhost:18000"), "control plane gRPC address (env FLEETGATE_SERVER)")
+	fs.StringVar(&f.server, "server", envOr("FLEETGATE_SERVER", "localhost:18000"), "control plane gRPC address (env FLEETGATE_SERVER; else the context's server)")
 	fs.StringVar(&f.tokenFile, "token-file", os.Getenv("FLEETGATE_TOKEN_FILE"), "file holding the admin bearer token (env FLEETGATE_TOKEN_FILE; or put the token itself in FLEETGATE_TOKEN)")
 	fs.StringVar(&f.caFile, "ca-file", os.Getenv("FLEETGATE_CA_FILE"), "CA bundle to verify the control plane's TLS certificate (env FLEETGATE_CA_FILE; default: the system roots)")
 	fs.StringVar(&f.certFile, "cert-file", os.Getenv("FLEETGATE_CERT_FILE"), "client certificate for mutual TLS (env FLEETGATE_CERT_FILE)")
@@ -53,6 +51,7 @@ func addAdminFlags(cmd *cobra.Command) *adminFlags {
 	fs.BoolVar(&f.plaintext, "plaintext", plaintext, "connect without TLS (env FLEETGATE_PLAINTEXT); the default is plaintext to a loopback address and TLS to any other, and a token is never sent in plaintext to a non-loopback address")
 	fs.StringVarP(&f.output, "output", "o", "table", "output format: table or json")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the control plane")
+	f.registerContextFlag(cmd)
 	return f
 }
 
@@ -85,6 +84,9 @@ const maxRecvBytes = 256 << 20
 func (f *adminFlags) dial() (*grpc.ClientConn, error) {
 	if f.envErr != nil {
 		return nil, f.envErr
+	}
+	if err := f.applyContext(); err != nil {
+		return nil, err
 	}
 	s := connSecurity{plaintext: f.plaintext, caFile: f.caFile, certFile: f.certFile, keyFile: f.keyFile}
 	cfg, err := s.tlsConfig([]string{f.server})
@@ -150,16 +152,23 @@ func (f *adminFlags) tlsHint(err error) error {
 	return err
 }
 
-// token returns the bearer token from --token-file or FLEETGATE_TOKEN ("" if none).
+// token returns the bearer token from --token-file, FLEETGATE_TOKEN, or the context's
+// token_file or token ("" if none).
 func (f *adminFlags) token() (string, error) {
+	if err := f.applyContext(); err != nil {
+		return "", err
+	}
 	if f.tokenFile != "" {
 		b, err := os.ReadFile(f.tokenFile)
 		if err != nil {
-			return "", fmt.Errorf("read --token-file: %w", err)
+			return "", fmt.Errorf("read %s: %w", f.ctxState.tokenFileSource(), err)
 		}
 		return strings.TrimSpace(string(b)), nil
 	}
-	return os.Getenv("FLEETGATE_TOKEN"), nil
+	if tok := os.Getenv("FLEETGATE_TOKEN"); tok != "" {
+		return tok, nil
+	}
+	return f.ctxState.token, nil
 }
 
 // context returns a context with the timeout and the bearer token attached.
@@ -190,8 +199,8 @@ func (f *adminFlags) runAdminStream(cmd *cobra.Command, fn func(ctx context.Cont
 }
 
 func (f *adminFlags) runAdminCtx(cmd *cobra.Command, stream bool, fn func(ctx context.Context, c fleetgatev1.FleetAdminClient) error) error {
-	if f.output != "table" && f.output != "json" && f.output != "yaml" {
-		return fmt.Errorf("-o %q: want table or json", f.output)
+	if err := f.checkOutput(); err != nil {
+		return err
 	}
 	conn, err := f.dial()
 	if err != nil {
@@ -238,23 +247,4 @@ func connHint(server string, err error) error {
 		return &exitError{code: codeUnreachable, err: fmt.Errorf("%w (check --server, env FLEETGATE_SERVER: the gRPC port, 18000 by default)", err)}
 	}
 	return &exitError{code: codeUnreachable, err: fmt.Errorf("cannot reach the control plane at %s (tried gRPC): %s; %s", server, why, hint)}
-}
-
-// printJSON writes m as indented JSON with stable formatting (protojson varies its
-// whitespace on purpose, so it is re-indented with encoding/json).
-func printJSON(w io.Writer, m proto.Message) error {
-	raw, err := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false}.Marshal(m)
-	if err != nil {
-		return err
-	}
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return err
-	}
-	out, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(w, string(out))
-	return err
 }

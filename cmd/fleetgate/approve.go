@@ -18,43 +18,53 @@ func init() { register(newApproveCmd) }
 func newApproveCmd() *cobra.Command {
 	var af *adminFlags
 	var reason string
+	var dryRun bool
 	cmd := &cobra.Command{
-		Use:   "approve GROUP VERSION --reason TEXT",
+		Use:   "approve GROUP VERSION --reason TEXT [--dry-run]",
 		Short: "Roll out a version the deletion guard held (it empties the group or deletes much of it)",
 		Long: "VERSION is a sequence number, a digest prefix, a commit prefix, or head. Only the group's head\n" +
-			"can be approved: a newer version supersedes an older held one (pin that one to run it anyway).",
-		Args: cobra.ExactArgs(2),
+			"can be approved: a newer version supersedes an older held one (pin that one to run it anyway).\n\n" +
+			"--dry-run prints the version the group would move from and to, what it deletes and the connected\n" +
+			"nodes that would move, and changes nothing.",
+		Args: posArgs("GROUP", "VERSION"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := noYAML(af); err != nil {
+			if err := af.checkOutput(); err != nil {
 				return err
 			}
-			if strings.TrimSpace(reason) == "" {
+			if strings.TrimSpace(reason) == "" && !dryRun {
 				return fmt.Errorf("--reason is required: it goes to the audit log")
 			}
 			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
+				if dryRun {
+					p, err := planApprove(ctx, c, args[0], args[1])
+					if err != nil {
+						return err
+					}
+					return printPlan(cmd, af.output, p)
+				}
 				resp, err := c.Approve(ctx, &fleetgatev1.ApproveRequest{Group: args[0], Version: args[1], Reason: reason})
 				if err != nil {
 					return err
 				}
-				w := cmd.OutOrStdout()
-				if af.output == "json" {
-					return printJSON(w, resp)
-				}
-				v := resp.GetVersion()
-				h := v.GetMeta().GetHold()
-				fmt.Fprintf(w, "approved version %s of %s by %s: %s\n", opVersion(v), args[0], h.GetApprovedBy(), h.GetApproveReason())
-				fmt.Fprintf(w, "it deletes %s\n", opRemoved(h))
-				if v.GetState() == fleetgatev1.VersionState_VERSION_STATE_DESIRED {
-					fmt.Fprintf(w, "every node of %s now converges to it\n", args[0])
-				} else {
-					fmt.Fprintf(w, "%s is pinned: its nodes move to it after `fleetgate unpin %s`\n", args[0], args[0])
-				}
-				return nil
+				return newPrinter(cmd, af.output).print(resp, func(w io.Writer, _ bool) error {
+					v := resp.GetVersion()
+					h := v.GetMeta().GetHold()
+					fmt.Fprintf(w, "approved version %s of %s by %s: %s\n", opVersion(v), args[0], h.GetApprovedBy(), h.GetApproveReason())
+					fmt.Fprintf(w, "it deletes %s\n", opRemoved(h))
+					if v.GetState() == fleetgatev1.VersionState_VERSION_STATE_DESIRED {
+						fmt.Fprintf(w, "every node of %s now converges to it\n", args[0])
+					} else {
+						fmt.Fprintf(w, "%s is pinned: its nodes move to it after `fleetgate unpin %s`\n", args[0], args[0])
+					}
+					return nil
+				})
 			})
 		},
 	}
 	af = addAdminFlags(cmd)
+	cmd.ValidArgsFunction = completeArgs(af, argGroup, argVersion)
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required; written to the audit log)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, dryRunUsage)
 	return cmd
 }
 

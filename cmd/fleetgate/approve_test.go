@@ -19,8 +19,8 @@ func TestStatusShowsHeldHead(t *testing.T) {
 			RemovedKeys:   []*fleetgatev1.ResourceKey{{Kind: "routes", Id: "a"}, {Kind: "routes", Id: "b"}}},
 	}}
 	var out bytes.Buffer
-	require.NoError(t, writeStatus(&out, "table", &fleetgatev1.GetStatusResponse{Groups: []*fleetgatev1.GroupStatus{{
-		Name: "production", Head: held, Desired: &fleetgatev1.Version{Meta: &fleetgatev1.SnapshotMeta{Sequence: 4, Digest: "sha256:aaaa"}}}}}))
+	require.NoError(t, writeStatusTable(&out, &fleetgatev1.GetStatusResponse{Groups: []*fleetgatev1.GroupStatus{{
+		Name: "production", Head: held, Desired: &fleetgatev1.Version{Meta: &fleetgatev1.SnapshotMeta{Sequence: 4, Digest: "sha256:aaaa"}}}}}, nil, false))
 	s := out.String()
 	require.Contains(t, s, "5 (e3b0c44298fc) HELD")
 	require.Contains(t, s, "production: version 5 (e3b0c44298fc, commit 9c1e77aa01b2) is HELD by the deletion guard: it empties the group")

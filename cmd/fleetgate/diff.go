@@ -33,7 +33,7 @@ changes between two stored versions of GROUP (a sequence number, digest or commi
 Exit status: 0 no changes, 2 changes, 1 error (including an invalid config).`,
 		Example: `  fleetgate diff examples/gitops-repo/base,examples/gitops-repo/staging examples/gitops-repo/base,examples/gitops-repo/production
   fleetgate diff production 41 42`,
-		Args: cobra.RangeArgs(2, 3),
+		Args: posArgs("OLD_PATH (or GROUP)", "NEW_PATH (or FROM)", "[TO]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 3 {
 				return diffRemote(cmd, af, args[0], args[1], args[2])
@@ -47,6 +47,7 @@ Exit status: 0 no changes, 2 changes, 1 error (including an invalid config).`,
 	}
 	af = addAdminFlags(cmd)
 	bf = addBuildFlags(cmd)
+	cmd.ValidArgsFunction = completeDiff(af)
 	cmd.Flags().StringVar(&format, "format", "", formatFlagUsage)
 	return cmd
 }
@@ -73,8 +74,11 @@ func buildArg(arg string, format snapshot.Format, opts snapshot.Options) (*snaps
 }
 
 func diffOffline(cmd *cobra.Command, output string, bf *buildFlags, format snapshot.Format, oldArg, newArg string) error {
-	if output != "table" && output != "text" && output != "json" {
-		return fmt.Errorf("-o %q: want table or json", output)
+	if output == "text" { // the old name of table
+		output = "table"
+	}
+	if err := checkOutput(output); err != nil {
+		return err
 	}
 	opts, err := bf.options()
 	if err != nil {
@@ -89,22 +93,21 @@ func diffOffline(cmd *cobra.Command, output string, bf *buildFlags, format snaps
 		return err
 	}
 	changes := snapshot.Diff(a, b)
-	w := cmd.OutOrStdout()
-	if output == "json" {
-		resp := &fleetgatev1.DiffVersionsResponse{
-			From: &fleetgatev1.Version{Meta: snapshot.MetaToProto(a)},
-			To:   &fleetgatev1.Version{Meta: snapshot.MetaToProto(b)},
-		}
-		for _, c := range changes {
-			resp.Changes = append(resp.Changes, snapshot.ChangeToProto(c))
-		}
-		if err := printJSON(w, resp); err != nil {
-			return err
-		}
-	} else {
+	resp := &fleetgatev1.DiffVersionsResponse{
+		From: &fleetgatev1.Version{Meta: snapshot.MetaToProto(a)},
+		To:   &fleetgatev1.Version{Meta: snapshot.MetaToProto(b)},
+	}
+	for _, c := range changes {
+		resp.Changes = append(resp.Changes, snapshot.ChangeToProto(c))
+	}
+	err = newPrinter(cmd, output).print(resp, func(w io.Writer, _ bool) error {
 		fmt.Fprintf(w, "--- %s (%s, %d resources)\n", oldArg, snapshot.ShortDigest(a.Digest), a.Len())
 		fmt.Fprintf(w, "+++ %s (%s, %d resources)\n", newArg, snapshot.ShortDigest(b.Digest), b.Len())
 		writeChanges(w, changes)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if len(changes) > 0 {
 		return &exitError{code: 2}
@@ -125,12 +128,7 @@ func diffRemote(cmd *cobra.Command, af *adminFlags, group, from, to string) erro
 	if err != nil {
 		return err
 	}
-	w := cmd.OutOrStdout()
-	if af.output == "json" {
-		if err := printJSON(w, resp); err != nil {
-			return err
-		}
-	} else {
+	err = newPrinter(cmd, af.output).print(resp, func(w io.Writer, _ bool) error {
 		fmt.Fprintf(w, "--- %s %s\n", group, versionLabel(resp.GetFrom(), from))
 		fmt.Fprintf(w, "+++ %s %s\n", group, versionLabel(resp.GetTo(), to))
 		changes := make([]snapshot.Change, 0, len(resp.GetChanges()))
@@ -138,6 +136,10 @@ func diffRemote(cmd *cobra.Command, af *adminFlags, group, from, to string) erro
 			changes = append(changes, snapshot.ChangeFromProto(c))
 		}
 		writeChanges(w, changes)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if len(resp.GetChanges()) > 0 {
 		return &exitError{code: 2}

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -53,9 +54,9 @@ version stay allowed; pinning a newer version needs ` + "`fleetgate pin GROUP VE
 TIME is an RFC 3339 time (2026-12-07T08:00:00Z, 2026-12-07T09:00:00+01:00) or a duration from
 now (48h, 90m). A new freeze replaces the group's previous ad-hoc freeze; ` + "`fleetgate unfreeze GROUP`" + `
 ends it early. Needs the operator role; written to the audit log.`,
-		Args: cobra.ExactArgs(1),
+		Args: posArgs("GROUP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := noYAML(af); err != nil {
+			if err := af.checkOutput(); err != nil {
 				return err
 			}
 			end, err := parseUntil(until, time.Now())
@@ -70,19 +71,18 @@ ends it early. Needs the operator role; written to the audit log.`,
 				if err != nil {
 					return err
 				}
-				w := cmd.OutOrStdout()
-				if af.output == "json" {
-					return printJSON(w, resp)
-				}
-				f := resp.GetFreeze()
-				_, err = fmt.Fprintf(w, "froze %s until %s by %s: %s\n"+
-					"new versions are built and listed as pending; rollback and pinning an older version stay allowed\n"+
-					"`fleetgate unfreeze %s` ends it\n", args[0], opUntil(f.GetUntil()), f.GetBy(), f.GetReason(), args[0])
-				return err
+				return newPrinter(cmd, af.output).print(resp, func(w io.Writer, _ bool) error {
+					f := resp.GetFreeze()
+					_, err := fmt.Fprintf(w, "froze %s until %s by %s: %s\n"+
+						"new versions are built and listed as pending; rollback and pinning an older version stay allowed\n"+
+						"`fleetgate unfreeze %s` ends it\n", args[0], opUntil(f.GetUntil()), f.GetBy(), f.GetReason(), args[0])
+					return err
+				})
 			})
 		},
 	}
 	af = addAdminFlags(cmd)
+	cmd.ValidArgsFunction = completeArgs(af, argGroup)
 	cmd.Flags().StringVar(&until, "until", "", "when the freeze ends (required): an RFC 3339 time (2026-12-07T08:00:00Z) or a duration from now (48h)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required; written to the audit log)")
 	return cmd
@@ -98,9 +98,9 @@ func newUnfreezeCmd() *cobra.Command {
 A freeze window configured under freeze: still holds while it is open (unfreeze says so);
 to roll forward during one, pin with --override-freeze. Needs the operator role; written to
 the audit log.`,
-		Args: cobra.ExactArgs(1),
+		Args: posArgs("GROUP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := noYAML(af); err != nil {
+			if err := af.checkOutput(); err != nil {
 				return err
 			}
 			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
@@ -108,21 +108,20 @@ the audit log.`,
 				if err != nil {
 					return err
 				}
-				w := cmd.OutOrStdout()
-				if af.output == "json" {
-					return printJSON(w, resp)
-				}
-				if f := resp.GetFreeze(); f != nil {
-					_, err = fmt.Fprintf(w, "ended the ad-hoc freeze of %s, but it is still frozen until %s (%s): nothing rolls forward until then\n",
-						args[0], opUntil(f.GetUntil()), f.GetWhy())
+				return newPrinter(cmd, af.output).print(resp, func(w io.Writer, _ bool) error {
+					if f := resp.GetFreeze(); f != nil {
+						_, err := fmt.Fprintf(w, "ended the ad-hoc freeze of %s, but it is still frozen until %s (%s): nothing rolls forward until then\n",
+							args[0], opUntil(f.GetUntil()), f.GetWhy())
+						return err
+					}
+					_, err := fmt.Fprintf(w, "unfroze %s; pending versions roll out again\n", args[0])
 					return err
-				}
-				_, err = fmt.Fprintf(w, "unfroze %s; pending versions roll out again\n", args[0])
-				return err
+				})
 			})
 		},
 	}
 	af = addAdminFlags(cmd)
+	cmd.ValidArgsFunction = completeArgs(af, argGroup)
 	cmd.Flags().StringVar(&reason, "reason", "", "why (written to the audit log)")
 	return cmd
 }

@@ -32,6 +32,7 @@ func newRootCmd() *cobra.Command {
 	for _, c := range commands {
 		root.AddCommand(c())
 	}
+	finishOutputFlags(root)
 	return root
 }
 

@@ -13,8 +13,9 @@ import (
 
 func newNodesCmd() *cobra.Command {
 	var af *adminFlags
+	var selectors []string
 	cmd := &cobra.Command{
-		Use:   "nodes [GROUP]",
+		Use:   "nodes [GROUP] [-l key=value]",
 		Short: "List the gateway nodes: what each applied, when, its last NACK, its connection",
 		Long: `List the gateway nodes of every group (or one).
 
@@ -28,15 +29,25 @@ not listed; "fleetgate nodes forget" removes one now.
 WAVE is the node's wave in its group's rollout policy (1 when the group has none): the same
 node is always in the same wave. HEALTH is the last result of the agent's health checks
 (--health-url, --health-metrics-url) of the version it applied: passing, failing, pending
-(not judged yet) or - (no checks configured). -o wide adds HEALTH DETAIL (what was checked
-and, when failing, what failed); -o json has every field.`,
-		Args: cobra.MaximumNArgs(1),
+(not judged yet) or - (no checks configured). -o wide adds LABELS (key=value,
+comma-separated) and HEALTH DETAIL (what was checked and, when failing, what failed);
+-o json and -o yaml have every field.
+
+-l (--selector) lists only the nodes whose labels (the agent's --label flags) match:
+key=value, key!=value, key (the label is set) or !key (it is not); several, comma-separated
+or in repeated -l flags, must all match.`,
+		Example: `  # the nodes of production in eu-west-1 that are not canaries
+  fleetgate nodes production -l region=eu-west-1,tier!=canary
+
+  # the ids of the nodes behind, for a script
+  fleetgate nodes production --no-headers | awk '$4 == "behind" {print $1}'`,
+		Args: posArgs("[GROUP]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			wide := af.output == "wide"
-			if wide {
-				af.output = "table"
+			if err := af.checkOutput(); err != nil {
+				return err
 			}
-			if err := noYAML(af); err != nil {
+			sel, err := parseSelector(selectors)
+			if err != nil {
 				return err
 			}
 			group := ""
@@ -48,15 +59,16 @@ and, when failing, what failed); -o json has every field.`,
 				if err != nil {
 					return err
 				}
-				if af.output == "json" {
-					return printJSON(cmd.OutOrStdout(), resp)
-				}
-				return writeNodes(cmd.OutOrStdout(), resp.GetNodes(), wide)
+				resp.Nodes = sel.filter(resp.GetNodes())
+				return newPrinter(cmd, af.output).print(resp, func(w io.Writer, wide bool) error {
+					return writeNodes(w, resp.GetNodes(), wide)
+				})
 			})
 		},
 	}
 	af = addAdminFlags(cmd)
-	cmd.Flags().Lookup("output").Usage = "output format: table, wide (adds HEALTH DETAIL) or json"
+	cmd.ValidArgsFunction = completeArgs(af, argGroup)
+	cmd.Flags().StringSliceVarP(&selectors, "selector", "l", nil, "list only the nodes whose labels match: key=value, key!=value, key or !key (comma-separated or repeated: all must match)")
 	cmd.AddCommand(newNodesForgetCmd())
 	return cmd
 }
@@ -66,7 +78,7 @@ func writeNodes(w io.Writer, nodes []*fleetgatev1.NodeStatus, wide bool) error {
 	t := opTable(w)
 	head := "NODE\tGROUP\tWAVE\tSTATE\tHEALTH\tAPPLIED\tAPPLIED AT\tLAST NACK\tSINK\tDRIFT\tREPLICA\tLAST SEEN\tAGENT"
 	if wide {
-		head += "\tHEALTH DETAIL"
+		head += "\tLABELS\tHEALTH DETAIL"
 	}
 	fmt.Fprintln(t, head)
 	for _, n := range nodes {
@@ -89,7 +101,7 @@ func writeNodes(w io.Writer, nodes []*fleetgatev1.NodeStatus, wide bool) error {
 		fmt.Fprintf(t, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", n.GetNodeId(), n.GetGroup(), n.GetWave()+1, nodeState(n),
 			nodeHealth(n), applied, opTime(n.GetAppliedAt()), nack, sink, nodeDrift(n), orDash(n.GetReplica()), seen, n.GetAgentVersion())
 		if wide {
-			fmt.Fprintf(t, "\t%s", nodeHealthDetail(n))
+			fmt.Fprintf(t, "\t%s\t%s", nodeLabels(n), nodeHealthDetail(n))
 		}
 		fmt.Fprintln(t)
 	}
@@ -169,9 +181,9 @@ func newNodesForgetCmd() *cobra.Command {
 		Long: `Remove a disconnected node from lists and counts now, instead of when it has been
 disconnected for node_retention. Needs the operator role; written to the audit log. A
 connected node cannot be forgotten: stop its agent first.`,
-		Args: cobra.ExactArgs(2),
+		Args: posArgs("GROUP", "NODE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := noYAML(af); err != nil {
+			if err := af.checkOutput(); err != nil {
 				return err
 			}
 			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
@@ -179,15 +191,15 @@ connected node cannot be forgotten: stop its agent first.`,
 				if err != nil {
 					return err
 				}
-				if af.output == "json" {
-					return printJSON(cmd.OutOrStdout(), resp)
-				}
-				_, err = fmt.Fprintf(cmd.OutOrStdout(), "forgot node %s of %s; it is listed again if it reconnects\n", args[1], args[0])
-				return err
+				return newPrinter(cmd, af.output).print(resp, func(w io.Writer, _ bool) error {
+					_, err := fmt.Fprintf(w, "forgot node %s of %s; it is listed again if it reconnects\n", args[1], args[0])
+					return err
+				})
 			})
 		},
 	}
 	af = addAdminFlags(cmd)
+	cmd.ValidArgsFunction = completeArgs(af, argGroup, argNode)
 	cmd.Flags().StringVar(&reason, "reason", "", "why (written to the audit log)")
 	return cmd
 }

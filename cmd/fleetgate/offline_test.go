@@ -117,7 +117,7 @@ func TestDiffOffline(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &resp))
 	require.Len(t, resp.Changes, 6)
-	require.Equal(t, "CHANGE_TYPE_REMOVED", resp.Changes[0].Type)
+	require.Equal(t, "removed", resp.Changes[0].Type, "enum values as short words")
 
 	dir := t.TempDir()
 	writeFile(t, dir, "r.yaml", "routes: [{uri: /x}]")

@@ -1,7 +1,7 @@
 package main
 
-// The operator verbs: clients of the control plane's FleetAdmin API. Each prints a table by
-// default and JSON with -o json.
+// The operator verbs: clients of the control plane's FleetAdmin API. Each prints through
+// one printer (output.go): a table by default (-o wide, --no-headers), JSON or YAML.
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,8 +26,6 @@ func init() {
 		register(c)
 	}
 }
-
-func opTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
 
 func opTime(t *timestamppb.Timestamp) string {
 	if t == nil {
@@ -71,13 +68,6 @@ func opVersion(v *fleetgatev1.Version) string {
 		return "-"
 	}
 	return fmt.Sprintf("%d (%s)", v.GetMeta().GetSequence(), snapshot.ShortDigest(v.GetMeta().GetDigest()))
-}
-
-func noYAML(af *adminFlags) error {
-	if af.output == "yaml" {
-		return fmt.Errorf("-o yaml is for show only; use table or json")
-	}
-	return nil
 }
 
 func opState(s fleetgatev1.VersionState) string {
@@ -134,9 +124,9 @@ holds it: fleetgate approve), ROLLING_OUT (being rolled out in waves: some nodes
 FAILED (a rollout of it failed a gate or was aborted and the group was reverted; it is not
 rolled out again until a newer version is stored or an operator resumes it). pinned and head
 mark the pinned version and the newest one.`,
-		Args: cobra.ExactArgs(1),
+		Args: posArgs("GROUP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := noYAML(af); err != nil {
+			if err := af.checkOutput(); err != nil {
 				return err
 			}
 			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
@@ -144,55 +134,64 @@ mark the pinned version and the newest one.`,
 				if err != nil {
 					return err
 				}
-				w := cmd.OutOrStdout()
-				if af.output == "json" {
-					return printJSON(w, resp)
-				}
-				t := opTable(w)
-				fmt.Fprintln(t, "SEQ\tDIGEST\tCOMMIT\tAUTHOR\tSUBJECT\tBUILT\tNODES\tSTATE")
-				for _, v := range resp.GetVersions() {
-					m := v.GetMeta()
-					state := opState(v.GetState())
-					if v.GetPinned() {
-						state += ",pinned"
-					}
-					if v.GetHead() {
-						state += ",head"
-					}
-					if h := m.GetHold(); h != nil && h.GetApprovedBy() != "" {
-						state += ",approved"
-					}
-					fmt.Fprintf(t, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", m.GetSequence(), snapshot.ShortDigest(m.GetDigest()), opShort(m.GetCommit(), 12),
-						opOneLine(m.GetAuthor(), 30), opOneLine(m.GetSubject(), 50), opTime(m.GetBuiltAt()), v.GetNodesRunning(), state)
-				}
-				if err := t.Flush(); err != nil {
-					return err
-				}
-				for _, v := range resp.GetVersions() {
-					if v.GetState() == fleetgatev1.VersionState_VERSION_STATE_HELD {
-						fmt.Fprintln(w)
-						writeHeld(w, "", args[0], v)
-					}
-				}
-				for _, v := range resp.GetVersions() {
-					if f := v.GetMeta().GetRolloutFailure(); f != nil {
-						fmt.Fprintln(w)
-						writeRolloutFailed(w, args[0], v.GetMeta(), f, v.GetState() == fleetgatev1.VersionState_VERSION_STATE_FAILED)
-					}
-				}
-				if len(resp.GetFailures()) > 0 {
-					fmt.Fprintln(w, "\nfailed builds:")
-					for _, f := range resp.GetFailures() {
-						writeFailure(w, "  ", f)
-					}
-				}
-				return nil
+				return newPrinter(cmd, af.output).print(resp, func(w io.Writer, wide bool) error {
+					return writeVersions(w, args[0], resp, wide)
+				})
 			})
 		},
 	}
 	af = addAdminFlags(cmd)
+	cmd.ValidArgsFunction = completeArgs(af, argGroup)
 	cmd.Flags().Uint32Var(&limit, "limit", 0, "show at most this many versions (0: all kept)")
 	return cmd
+}
+
+// writeVersions writes the versions table of group, then its held versions, failed rollouts
+// and failed builds; wide writes whole digests and commits.
+func writeVersions(w io.Writer, group string, resp *fleetgatev1.ListVersionsResponse, wide bool) error {
+	t := opTable(w)
+	fmt.Fprintln(t, "SEQ\tDIGEST\tCOMMIT\tAUTHOR\tSUBJECT\tBUILT\tNODES\tSTATE")
+	for _, v := range resp.GetVersions() {
+		m := v.GetMeta()
+		state := opState(v.GetState())
+		if v.GetPinned() {
+			state += ",pinned"
+		}
+		if v.GetHead() {
+			state += ",head"
+		}
+		if h := m.GetHold(); h != nil && h.GetApprovedBy() != "" {
+			state += ",approved"
+		}
+		digest, commit := snapshot.ShortDigest(m.GetDigest()), opShort(m.GetCommit(), 12)
+		if wide {
+			digest, commit = m.GetDigest(), m.GetCommit()
+		}
+		fmt.Fprintf(t, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", m.GetSequence(), digest, commit,
+			opOneLine(m.GetAuthor(), 30), opOneLine(m.GetSubject(), 50), opTime(m.GetBuiltAt()), v.GetNodesRunning(), state)
+	}
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	for _, v := range resp.GetVersions() {
+		if v.GetState() == fleetgatev1.VersionState_VERSION_STATE_HELD {
+			fmt.Fprintln(w)
+			writeHeld(w, "", group, v)
+		}
+	}
+	for _, v := range resp.GetVersions() {
+		if f := v.GetMeta().GetRolloutFailure(); f != nil {
+			fmt.Fprintln(w)
+			writeRolloutFailed(w, group, v.GetMeta(), f, v.GetState() == fleetgatev1.VersionState_VERSION_STATE_FAILED)
+		}
+	}
+	if len(resp.GetFailures()) > 0 {
+		fmt.Fprintln(w, "\nfailed builds:")
+		for _, f := range resp.GetFailures() {
+			writeFailure(w, "  ", f)
+		}
+	}
+	return nil
 }
 
 // --- show ---
@@ -201,41 +200,87 @@ func newShowCmd() *cobra.Command {
 	var af *adminFlags
 	cmd := &cobra.Command{
 		Use:   "show GROUP VERSION",
-		Short: "Show one version's resources (-o yaml: the full config as an APISIX standalone file)",
-		Long:  "VERSION is a sequence number, a digest prefix, a commit prefix, or head.",
-		Args:  cobra.ExactArgs(2),
+		Short: "Show one version of a group: its commit and resources, or the full config (-o yaml)",
+		Long: `Show one stored version of a group: its sequence, digest, commit, author and subject, and a
+table of its resources (kind, id, size, hash; -o wide adds each resource's name or URI).
+
+VERSION is a sequence number, a digest prefix, a commit prefix, or head.
+
+-o yaml is the exception to the common output formats: it prints the version's complete
+config as an APISIX standalone file (apisix.yaml, ending in #END), the file an APISIX node in
+standalone mode reads, rather than the answer of the control plane. -o json prints the answer
+(the version and every resource, bodies as JSON).`,
+		Example: `  # the resources of version 42 of production
+  fleetgate show production 42
+
+  # the config production's nodes are to run, as an APISIX standalone file
+  fleetgate show production head -o yaml > apisix.yaml
+
+  # the routes of a version, with jq
+  fleetgate show production 42 -o json | jq '.resources[] | select(.kind == "routes") | .body'`,
+		Args: posArgs("GROUP", "VERSION"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
 				resp, err := c.GetVersion(ctx, &fleetgatev1.GetVersionRequest{Group: args[0], Version: args[1]})
 				if err != nil {
 					return err
 				}
-				w := cmd.OutOrStdout()
-				switch af.output {
-				case "json":
-					return printJSON(w, resp)
-				case "yaml":
-					return writeVersionYAML(w, resp)
+				if af.output == "yaml" {
+					return writeVersionYAML(cmd.OutOrStdout(), resp)
 				}
-				m := resp.GetVersion().GetMeta()
-				fmt.Fprintf(w, "version %d of %s: %s\ncommit %s by %s: %s\n\n", m.GetSequence(), m.GetGroup(), m.GetDigest(), m.GetCommit(), m.GetAuthor(), m.GetSubject())
-				t := opTable(w)
-				fmt.Fprintln(t, "KIND\tID\tBYTES\tHASH")
-				for _, r := range resp.GetResources() {
-					fmt.Fprintf(t, "%s\t%s\t%d\t%x\n", r.GetKind(), r.GetId(), len(r.GetBody()), opShort(string(r.GetHash()), 6))
-				}
-				if err := t.Flush(); err != nil {
-					return err
-				}
-				for _, warn := range m.GetWarnings() {
-					fmt.Fprintf(w, "warning: %s\n", warn)
-				}
-				return nil
+				return newPrinter(cmd, af.output).print(resp, func(w io.Writer, wide bool) error {
+					return writeVersion(w, resp, wide)
+				})
 			})
 		},
 	}
 	af = addAdminFlags(cmd)
+	cmd.ValidArgsFunction = completeArgs(af, argGroup, argVersion)
+	cmd.Flags().Lookup("output").Usage = "output format: table, wide, json, or yaml: the version's config as an APISIX standalone file (not the answer as YAML)"
 	return cmd
+}
+
+// writeVersion writes a version's header and its resources table; wide adds each resource's
+// name (or URI) and its whole hash.
+func writeVersion(w io.Writer, resp *fleetgatev1.GetVersionResponse, wide bool) error {
+	m := resp.GetVersion().GetMeta()
+	fmt.Fprintf(w, "version %d of %s: %s\ncommit %s by %s: %s\n\n", m.GetSequence(), m.GetGroup(), m.GetDigest(), m.GetCommit(), m.GetAuthor(), m.GetSubject())
+	t := opTable(w)
+	head := "KIND\tID\tBYTES\tHASH"
+	if wide {
+		head += "\tNAME"
+	}
+	fmt.Fprintln(t, head)
+	for _, r := range resp.GetResources() {
+		if wide {
+			fmt.Fprintf(t, "%s\t%s\t%d\t%x\t%s\n", r.GetKind(), r.GetId(), len(r.GetBody()), r.GetHash(), resourceName(r.GetBody()))
+			continue
+		}
+		fmt.Fprintf(t, "%s\t%s\t%d\t%x\n", r.GetKind(), r.GetId(), len(r.GetBody()), opShort(string(r.GetHash()), 6))
+	}
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	for _, warn := range m.GetWarnings() {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+	return nil
+}
+
+// resourceName is a resource body's name, else its uri or host, else "-".
+func resourceName(body []byte) string {
+	var v struct {
+		Name, URI, Host, Username string
+	}
+	if json.Unmarshal(body, &v) != nil {
+		return "-"
+	}
+	for _, s := range []string{v.Name, v.URI, v.Host, v.Username} {
+		if s != "" {
+			return opOneLine(s, 60)
+		}
+	}
+	return "-"
 }
 
 // writeVersionYAML writes the resources as one YAML document keyed by collection, in apply
@@ -281,25 +326,46 @@ func newPinCmd() *cobra.Command {
 	var af *adminFlags
 	var reason string
 	var from uint64
-	var overrideFreeze bool
+	var overrideFreeze, dryRun bool
 	cmd := &cobra.Command{
-		Use:   "pin GROUP VERSION --reason TEXT [--override-freeze]",
+		Use:   "pin GROUP VERSION --reason TEXT [--override-freeze] [--dry-run]",
 		Short: "Hold a group on one version until unpin; new commits are built but not rolled out",
-		Long: `VERSION is a sequence number, a digest prefix, a commit prefix, or head.
+		Long: `Hold a group on one version: every node of the group moves to it, and stays there until
+` + "`fleetgate unpin GROUP`" + `. New commits are still fetched and built, and listed as pending.
+
+VERSION is a sequence number, a digest prefix, a commit prefix, or head.
 
 A pin applies to every node at once and wins over a rollout in progress. While the group is
 frozen (fleetgate freeze, or a configured freeze window), pinning a version newer than the
 desired one is refused unless --override-freeze is given; that pin is audited as
-pin-override-freeze. Pinning an older version (or rollback) is always allowed.`,
-		Args: cobra.ExactArgs(2),
+pin-override-freeze. Pinning an older version (or rollback) is always allowed.
+
+--dry-run prints the version the group would move from and to and the connected nodes that
+would move, and changes nothing. Needs the operator role; written to the audit log.`,
+		Example: `  # see what pinning production to version 41 would do
+  fleetgate pin production 41 --reason "INC-123: 42 breaks checkout" --dry-run
+
+  # hold production on version 41 while 42 is investigated
+  fleetgate pin production 41 --reason "INC-123: 42 breaks checkout"
+
+  # release it: the nodes move to the newest version
+  fleetgate unpin production --reason "INC-123 fixed in 43"`,
+		Args: posArgs("GROUP", "VERSION"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := noYAML(af); err != nil {
+			if err := af.checkOutput(); err != nil {
 				return err
 			}
-			if strings.TrimSpace(reason) == "" {
+			if strings.TrimSpace(reason) == "" && !dryRun {
 				return fmt.Errorf("--reason is required: it goes to the audit log")
 			}
 			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
+				if dryRun {
+					p, err := planPin(ctx, c, args[0], args[1], overrideFreeze)
+					if err != nil {
+						return err
+					}
+					return printPlan(cmd, af.output, p)
+				}
 				req := &fleetgatev1.PinRequest{Group: args[0], Version: args[1], Reason: reason, FromSequence: from, OverrideFreeze: overrideFreeze}
 				if from == 0 {
 					seen, err := seenDesired(ctx, c, args[0])
@@ -312,28 +378,29 @@ pin-override-freeze. Pinning an older version (or rollback) is always allowed.`,
 				if err != nil {
 					return err
 				}
-				return writePin(cmd.OutOrStdout(), af.output, "pinned", args[0], resp.GetPin(), resp.GetFromSequence(), resp.GetFromDigest(), resp)
+				return writePin(cmd, af.output, "pinned", args[0], resp.GetPin(), resp.GetFromSequence(), resp.GetFromDigest(), resp)
 			})
 		},
 	}
 	af = addAdminFlags(cmd)
+	cmd.ValidArgsFunction = completeArgs(af, argGroup, argVersion)
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required; written to the audit log)")
 	cmd.Flags().Uint64Var(&from, "from", 0, "the version the group runs now, as you saw it (default: the desired version read just before); if it moved meanwhile the pin fails with a conflict")
 	cmd.Flags().BoolVar(&overrideFreeze, "override-freeze", false, "pin a version newer than the desired one while the group is frozen (audited as pin-override-freeze)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, dryRunUsage)
 	return cmd
 }
 
-func writePin(w io.Writer, output, verb, group string, p *fleetgatev1.Pin, fromSeq uint64, fromDigest string, resp proto.Message) error {
-	if output == "json" {
-		return printJSON(w, resp)
-	}
-	from := "no version"
-	if fromSeq != 0 {
-		from = fmt.Sprintf("version %d (%s)", fromSeq, snapshot.ShortDigest(fromDigest))
-	}
-	_, err := fmt.Fprintf(w, "%s %s from %s to version %d (%s) by %s: %s\nevery node of %s now converges to it; `fleetgate unpin %s` releases it\n",
-		verb, group, from, p.GetSequence(), snapshot.ShortDigest(p.GetDigest()), p.GetBy(), p.GetReason(), group, group)
-	return err
+func writePin(cmd *cobra.Command, output, verb, group string, p *fleetgatev1.Pin, fromSeq uint64, fromDigest string, resp proto.Message) error {
+	return newPrinter(cmd, output).print(resp, func(w io.Writer, _ bool) error {
+		from := "no version"
+		if fromSeq != 0 {
+			from = fmt.Sprintf("version %d (%s)", fromSeq, snapshot.ShortDigest(fromDigest))
+		}
+		_, err := fmt.Fprintf(w, "%s %s from %s to version %d (%s) by %s: %s\nevery node of %s now converges to it; `fleetgate unpin %s` releases it\n",
+			verb, group, from, p.GetSequence(), snapshot.ShortDigest(p.GetDigest()), p.GetBy(), p.GetReason(), group, group)
+		return err
+	})
 }
 
 // seenDesired reads the desired version of group, for an operator change to name the
@@ -354,15 +421,26 @@ func seenDesired(ctx context.Context, c fleetgatev1.FleetAdminClient, group stri
 func newUnpinCmd() *cobra.Command {
 	var af *adminFlags
 	var reason string
+	var dryRun bool
 	cmd := &cobra.Command{
-		Use:   "unpin GROUP [--reason TEXT]",
+		Use:   "unpin GROUP [--reason TEXT] [--dry-run]",
 		Short: "Release a group's pin; its nodes move to the head version",
-		Args:  cobra.ExactArgs(1),
+		Long: `Release a group's pin; its nodes move to the head version (wave by wave when the group has a
+rollout policy; not while it is frozen). --dry-run prints the version the group would move
+from and to and the connected nodes that would move, and changes nothing.`,
+		Args: posArgs("GROUP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := noYAML(af); err != nil {
+			if err := af.checkOutput(); err != nil {
 				return err
 			}
 			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
+				if dryRun {
+					p, err := planUnpin(ctx, c, args[0])
+					if err != nil {
+						return err
+					}
+					return printPlan(cmd, af.output, p)
+				}
 				seen, err := seenDesired(ctx, c, args[0])
 				if err != nil {
 					return err
@@ -372,16 +450,17 @@ func newUnpinCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if af.output == "json" {
-					return printJSON(cmd.OutOrStdout(), resp)
-				}
-				_, err = fmt.Fprintf(cmd.OutOrStdout(), "unpinned %s; it now runs version %s\n", args[0], opVersion(resp.GetDesired()))
-				return err
+				return newPrinter(cmd, af.output).print(resp, func(w io.Writer, _ bool) error {
+					_, err := fmt.Fprintf(w, "unpinned %s; it now runs version %s\n", args[0], opVersion(resp.GetDesired()))
+					return err
+				})
 			})
 		},
 	}
 	af = addAdminFlags(cmd)
+	cmd.ValidArgsFunction = completeArgs(af, argGroup)
 	cmd.Flags().StringVar(&reason, "reason", "", "why (written to the audit log)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, dryRunUsage)
 	return cmd
 }
 
@@ -389,18 +468,30 @@ func newRollbackCmd() *cobra.Command {
 	var af *adminFlags
 	var reason, to string
 	var from uint64
+	var dryRun bool
 	cmd := &cobra.Command{
-		Use:   "rollback GROUP [--to VERSION] [--from VERSION] --reason TEXT",
+		Use:   "rollback GROUP [--to VERSION] [--from VERSION] --reason TEXT [--dry-run]",
 		Short: "Pin a group to the version before its desired one (or to --to)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Pin a group to the good version before its desired one (skipping versions the deletion guard
+holds and versions whose rollout failed; the stable version while a rollout of a newer one
+is in progress), or to --to. --dry-run prints the version the group would move from and to
+and the connected nodes that would move, and changes nothing.`,
+		Args: posArgs("GROUP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := noYAML(af); err != nil {
+			if err := af.checkOutput(); err != nil {
 				return err
 			}
-			if strings.TrimSpace(reason) == "" {
+			if strings.TrimSpace(reason) == "" && !dryRun {
 				return fmt.Errorf("--reason is required: it goes to the audit log")
 			}
 			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
+				if dryRun {
+					p, err := planRollback(ctx, c, args[0], to)
+					if err != nil {
+						return err
+					}
+					return printPlan(cmd, af.output, p)
+				}
 				req := &fleetgatev1.RollbackRequest{Group: args[0], To: to, Reason: reason, FromSequence: from}
 				if from == 0 {
 					seen, err := seenDesired(ctx, c, args[0])
@@ -413,14 +504,17 @@ func newRollbackCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return writePin(cmd.OutOrStdout(), af.output, "rolled back", args[0], resp.GetPin(), resp.GetFromSequence(), resp.GetFromDigest(), resp)
+				return writePin(cmd, af.output, "rolled back", args[0], resp.GetPin(), resp.GetFromSequence(), resp.GetFromDigest(), resp)
 			})
 		},
 	}
 	af = addAdminFlags(cmd)
+	cmd.ValidArgsFunction = completeArgs(af, argGroup)
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required; written to the audit log)")
 	cmd.Flags().StringVar(&to, "to", "", "version to roll back to (default: the one before the desired version)")
 	cmd.Flags().Uint64Var(&from, "from", 0, "the version the group runs now, as you saw it (default: the desired version read just before); if it moved meanwhile the rollback fails with a conflict")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, dryRunUsage)
+	_ = cmd.RegisterFlagCompletionFunc("to", completeFlagVersion(af))
 	return cmd
 }
 
@@ -429,9 +523,9 @@ func newRetryCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "retry GROUP [NODE]",
 		Short: "Send a NACKed version again to a node (or every node of a group)",
-		Args:  cobra.RangeArgs(1, 2),
+		Args:  posArgs("GROUP", "[NODE]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := noYAML(af); err != nil {
+			if err := af.checkOutput(); err != nil {
 				return err
 			}
 			node := ""
@@ -443,15 +537,15 @@ func newRetryCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if af.output == "json" {
-					return printJSON(cmd.OutOrStdout(), resp)
-				}
-				_, err = fmt.Fprintf(cmd.OutOrStdout(), "retry requested; %d node(s) not converged will be sent their desired version again\n", resp.GetNodes())
-				return err
+				return newPrinter(cmd, af.output).print(resp, func(w io.Writer, _ bool) error {
+					_, err := fmt.Fprintf(w, "retry requested; %d node(s) not converged will be sent their desired version again\n", resp.GetNodes())
+					return err
+				})
 			})
 		},
 	}
 	af = addAdminFlags(cmd)
+	cmd.ValidArgsFunction = completeArgs(af, argGroup, argNode)
 	return cmd
 }
 
@@ -460,9 +554,9 @@ func newSyncCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sync [SOURCE]",
 		Short: "Fetch a source (or all) now instead of waiting for the next poll",
-		Args:  cobra.MaximumNArgs(1),
+		Args:  posArgs("[SOURCE]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := noYAML(af); err != nil {
+			if err := af.checkOutput(); err != nil {
 				return err
 			}
 			src := ""
@@ -474,15 +568,18 @@ func newSyncCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if af.output == "json" {
-					return printJSON(cmd.OutOrStdout(), resp)
-				}
-				t := opTable(cmd.OutOrStdout())
-				fmt.Fprintln(t, "SOURCE\tREF\tHEAD COMMIT\tLAST FETCH")
-				for _, s := range resp.GetSources() {
-					fmt.Fprintf(t, "%s\t%s\t%s\t%s\n", s.GetName(), s.GetRef(), opShort(s.GetHeadCommit(), 12), opTime(s.GetLastFetch()))
-				}
-				return t.Flush()
+				return newPrinter(cmd, af.output).print(resp, func(w io.Writer, wide bool) error {
+					t := opTable(w)
+					fmt.Fprintln(t, "SOURCE\tREF\tHEAD COMMIT\tLAST FETCH")
+					for _, s := range resp.GetSources() {
+						commit := opShort(s.GetHeadCommit(), 12)
+						if wide {
+							commit = s.GetHeadCommit()
+						}
+						fmt.Fprintf(t, "%s\t%s\t%s\t%s\n", s.GetName(), s.GetRef(), commit, opTime(s.GetLastFetch()))
+					}
+					return t.Flush()
+				})
 			})
 		},
 	}
@@ -498,9 +595,9 @@ func newAuditCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit [GROUP]",
 		Short: "Show the audit log of operator actions, newest first",
-		Args:  cobra.MaximumNArgs(1),
+		Args:  posArgs("[GROUP]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := noYAML(af); err != nil {
+			if err := af.checkOutput(); err != nil {
 				return err
 			}
 			group := ""
@@ -512,20 +609,24 @@ func newAuditCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if af.output == "json" {
-					return printJSON(cmd.OutOrStdout(), resp)
-				}
-				t := opTable(cmd.OutOrStdout())
-				fmt.Fprintln(t, "TIME\tWHO\tACTION\tGROUP\tFROM\tTO\tREASON")
-				for _, e := range resp.GetEntries() {
-					fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", opTime(e.GetAt()), e.GetWho(), e.GetAction(), orDash(e.GetGroup()),
-						orDash(e.GetFrom()), orDash(e.GetTo()), orDash(opOneLine(e.GetReason(), 60)))
-				}
-				return t.Flush()
+				return newPrinter(cmd, af.output).print(resp, func(w io.Writer, wide bool) error {
+					t := opTable(w)
+					fmt.Fprintln(t, "TIME\tWHO\tACTION\tGROUP\tFROM\tTO\tREASON")
+					n := 60
+					if wide {
+						n = 1 << 20
+					}
+					for _, e := range resp.GetEntries() {
+						fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", opTime(e.GetAt()), e.GetWho(), e.GetAction(), orDash(e.GetGroup()),
+							orDash(e.GetFrom()), orDash(e.GetTo()), orDash(opOneLine(e.GetReason(), n)))
+					}
+					return t.Flush()
+				})
 			})
 		},
 	}
 	af = addAdminFlags(cmd)
+	cmd.ValidArgsFunction = completeArgs(af, argGroup)
 	cmd.Flags().Uint32Var(&limit, "limit", 100, "show at most this many entries")
 	return cmd
 }

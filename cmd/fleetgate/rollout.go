@@ -57,9 +57,9 @@ on_failure), the freeze in force, what it waits for, and the failure when a gate
 
 Wave STATE is done, baking (every node ACKed; the bake runs), rolling (sent, waiting for
 ACKs), waiting (not reached yet) or - (no rollout in progress).`,
-		Args: cobra.ExactArgs(1),
+		Args: posArgs("GROUP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := noYAML(af); err != nil {
+			if err := af.checkOutput(); err != nil {
 				return err
 			}
 			return af.runAdmin(cmd, func(ctx context.Context, c fleetgatev1.FleetAdminClient) error {
@@ -67,14 +67,17 @@ ACKs), waiting (not reached yet) or - (no rollout in progress).`,
 				if err != nil {
 					return err
 				}
-				if af.output == "json" {
-					return printJSON(cmd.OutOrStdout(), resp)
+				p := newPrinter(cmd, af.output)
+				if p.structured() {
+					return p.print(resp, nil)
 				}
-				return writeRollout(cmd.OutOrStdout(), resp, versionMetas(ctx, c, args[0]), time.Now())
+				metas := versionMetas(ctx, c, args[0])
+				return p.print(resp, func(w io.Writer, _ bool) error { return writeRollout(w, resp, metas, time.Now()) })
 			})
 		},
 	}
 	af = addAdminFlags(cmd)
+	cmd.ValidArgsFunction = completeArgs(af, argGroup)
 	return cmd
 }
 
@@ -255,9 +258,9 @@ func newRolloutActionCmd(v rolloutVerb) *cobra.Command {
 		Short: v.short,
 		Long: v.short + ".\n\nNeeds the operator role; written to the audit log as rollout-" + v.name +
 			". `fleetgate rollout status GROUP` shows the rollout.",
-		Args: cobra.ExactArgs(1),
+		Args: posArgs("GROUP"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := noYAML(af); err != nil {
+			if err := af.checkOutput(); err != nil {
 				return err
 			}
 			if strings.TrimSpace(reason) == "" {
@@ -268,25 +271,24 @@ func newRolloutActionCmd(v rolloutVerb) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				w := cmd.OutOrStdout()
-				if af.output == "json" {
-					return printJSON(w, resp)
-				}
-				r := resp.GetRollout()
-				fmt.Fprintf(w, "%s the rollout of version %d (%s) of %s: %s\n", v.done, r.GetSequence(), snapshot.ShortDigest(r.GetDigest()), args[0], reason)
-				fmt.Fprintf(w, "it is now %s", opPhase(r.GetPhase()))
-				if inProgress(r) && r.GetWaves() > 0 {
-					fmt.Fprintf(w, " at wave %d/%d", r.GetWave()+1, r.GetWaves())
-				}
-				if v.verb == fleetgatev1.RolloutVerb_ROLLOUT_VERB_ABORT {
-					fmt.Fprintf(w, "; every node goes back to version %d (%s)", r.GetStableSequence(), snapshot.ShortDigest(r.GetStableDigest()))
-				}
-				_, err = fmt.Fprintf(w, "\n`fleetgate rollout status %s` follows it\n", args[0])
-				return err
+				return newPrinter(cmd, af.output).print(resp, func(w io.Writer, _ bool) error {
+					r := resp.GetRollout()
+					fmt.Fprintf(w, "%s the rollout of version %d (%s) of %s: %s\n", v.done, r.GetSequence(), snapshot.ShortDigest(r.GetDigest()), args[0], reason)
+					fmt.Fprintf(w, "it is now %s", opPhase(r.GetPhase()))
+					if inProgress(r) && r.GetWaves() > 0 {
+						fmt.Fprintf(w, " at wave %d/%d", r.GetWave()+1, r.GetWaves())
+					}
+					if v.verb == fleetgatev1.RolloutVerb_ROLLOUT_VERB_ABORT {
+						fmt.Fprintf(w, "; every node goes back to version %d (%s)", r.GetStableSequence(), snapshot.ShortDigest(r.GetStableDigest()))
+					}
+					_, err := fmt.Fprintf(w, "\n`fleetgate rollout status %s` follows it\n", args[0])
+					return err
+				})
 			})
 		},
 	}
 	af = addAdminFlags(cmd)
+	cmd.ValidArgsFunction = completeArgs(af, argGroup)
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required; written to the audit log)")
 	return cmd
 }

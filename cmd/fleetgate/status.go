@@ -30,9 +30,9 @@ NACK, are disconnected or drift, and under the table a line per group for its ro
 ("rolling out 43: wave 2/4 baking, 1m20s left", "reverted 43: health failed on node edge-2 in
 wave 1: …"), its freeze ("frozen until … (why)") and a pending version; then held versions,
 failed builds and the sources. ` + "`fleetgate rollout status GROUP`" + ` shows a rollout wave by wave.`,
-		Args: cobra.MaximumNArgs(1),
+		Args: posArgs("[GROUP]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := noYAML(af); err != nil {
+			if err := af.checkOutput(); err != nil {
 				return err
 			}
 			group := ""
@@ -45,16 +45,19 @@ failed builds and the sources. ` + "`fleetgate rollout status GROUP`" + ` shows 
 					if err != nil {
 						return err
 					}
-					if af.output == "json" {
-						return printJSON(cmd.OutOrStdout(), resp)
+					p := newPrinter(cmd, af.output)
+					var b bakes
+					if !p.structured() {
+						b = readBakes(ctx, c, resp)
 					}
-					return writeStatusTable(cmd.OutOrStdout(), resp, readBakes(ctx, c, resp))
+					return p.print(resp, func(w io.Writer, wide bool) error { return writeStatusTable(w, resp, b, wide) })
 				})
 			}
 			return watchStatus(cmd, af, group)
 		},
 	}
 	af = addAdminFlags(cmd)
+	cmd.ValidArgsFunction = completeArgs(af, argGroup)
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "follow changes live until interrupted (Ctrl-C); survives control plane restarts, redraws the table in place on a terminal")
 	return cmd
 }
@@ -71,9 +74,6 @@ failed builds and the sources. ` + "`fleetgate rollout status GROUP`" + ` shows 
 var watchBackoff = backoff.Backoff{Min: 250 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.2}
 
 func watchStatus(cmd *cobra.Command, af *adminFlags, group string) error {
-	if af.output != "table" && af.output != "json" {
-		return fmt.Errorf("-o %q: want table or json", af.output)
-	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	conn, err := af.dial()
@@ -103,7 +103,7 @@ func watchStatus(cmd *cobra.Command, af *adminFlags, group string) error {
 			}
 			seen = true
 			b.Reset()
-			return drawStatus(out, af.output, clear, st)
+			return drawStatus(newPrinter(cmd, af.output), clear, st)
 		})
 		if ctx.Err() != nil {
 			return nil // interrupted: a normal end
@@ -143,15 +143,19 @@ func watchOnce(ctx context.Context, c fleetgatev1.FleetAdminClient, group string
 	}
 }
 
-// drawStatus writes one redraw of status --watch.
-func drawStatus(w io.Writer, output string, clear bool, st *fleetgatev1.GetStatusResponse) error {
-	if output == "table" {
+// drawStatus writes one redraw of status --watch: a table, one JSON document, or one YAML
+// document (each starting with "---").
+func drawStatus(p *printer, clear bool, st *fleetgatev1.GetStatusResponse) error {
+	switch {
+	case p.format == "yaml":
+		fmt.Fprintln(p.w, "---")
+	case !p.structured():
 		if clear {
-			fmt.Fprint(w, "\x1b[H\x1b[2J") // cursor home, clear the screen
+			fmt.Fprint(p.w, "\x1b[H\x1b[2J") // cursor home, clear the screen
 		}
-		fmt.Fprintf(w, "--- %s (fleetgate status --watch; Ctrl-C to stop)\n", time.Now().UTC().Format("15:04:05Z"))
+		fmt.Fprintf(p.w, "--- %s (fleetgate status --watch; Ctrl-C to stop)\n", time.Now().UTC().Format("15:04:05Z"))
 	}
-	return writeStatus(w, output, st)
+	return p.print(st, func(w io.Writer, wide bool) error { return writeStatusTable(w, st, nil, wide) })
 }
 
 // permanent reports whether a watch error is one that retrying cannot fix: the control plane
@@ -197,18 +201,16 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-func writeStatus(w io.Writer, output string, resp *fleetgatev1.GetStatusResponse) error {
-	if output == "json" {
-		return printJSON(w, resp)
-	}
-	return writeStatusTable(w, resp, nil)
-}
-
 // writeStatusTable writes status as tables and lines; b gives the current wave's bake of
-// groups whose rollout is in progress (nil: unknown, as in status --watch).
-func writeStatusTable(w io.Writer, resp *fleetgatev1.GetStatusResponse, b bakes) error {
+// groups whose rollout is in progress (nil: unknown, as in status --watch); wide adds each
+// group's failed builds and freeze columns.
+func writeStatusTable(w io.Writer, resp *fleetgatev1.GetStatusResponse, b bakes, wide bool) error {
 	t := opTable(w)
-	fmt.Fprintln(t, "GROUP\tSOURCE\tHEAD\tDESIRED\tPINNED\tCONVERGED\tNACKING\tDISCONNECTED\tDRIFTING")
+	head := "GROUP\tSOURCE\tHEAD\tDESIRED\tPINNED\tCONVERGED\tNACKING\tDISCONNECTED\tDRIFTING"
+	if wide {
+		head += "\tFROZEN UNTIL\tFAILED BUILDS"
+	}
+	fmt.Fprintln(t, head)
 	for _, g := range resp.GetGroups() {
 		pin := "-"
 		if p := g.GetPin(); p != nil {
@@ -218,8 +220,16 @@ func writeStatusTable(w io.Writer, resp *fleetgatev1.GetStatusResponse, b bakes)
 		if g.GetHead().GetState() == fleetgatev1.VersionState_VERSION_STATE_HELD {
 			head += " HELD"
 		}
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\n", g.GetName(), g.GetSource(), head, opVersion(g.GetDesired()), pin,
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%d\t%d\t%d", g.GetName(), g.GetSource(), head, opVersion(g.GetDesired()), pin,
 			g.GetNodesConverged(), g.GetNodesTotal(), g.GetNodesNacking(), g.GetNodesDisconnected(), g.GetNodesDrifting())
+		if wide {
+			frozen := "-"
+			if f := g.GetFreeze(); f != nil {
+				frozen = opUntil(f.GetUntil())
+			}
+			fmt.Fprintf(t, "\t%s\t%d", frozen, len(g.GetFailures()))
+		}
+		fmt.Fprintln(t)
 	}
 	if err := t.Flush(); err != nil {
 		return err

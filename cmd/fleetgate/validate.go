@@ -28,10 +28,13 @@ them by APISIX's schema rules, exactly as the control plane does before it store
 Exit status: 0 valid, 1 invalid or unreadable.`,
 		Example: `  fleetgate validate examples/gitops-repo/base examples/gitops-repo/production
   fleetgate validate --var BACKEND=10.0.0.1 -o json config/`,
-		Args: cobra.MinimumNArgs(1),
+		Args: posArgs("PATH..."),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "text" && output != "table" && output != "json" {
-				return fmt.Errorf("-o %q: want text or json", output)
+			if output == "text" { // the old name of table
+				output = "table"
+			}
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			opts, err := bf.options()
 			if err != nil {
@@ -52,8 +55,8 @@ Exit status: 0 valid, 1 invalid or unreadable.`,
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if output == "json" {
-				if err := writeValidateJSON(w, args, opts.APISIXVersion, s, be); err != nil {
+			if output == "json" || output == "yaml" {
+				if err := writeValidateJSON(w, output == "yaml", args, opts.APISIXVersion, s, be); err != nil {
 					return err
 				}
 			} else {
@@ -65,7 +68,7 @@ Exit status: 0 valid, 1 invalid or unreadable.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", outputUsage)
 	cmd.Flags().StringVar(&format, "format", "", formatFlagUsage)
 	bf = addBuildFlags(cmd)
 	return cmd
@@ -132,7 +135,8 @@ type problemJSON struct {
 	Hint    string `json:"hint,omitempty"`
 }
 
-func writeValidateJSON(w io.Writer, paths []string, r snapshot.Release, s *snapshot.Snapshot, be *snapshot.BuildError) error {
+// writeValidateJSON writes the result of validate as JSON, or as the same tree in YAML.
+func writeValidateJSON(w io.Writer, asYAML bool, paths []string, r snapshot.Release, s *snapshot.Snapshot, be *snapshot.BuildError) error {
 	out := validateJSON{Valid: be == nil, APISIX: r.String(), Paths: paths}
 	if s != nil {
 		out.Digest, out.Resources, out.Warnings, out.Notes = s.Digest, s.Len(), s.Meta.Warnings, s.Meta.Notes
@@ -148,6 +152,13 @@ func writeValidateJSON(w io.Writer, paths []string, r snapshot.Release, s *snaps
 				Kind: string(p.Kind), ID: p.ID, Message: p.Message, Hint: p.Hint})
 		}
 		sort.SliceStable(out.Problems, func(i, j int) bool { return out.Problems[i].File < out.Problems[j].File })
+	}
+	if asYAML {
+		b, err := json.Marshal(out)
+		if err != nil {
+			return err
+		}
+		return writeYAML(w, json.RawMessage(b))
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -26,6 +26,9 @@ func newVersionCmd() *cobra.Command {
 	af := addAdminFlags(cmd)
 	cmd.Flags().BoolVar(&clientOnly, "client", false, "print the CLI's build only, without asking the control plane")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := af.checkOutput(); err != nil {
+			return err
+		}
 		client := buildinfo.Get()
 		var server *buildinfo.Info
 		var serverErr error
@@ -33,16 +36,18 @@ func newVersionCmd() *cobra.Command {
 			server, serverErr = af.serverBuild(cmd.Context())
 		}
 		w := cmd.OutOrStdout()
-		if af.output == "json" {
+		if p := newPrinter(cmd, af.output); p.structured() {
 			out := map[string]any{"client": client}
 			if server != nil {
 				out["server"] = server
 			}
-			b, err := json.MarshalIndent(out, "", "  ")
+			b, err := json.Marshal(out)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(w, string(b))
+			if err := p.printTree(json.RawMessage(b), nil); err != nil {
+				return err
+			}
 		} else {
 			fmt.Fprintf(w, "client: fleetgate %s\n", client)
 			if server != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"time"
@@ -35,9 +34,10 @@ job can block on a rollout:
 Exit codes: 0 when every connected node (at least one) runs it; 1 as soon as a node refused
 it (NACK), naming the node and its error; 6 when --timeout passes first, naming the nodes
 behind; 3, 4, 5 as for every verb (unreachable, no such group or version, denied).`,
-		Args: cobra.ExactArgs(1),
+		Args: posArgs("GROUP"),
 	}
 	af := addAdminFlags(cmd)
+	cmd.ValidArgsFunction = completeArgs(af, argGroup)
 	cmd.Flags().StringVar(&forCond, "for", "converged", "what to wait for: converged, or version=VERSION")
 	to := cmd.Flags().Lookup("timeout")
 	to.Usage, to.DefValue = "how long to wait in all before giving up (exit 6)", "5m0s"
@@ -51,7 +51,7 @@ behind; 3, 4, 5 as for every verb (unreachable, no such group or version, denied
 			ctx, cancel := context.WithTimeout(ctx, af.timeout)
 			defer cancel()
 			res, err := waitFor(ctx, c, args[0], want)
-			if err := printWait(cmd.OutOrStdout(), af.output, res); err != nil {
+			if err := printWait(newPrinter(cmd, af.output), res); err != nil {
 				return err
 			}
 			return err
@@ -197,18 +197,18 @@ func (r *waitResult) check(target *fleetgatev1.SnapshotMeta, nodes []*fleetgatev
 	}
 }
 
-func printWait(w io.Writer, output string, r *waitResult) error {
+func printWait(p *printer, r *waitResult) error {
 	if r == nil || r.Result == "error" {
 		return nil // the error says it
 	}
-	if output == "json" {
-		b, err := json.MarshalIndent(r, "", "  ")
+	if p.structured() {
+		b, err := json.Marshal(r)
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintln(w, string(b))
-		return err
+		return p.printTree(json.RawMessage(b), nil)
 	}
+	w := p.w
 	v := fmt.Sprintf("#%d (%s)", r.Sequence, shortDigest(r.Digest))
 	if r.Digest == "" {
 		v = "its desired version (none yet)"

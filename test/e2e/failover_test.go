@@ -15,7 +15,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
@@ -95,7 +94,7 @@ func (h *ha) status(r *haReplica) *fleetgatev1.GetStatusResponse {
 		return nil
 	}
 	st := &fleetgatev1.GetStatusResponse{}
-	if protojson.Unmarshal([]byte(out), st) != nil {
+	if testutil.UnmarshalCLI([]byte(out), st) != nil {
 		return nil
 	}
 	return st

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 	"github.com/fleetgate/fleetgate/snapshot"
@@ -67,7 +66,7 @@ func (f *fleet) status() *fleetgatev1.GetStatusResponse {
 	out, code := f.admin("status", "-o", "json")
 	require.Equal(f.t, 0, code, "fleetgate status: %s", out)
 	st := &fleetgatev1.GetStatusResponse{}
-	require.NoError(f.t, protojson.Unmarshal([]byte(out), st), "decode status: %s", out)
+	require.NoError(f.t, testutil.UnmarshalCLI([]byte(out), st), "decode status: %s", out)
 	return st
 }
 
@@ -90,7 +89,7 @@ func (f *fleet) nodeStatus(group, id string) *fleetgatev1.NodeStatus {
 		return nil
 	}
 	var nodes fleetgatev1.ListNodesResponse
-	if protojson.Unmarshal([]byte(out), &nodes) != nil {
+	if testutil.UnmarshalCLI([]byte(out), &nodes) != nil {
 		return nil
 	}
 	for _, ns := range nodes.GetNodes() {
@@ -311,9 +310,15 @@ func TestFleet(t *testing.T) {
 
 	t.Run("3 pin holds production on the old version, unpin returns to head", func(t *testing.T) {
 		f.t = t
-		out, code := f.admin("pin", "production", productionV1.Digest[len("sha256:"):len("sha256:")+12], "--reason", "e2e rollback")
+		v1 := productionV1.Digest[len("sha256:") : len("sha256:")+12]
+		out, code := f.admin("pin", "production", v1, "--reason", "e2e rollback")
 		require.Equal(t, 0, code, "pin: %s", out)
-		f.converged("production", productionV1.Digest)
+		// Block on it as CI does: the real binary's `fleetgate wait` exits 0 once every
+		// connected node ACKed the version.
+		out, code = f.admin("wait", "production", "--for", "version="+v1, "--timeout", "60s")
+		require.Equal(t, 0, code, "wait for the pinned version: %s", out)
+		require.Contains(t, out, "production: 2/2 connected nodes run #1 ("+v1+")")
+		require.Equal(t, productionV1.Digest, f.group(f.status(), "production").GetDesired().GetMeta().GetDigest())
 		for _, n := range f.groupNodes("production") {
 			f.holdsExactly(n, productionV1)
 		}
@@ -333,7 +338,7 @@ func TestFleet(t *testing.T) {
 		var versions fleetgatev1.ListVersionsResponse
 		out, code = f.admin("versions", "production", "-o", "json")
 		require.Equal(t, 0, code, out)
-		require.NoError(t, protojson.Unmarshal([]byte(out), &versions))
+		require.NoError(t, testutil.UnmarshalCLI([]byte(out), &versions))
 		require.Equal(t, head.Digest, versions.GetVersions()[0].GetMeta().GetDigest())
 		require.Equal(t, fleetgatev1.VersionState_VERSION_STATE_PENDING, versions.GetVersions()[0].GetState())
 		for _, n := range f.groupNodes("production") {
@@ -341,7 +346,12 @@ func TestFleet(t *testing.T) {
 		}
 		out, code = f.admin("unpin", "production", "--reason", "e2e done")
 		require.Equal(t, 0, code, "unpin: %s", out)
-		f.converged("production", head.Digest)
+		short := head.Digest[len("sha256:") : len("sha256:")+12]
+		out, code = f.admin("wait", "production", "--for", "version="+short, "--timeout", "60s")
+		require.Equal(t, 0, code, "wait for head after unpin: %s", out)
+		require.Contains(t, out, "production: 2/2 connected nodes run #")
+		require.Contains(t, out, "("+short+")")
+		require.Equal(t, head.Digest, f.group(f.status(), "production").GetDesired().GetMeta().GetDigest())
 		for _, n := range f.groupNodes("production") {
 			f.holdsExactly(n, head)
 		}
@@ -377,7 +387,7 @@ func TestFleet(t *testing.T) {
 		var audit fleetgatev1.ListAuditResponse
 		out, code := f.admin("audit", "-o", "json")
 		require.Equal(t, 0, code, out)
-		require.NoError(t, protojson.Unmarshal([]byte(out), &audit))
+		require.NoError(t, testutil.UnmarshalCLI([]byte(out), &audit))
 		var actions []string
 		for _, e := range audit.GetEntries() {
 			actions = append(actions, e.GetAction()+":"+e.GetReason())
@@ -386,7 +396,7 @@ func TestFleet(t *testing.T) {
 		var versions fleetgatev1.ListVersionsResponse
 		out, code = f.admin("versions", "production", "-o", "json")
 		require.Equal(t, 0, code, out)
-		require.NoError(t, protojson.Unmarshal([]byte(out), &versions))
+		require.NoError(t, testutil.UnmarshalCLI([]byte(out), &versions))
 		require.GreaterOrEqual(t, len(versions.GetVersions()), 3, "history survived the restart")
 	})
 

@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 	"github.com/fleetgate/fleetgate/snapshot"
+	"github.com/fleetgate/fleetgate/test/testutil"
 )
 
 // extraRoutes is a file of n routes with inline upstreams, referencing nothing.
@@ -130,7 +130,7 @@ func TestDeletionGuard(t *testing.T) {
 		var versions fleetgatev1.ListVersionsResponse
 		out, code := f.admin("versions", "staging", "-o", "json")
 		require.Equal(t, 0, code, out)
-		require.NoError(t, protojson.Unmarshal([]byte(out), &versions))
+		require.NoError(t, testutil.UnmarshalCLI([]byte(out), &versions))
 		var held []uint64
 		for _, v := range versions.GetVersions() {
 			if v.GetState() == fleetgatev1.VersionState_VERSION_STATE_HELD {
@@ -154,7 +154,7 @@ func TestDeletionGuard(t *testing.T) {
 		require.Equal(t, stagingRev, f.node("staging-1").revision(t), "etcd of staging-1 was written")
 		out, code = f.admin("versions", "staging", "-o", "json")
 		require.Equal(t, 0, code, out)
-		require.NoError(t, protojson.Unmarshal([]byte(out), &versions))
+		require.NoError(t, testutil.UnmarshalCLI([]byte(out), &versions))
 		for _, v := range versions.GetVersions() {
 			if v.GetMeta().GetSequence() == held[0] {
 				require.Equal(t, fleetgatev1.VersionState_VERSION_STATE_HELD, v.GetState(), "a superseded held version stays held")
@@ -193,7 +193,7 @@ func heldChecks(f *fleet, group, digest string, was, held *snapshot.Snapshot) {
 	var versions fleetgatev1.ListVersionsResponse
 	out, code = f.admin("versions", group, "-o", "json")
 	require.Equal(t, 0, code, out)
-	require.NoError(t, protojson.Unmarshal([]byte(out), &versions))
+	require.NoError(t, testutil.UnmarshalCLI([]byte(out), &versions))
 	v := versions.GetVersions()[0]
 	require.Equal(t, digest, v.GetMeta().GetDigest())
 	require.Equal(t, fleetgatev1.VersionState_VERSION_STATE_HELD, v.GetState())
@@ -218,7 +218,7 @@ func approve(f *fleet, group, digest string) {
 	var audit fleetgatev1.ListAuditResponse
 	out, code = f.admin("audit", group, "-o", "json")
 	require.Equal(t, 0, code, out)
-	require.NoError(t, protojson.Unmarshal([]byte(out), &audit))
+	require.NoError(t, testutil.UnmarshalCLI([]byte(out), &audit))
 	require.Equal(t, "approve", audit.GetEntries()[0].GetAction())
 	require.Equal(t, reason, audit.GetEntries()[0].GetReason())
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
@@ -69,7 +68,7 @@ func nodesByID(out string, code int) map[string]*fleetgatev1.NodeStatus {
 		return nil
 	}
 	resp := &fleetgatev1.ListNodesResponse{}
-	if protojson.Unmarshal([]byte(out), resp) != nil {
+	if testutil.UnmarshalCLI([]byte(out), resp) != nil {
 		return nil
 	}
 	m := map[string]*fleetgatev1.NodeStatus{}
@@ -86,7 +85,7 @@ func (r *cpProc) groupOf(t *testing.T) *fleetgatev1.GroupStatus {
 		return nil
 	}
 	st := &fleetgatev1.GetStatusResponse{}
-	if protojson.Unmarshal([]byte(out), st) != nil || len(st.GetGroups()) != 1 {
+	if testutil.UnmarshalCLI([]byte(out), st) != nil || len(st.GetGroups()) != 1 {
 		return nil
 	}
 	return st.GetGroups()[0]
@@ -97,7 +96,7 @@ func (r *cpProc) auditOf(t *testing.T) []*fleetgatev1.AuditEntry {
 	out, code := cli(t, "audit", "production", "-o", "json", "--server", r.grpc)
 	require.Zero(t, code)
 	resp := &fleetgatev1.ListAuditResponse{}
-	require.NoError(t, protojson.Unmarshal([]byte(out), resp))
+	require.NoError(t, testutil.UnmarshalCLI([]byte(out), resp))
 	return resp.GetEntries()
 }
 

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	fleetgatev1 "github.com/fleetgate/fleetgate/proto/fleetgate/v1"
 	"github.com/fleetgate/fleetgate/snapshot"
@@ -140,7 +139,7 @@ func (f *rolloutFleet) groupStatus() *fleetgatev1.GroupStatus {
 		return nil
 	}
 	st := &fleetgatev1.GetStatusResponse{}
-	if protojson.Unmarshal([]byte(out), st) != nil || len(st.GetGroups()) != 1 {
+	if testutil.UnmarshalCLI([]byte(out), st) != nil || len(st.GetGroups()) != 1 {
 		return nil
 	}
 	return st.GetGroups()[0]
@@ -154,7 +153,7 @@ func (f *rolloutFleet) rollout() *fleetgatev1.GetRolloutResponse {
 		return nil
 	}
 	resp := &fleetgatev1.GetRolloutResponse{}
-	if protojson.Unmarshal([]byte(out), resp) != nil {
+	if testutil.UnmarshalCLI([]byte(out), resp) != nil {
 		return nil
 	}
 	return resp
@@ -166,7 +165,7 @@ func (f *rolloutFleet) versions() []*fleetgatev1.Version {
 	out, code := f.admin("versions", "production", "-o", "json")
 	require.Zero(f.t, code, "fleetgate versions: %s", out)
 	resp := &fleetgatev1.ListVersionsResponse{}
-	require.NoError(f.t, protojson.Unmarshal([]byte(out), resp), "decode versions: %s", out)
+	require.NoError(f.t, testutil.UnmarshalCLI([]byte(out), resp), "decode versions: %s", out)
 	return resp.GetVersions()
 }
 
@@ -188,7 +187,7 @@ func (f *rolloutFleet) audit() []*fleetgatev1.AuditEntry {
 	out, code := f.admin("audit", "production", "-o", "json")
 	require.Zero(f.t, code, "fleetgate audit: %s", out)
 	resp := &fleetgatev1.ListAuditResponse{}
-	require.NoError(f.t, protojson.Unmarshal([]byte(out), resp))
+	require.NoError(f.t, testutil.UnmarshalCLI([]byte(out), resp))
 	return resp.GetEntries()
 }
 
