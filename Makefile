@@ -60,8 +60,16 @@ lint: tools
 
 check: fmt-check vet lint proto-check
 
+# The end-to-end package (test/e2e, about 4 minutes, mostly waiting on real processes and
+# timers) starts at once beside the other packages instead of running alone at the end; its
+# output is printed when it is done. A 2-core machine with empty Go caches runs `make test`
+# in under 10 minutes this way (docs: README "Development").
 test: check ## format, vet, buf lint, generated-code check, go test -race ./..., a short fuzz run
-	$(GO) test $(GOTEST_FLAGS) ./...
+	@set -u; log=$$(mktemp); \
+	$(GO) test $(GOTEST_FLAGS) ./test/e2e/ >$$log 2>&1 & e2e=$$!; \
+	$(GO) test $(GOTEST_FLAGS) $$($(GO) list ./... | grep -v '/test/e2e$$'); rest=$$?; \
+	wait $$e2e; e2erc=$$?; cat $$log; rm -f $$log; \
+	[ $$rest -eq 0 ] && [ $$e2erc -eq 0 ]
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
 fuzz: ## a short run of the config parser fuzzer (FUZZTIME=20000x executions; a duration such as 5m works too)
