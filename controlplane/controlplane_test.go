@@ -202,6 +202,9 @@ groups:
 	d1 := status().GetDesired().GetMeta().GetDigest()
 	require.Eventually(t, allOn(d1), 30*time.Second, 10*time.Millisecond, "agents converge to the first commit")
 	require.Eventually(t, converged(agents), 10*time.Second, 10*time.Millisecond, "ACKs are visible in status")
+	require.Eventually(t, func() bool {
+		return metric(t, cp.addrs.HTTP, `fleetgate_commit_to_converged_seconds_count{group="production"}`) == 1
+	}, 10*time.Second, 20*time.Millisecond, "commit to converged observed for the first version")
 	full0 := metric(t, cp.addrs.HTTP, `fleetgate_discovery_updates_total{type="full"}`)
 	require.Equal(t, float64(agents), full0, "one full update per agent")
 

@@ -43,6 +43,8 @@ func (f *fakeFleet) Running(group string) map[string]uint32 {
 
 func (f *fakeFleet) Converged(string) (fleet.Convergence, bool) { return fleet.Convergence{}, false }
 
+func (f *fakeFleet) Changes() <-chan struct{} { return nil }
+
 func (f *fakeFleet) Counts(group string) fleet.NodeCounts {
 	gs := f.groups[group]
 	return fleet.Count(f.nodes[group], gs.Desired.GetDigest())

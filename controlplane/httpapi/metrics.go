@@ -53,6 +53,8 @@ type Fleet interface {
 	Running(group string) map[string]uint32
 	// Converged tells when the group's desired version reached its last connected node.
 	Converged(group string) (fleet.Convergence, bool)
+	// Changes returns a channel closed at the next change of any group or node.
+	Changes() <-chan struct{}
 }
 
 var _ Fleet = (*fleet.Fleet)(nil)
@@ -149,21 +151,38 @@ func (m *Metrics) Rejected(source, reason string) { m.rejected.WithLabelValues(s
 // Webhook implements gitsource.Observer.
 func (m *Metrics) Webhook(source, result string) { m.webhooks.WithLabelValues(source, result).Inc() }
 
-// ConvergeInterval is how often Run looks for groups that converged.
-const ConvergeInterval = 500 * time.Millisecond
+// ConvergeInterval is how often Run looks for groups that converged when nothing changes
+// (leadership moves without a fleet change); convergeSpacing is the least time between two
+// looks, so that a burst of ACKs costs one scan of the nodes, not one per ACK.
+const (
+	ConvergeInterval = 2 * time.Second
+	convergeSpacing  = 20 * time.Millisecond
+)
 
 // Run observes fleetgate_commit_to_converged_seconds until ctx ends: on the leading replica,
 // each time a group's newest version (neither pinned nor an older version) has reached
-// every connected node, the time from its build to the last ACK, once per version.
+// every connected node, the time from its build to the last ACK, once per version. It looks
+// at every fleet change (an ACK), at most every convergeSpacing.
 func (m *Metrics) Run(ctx context.Context) {
+	f := m.src.Fleet
+	if f == nil {
+		return
+	}
 	t := time.NewTicker(ConvergeInterval)
 	defer t.Stop()
 	for {
+		changed := f.Changes()
 		m.observeConvergence()
 		select {
 		case <-ctx.Done():
 			return
+		case <-changed:
 		case <-t.C:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(convergeSpacing):
 		}
 	}
 }
