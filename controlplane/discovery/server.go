@@ -147,6 +147,9 @@ type Stats struct {
 	// WaitingFull is the number of streams waiting for a full-update slot now
 	// (Options.MaxConcurrentFull).
 	WaitingFull int64
+	// SlotWaits counts the times a stream had to wait for a full-update slot since the
+	// server started: a rising count means MaxConcurrentFull is too low for the fleet.
+	SlotWaits int64
 }
 
 // Server serves ConfigDiscovery.StreamConfig against a Provider (what each node should run)
@@ -214,7 +217,7 @@ type Server struct {
 	slotsUsed int
 	waiters   []*session
 
-	streams, fulls, deltas, bytes, acks, nacks, ignored, waiting atomic.Int64
+	streams, fulls, deltas, bytes, acks, nacks, ignored, waiting, slotWaits atomic.Int64
 
 	// closing is set by Shutdown (with mu held): new streams are refused, ending ones are
 	// not logged one by one.
@@ -259,5 +262,6 @@ func (s *Server) Stats() Stats {
 		Streams: s.streams.Load(), FullUpdates: s.fulls.Load(), DeltaUpdates: s.deltas.Load(),
 		UpdateBytes: s.bytes.Load(), Acks: s.acks.Load(), Nacks: s.nacks.Load(),
 		Ignored: s.ignored.Load(), Encodings: enc, WaitingFull: s.waiting.Load(),
+		SlotWaits: s.slotWaits.Load(),
 	}
 }

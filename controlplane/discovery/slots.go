@@ -20,6 +20,7 @@ func (s *Server) acquireSlot(sess *session) (ticket uint64, ok bool) {
 		sess.waitSlot = true
 		s.waiters = append(s.waiters, sess)
 		s.waiting.Add(1)
+		s.slotWaits.Add(1)
 	}
 	return 0, false
 }

@@ -46,7 +46,11 @@ type Sink struct {
 	downErr   error // set by SetUnavailable
 	watchers  map[int]func(agent.Drift)
 	nextWatch int
+	unwatched []agent.Drift // changes made while nobody watched, for the next watcher
 }
+
+// maxUnwatched bounds the changes kept for a watcher that has not started yet.
+const maxUnwatched = 4096
 
 // New returns an empty memory sink.
 func New(o Options) *Sink { return &Sink{opts: o, watchers: map[int]func(agent.Drift){}} }
@@ -130,12 +134,18 @@ func (s *Sink) Health(ctx context.Context) error {
 func (s *Sink) Unmanaged() int { return 0 }
 
 // WatchDrift calls report for every change made with Tamper, Remove or Wipe until ctx is
-// done, then returns ctx.Err().
+// done, then returns ctx.Err(). Changes made while no watch ran (the agent starts its watch
+// on a goroutine of its own) are reported first, as a store's watch from the last revision
+// seen would, so a test's change right after the agent started is not lost.
 func (s *Sink) WatchDrift(ctx context.Context, report func(agent.Drift)) error {
 	s.mu.Lock()
 	id := s.nextWatch
 	s.nextWatch++
 	s.watchers[id] = report
+	for _, d := range s.unwatched {
+		report(d)
+	}
+	s.unwatched = nil
 	s.mu.Unlock()
 	<-ctx.Done()
 	s.mu.Lock()
@@ -225,6 +235,12 @@ func (s *Sink) Wipe() {
 }
 
 func (s *Sink) emitLocked(d agent.Drift) {
+	if len(s.watchers) == 0 {
+		if len(s.unwatched) < maxUnwatched {
+			s.unwatched = append(s.unwatched, d)
+		}
+		return
+	}
 	for _, w := range s.watchers {
 		w(d)
 	}
