@@ -241,7 +241,7 @@ func (a *Agent) build(u *fleetgatev1.ConfigUpdate) (s *snapshot.Snapshot, needFu
 		if err != nil {
 			return nil, false, err
 		}
-		return merges.dedupe(next, u), false, nil
+		return next, false, nil
 	}
 	d, err := snapshot.UpdateDelta(u)
 	if err != nil {
@@ -255,10 +255,20 @@ func (a *Agent) build(u *fleetgatev1.ConfigUpdate) (s *snapshot.Snapshot, needFu
 		}
 		return nil, true, fmt.Errorf("delta is against %s but the agent holds %s", base, have)
 	}
-	next, err := merges.patch(cur, d, u)
+	if check := u.GetTreeCheck(); check != 0 {
+		// The content tree checks the merge in microseconds (snapshot/tree.go).
+		next, err := snapshot.PatchChecked(cur, d, u.GetDigest(), check)
+		if err != nil {
+			return nil, true, fmt.Errorf("delta to %s: %w", u.GetDigest(), err)
+		}
+		next.Meta = snapshot.MetaFromProto(u.GetMeta()) // a new Snapshot: ours to set
+		return next, false, nil
+	}
+	next, err := snapshot.Patch(cur, d)
 	if err != nil {
 		return nil, true, fmt.Errorf("delta to %s: %w", u.GetDigest(), err)
 	}
+	next.Meta = snapshot.MetaFromProto(u.GetMeta()) // Patch returns a new Snapshot: ours to set
 	if next.Digest != u.GetDigest() {
 		return nil, true, fmt.Errorf("delta result has digest %s, update says %s", next.Digest, u.GetDigest())
 	}

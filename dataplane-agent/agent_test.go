@@ -153,14 +153,9 @@ func full(nonce string, s *snapshot.Snapshot) *fleetgatev1.ConfigUpdate {
 }
 
 func delta(nonce string, base, target *snapshot.Snapshot) *fleetgatev1.ConfigUpdate {
-	d := snapshot.ComputeDelta(base, target)
-	u := &fleetgatev1.ConfigUpdate{Nonce: nonce, Digest: target.Digest, BaseDigest: base.Digest, Meta: &fleetgatev1.SnapshotMeta{Sequence: 2}}
-	for _, r := range d.Upserts {
-		u.Upserts = append(u.Upserts, snapshot.ToProto(r))
-	}
-	for _, k := range d.Removals {
-		u.Removals = append(u.Removals, snapshot.KeyToProto(k))
-	}
+	u, _ := snapshot.DeltaUpdate(base, target) // with the tree check, as the control plane sends it
+	u.Nonce = nonce
+	u.Meta = &fleetgatev1.SnapshotMeta{Sequence: 2}
 	return u
 }
 
@@ -248,11 +243,24 @@ func TestDeltaApplyAndDigestCheck(t *testing.T) {
 		says     string
 	}{
 		{"delta against another base", delta("3", v1, v3), true, "delta is against " + v1.Digest},
-		{"delta result with the wrong digest", func() *fleetgatev1.ConfigUpdate {
+		{"delta result with the wrong digest (no tree check: the digest is hashed)", func() *fleetgatev1.ConfigUpdate {
 			u := delta("4", v2, v3)
 			u.Digest = v1.Digest
+			u.TreeCheck = 0
 			return u
 		}(), true, "delta result has digest"},
+		{"delta result with the wrong tree check", func() *fleetgatev1.ConfigUpdate {
+			u := delta("4b", v2, v3)
+			u.TreeCheck = v1.TreeCheck()
+			return u
+		}(), true, "tree check"},
+		{"delta whose resource changed on the way", func() *fleetgatev1.ConfigUpdate {
+			u := delta("4c", v2, v3)
+			evil, err := snapshot.NewResource(snapshot.Routes, "r7", []byte(`{"id":"r7","uri":"/evil"}`))
+			require.NoError(t, err)
+			u.Upserts = []*fleetgatev1.Resource{snapshot.ToProto(evil)} // hash matches body
+			return u
+		}(), true, "tree check"},
 		{"delta removing what the base lacks", func() *fleetgatev1.ConfigUpdate {
 			u := delta("5", v2, v3)
 			u.Removals = append(u.Removals, &fleetgatev1.ResourceKey{Kind: "routes", Id: "nope"})
@@ -279,6 +287,13 @@ func TestDeltaApplyAndDigestCheck(t *testing.T) {
 	ss.send(t, delta("8", v2, v3))
 	ack(t, ss.answer(t), "8", v3.Digest)
 	assert.Equal(t, v3.Digest, sink.Digest())
+
+	// a control plane that sends no tree check (before it existed): the digest is hashed
+	u := delta("9", v3, v2)
+	u.TreeCheck = 0
+	ss.send(t, u)
+	ack(t, ss.answer(t), "9", v2.Digest)
+	assert.Equal(t, v2.Digest, sink.Digest())
 }
 
 func TestNackOncePerNonce(t *testing.T) {

@@ -5,13 +5,8 @@
 // unavailable in Status, retries at most every second, and Acks when the sink answers. It
 // never deletes gateway config because the control plane went away.
 //
-// Agents in one process share the results of the updates they verified: an agent whose
-// update is identical to one another agent of the process already merged and checked (same
-// base, same target digest, same meta, same resource hashes and removals) takes that
-// snapshot instead of merging and hashing again. The memo holds its snapshots through weak
-// pointers and at most 64 entries, so it keeps nothing alive that an agent does not hold; a
-// production process runs one agent and gains nothing from it, while the push benchmark (a
-// thousand agents in one process) merges a one-route change a few times (agents that miss
-// the memo at the same moment each merge) instead of a thousand times.
-// Each agent still checks the hash of every resource it receives.
+// A delta is merged by binary search and slice copies, so what a one-route change costs the
+// agent is hashing the new digest: about 0.4 ms at 10,000 resources (BenchmarkPatch). Each
+// agent checks the hash of every resource it receives and the digest of every result itself;
+// agents in one process share nothing.
 package agent

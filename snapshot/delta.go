@@ -1,6 +1,9 @@
 package snapshot
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Delta is what turns one snapshot into another: resources to create or replace, and keys to
 // remove. Upserts are shared with the target snapshot.
@@ -39,53 +42,66 @@ func ComputeDelta(base, next *Snapshot) Delta {
 // Patch applies d to base and returns the resulting resources, sorted, with their digest.
 // base is not modified; unchanged resources are shared. Upserts need not be sorted. A removal
 // of a key that base lacks is an error, since it means the delta was made for another base.
+//
+// Each change is placed by binary search and the unchanged runs of base between changes are
+// copied whole, so a small delta costs a slice copy and the digest, not a lookup per
+// resource.
 func Patch(base *Snapshot, d Delta) (*Snapshot, error) {
 	if d.Empty() {
 		return &Snapshot{Resources: base.Resources, Digest: base.Digest}, nil
 	}
-	changes := make(map[Key]*Resource, len(d.Upserts)+len(d.Removals))
-	for _, k := range d.Removals {
-		if _, ok := base.Get(k.Kind, k.ID); !ok {
-			return nil, fmt.Errorf("delta removes %s, which the base snapshot does not hold", k)
-		}
-		changes[k] = nil
+	out, _, err := patchResources(base, d)
+	if err != nil {
+		return nil, err
 	}
-	added := make([]*Resource, 0, len(d.Upserts))
-	for _, r := range d.Upserts {
-		k := r.Key()
-		if _, dup := changes[k]; dup {
-			return nil, fmt.Errorf("delta names %s twice", k)
-		}
-		changes[k] = r
-		if _, ok := base.Get(k.Kind, k.ID); !ok {
-			added = append(added, r)
-		}
-	}
-	sortResources(added)
-	out := make([]*Resource, 0, len(base.Resources)+len(added))
-	ai := 0
-	for _, r := range base.Resources {
-		for ai < len(added) && added[ai].Key().Less(r.Key()) {
-			out = append(out, added[ai])
-			ai++
-		}
-		if c, ok := changes[r.Key()]; ok {
-			if c != nil {
-				out = append(out, c)
-			}
-			continue
-		}
-		out = append(out, r)
-	}
-	out = append(out, added[ai:]...)
 	return &Snapshot{Resources: out, Digest: Digest(out)}, nil
 }
 
-func sortResources(rs []*Resource) {
-	// insertion sort: deltas are small
-	for i := 1; i < len(rs); i++ {
-		for j := i; j > 0 && rs[j].Key().Less(rs[j-1].Key()); j-- {
-			rs[j], rs[j-1] = rs[j-1], rs[j]
+// change is one key a delta touches, placed in its base.
+type change struct {
+	key    Key
+	pos    int       // index of key in base, or where it would be inserted
+	exists bool      // base holds key
+	res    *Resource // nil: removal
+}
+
+// patchResources returns base's resources changed by d, and d's changes sorted by key.
+func patchResources(base *Snapshot, d Delta) ([]*Resource, []change, error) {
+	changes := make([]change, 0, len(d.Upserts)+len(d.Removals))
+	added := 0
+	for _, k := range d.Removals {
+		i, ok := base.index(k)
+		if !ok {
+			return nil, nil, fmt.Errorf("delta removes %s, which the base snapshot does not hold", k)
+		}
+		changes = append(changes, change{key: k, pos: i, exists: true})
+	}
+	for _, r := range d.Upserts {
+		k := r.Key()
+		i, ok := base.index(k)
+		if !ok {
+			added++
+		}
+		changes = append(changes, change{key: k, pos: i, exists: ok, res: r})
+	}
+	slices.SortFunc(changes, func(a, b change) int { return a.key.Compare(b.key) })
+	for i := 1; i < len(changes); i++ {
+		if changes[i-1].key == changes[i].key {
+			return nil, nil, fmt.Errorf("delta names %s twice", changes[i].key)
 		}
 	}
+	out := make([]*Resource, 0, len(base.Resources)+added)
+	next := 0 // first resource of base not yet copied or replaced
+	for _, c := range changes {
+		out = append(out, base.Resources[next:c.pos]...)
+		next = c.pos
+		if c.exists {
+			next++ // replaced or removed
+		}
+		if c.res != nil {
+			out = append(out, c.res)
+		}
+	}
+	out = append(out, base.Resources[next:]...)
+	return out, changes, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/gowebpki/jcs"
 )
@@ -38,6 +39,14 @@ func (k Key) Less(o Key) bool {
 		return k.Kind < o.Kind
 	}
 	return k.ID < o.ID
+}
+
+// Compare returns -1, 0 or +1 as k sorts before, equal to or after o (the order of Less).
+func (k Key) Compare(o Key) int {
+	if c := strings.Compare(string(k.Kind), string(o.Kind)); c != 0 {
+		return c
+	}
+	return strings.Compare(k.ID, o.ID)
 }
 
 // Key returns the resource's key.

@@ -26,12 +26,14 @@ func FullUpdate(s *Snapshot) *fleetgatev1.ConfigUpdate {
 // DeltaUpdate returns the update that moves a node holding base to target, and the delta it
 // carries. A delta carries only the sequence as meta: the full meta (commit, author, counts,
 // times, warnings) travels with full updates and is in the control plane's history, which
-// keeps a one-route change under 300 bytes.
+// keeps a one-route change under 300 bytes. It carries target's tree check (tree.go), so that
+// the agent verifies its merge without re-hashing the whole snapshot.
 func DeltaUpdate(base, target *Snapshot) (*fleetgatev1.ConfigUpdate, Delta) {
 	d := ComputeDelta(base, target)
 	u := &fleetgatev1.ConfigUpdate{
 		Digest:     target.Digest,
 		BaseDigest: base.Digest,
+		TreeCheck:  target.TreeCheck(),
 		Upserts:    make([]*fleetgatev1.Resource, len(d.Upserts)),
 		Removals:   make([]*fleetgatev1.ResourceKey, len(d.Removals)),
 		Meta:       &fleetgatev1.SnapshotMeta{Sequence: target.Meta.Sequence},

@@ -42,11 +42,9 @@ func (c AgentsConfig) withDefaults() AgentsConfig {
 
 // RunAgents runs cfg.Agents real agents, each with its own gRPC connection and a memory
 // sink (SkipDiff: a no-op sink), until ctx is done. They are production agents with no
-// benchmark knobs: like any agents in one process they share the results of identical
-// updates through the agent package's weak memo, so that a one-route delta is merged and
-// hashed about once per process rather than once per simulated gateway (on two shared
-// cores, a thousand 10,000-resource merges would otherwise be what the benchmark measures).
-// Every agent still checks the hashes of what it received.
+// benchmark knobs and share nothing: each decodes, hashes and merges every update itself, as
+// it would on its own gateway node, so on the benchmark's two cores the child's CPU is a
+// thousand agents' worth of real work.
 func RunAgents(ctx context.Context, cfg AgentsConfig) error {
 	if cfg.Addr == "" {
 		return fmt.Errorf("bench agents: no address")

@@ -466,8 +466,13 @@ type ConfigUpdate struct {
 	BaseDigest string      `protobuf:"bytes,3,opt,name=base_digest,json=baseDigest,proto3" json:"base_digest,omitempty"`
 	Upserts    []*Resource `protobuf:"bytes,4,rep,name=upserts,proto3" json:"upserts,omitempty"`
 	// removals are the resources of base_digest that are not in digest (deltas only).
-	Removals      []*ResourceKey `protobuf:"bytes,5,rep,name=removals,proto3" json:"removals,omitempty"`
-	Meta          *SnapshotMeta  `protobuf:"bytes,6,opt,name=meta,proto3" json:"meta,omitempty"`
+	Removals []*ResourceKey `protobuf:"bytes,5,rep,name=removals,proto3" json:"removals,omitempty"`
+	Meta     *SnapshotMeta  `protobuf:"bytes,6,opt,name=meta,proto3" json:"meta,omitempty"`
+	// tree_check is set on deltas: the first 8 bytes (big-endian) of the root of digest's
+	// content tree (docs/protocol.md, "Content tree"). An agent that holds base's tree checks
+	// its merged result against it in microseconds instead of re-hashing the whole snapshot,
+	// and takes digest as the result's digest. 0 (unset) means: hash the digest.
+	TreeCheck     uint64 `protobuf:"fixed64,15,opt,name=tree_check,json=treeCheck,proto3" json:"tree_check,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -542,6 +547,13 @@ func (x *ConfigUpdate) GetMeta() *SnapshotMeta {
 		return x.Meta
 	}
 	return nil
+}
+
+func (x *ConfigUpdate) GetTreeCheck() uint64 {
+	if x != nil {
+		return x.TreeCheck
+	}
+	return 0
 }
 
 // Ack reports that the update with nonce was applied and the sink now holds digest.
@@ -988,7 +1000,7 @@ const file_fleetgate_v1_discovery_proto_rawDesc = "" +
 	"\x0eapplied_digest\x18\x06 \x01(\tR\rappliedDigest\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf6\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x95\x02\n" +
 	"\fConfigUpdate\x12\x14\n" +
 	"\x05nonce\x18\x01 \x01(\tR\x05nonce\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x1f\n" +
@@ -996,7 +1008,9 @@ const file_fleetgate_v1_discovery_proto_rawDesc = "" +
 	"baseDigest\x120\n" +
 	"\aupserts\x18\x04 \x03(\v2\x16.fleetgate.v1.ResourceR\aupserts\x125\n" +
 	"\bremovals\x18\x05 \x03(\v2\x19.fleetgate.v1.ResourceKeyR\bremovals\x12.\n" +
-	"\x04meta\x18\x06 \x01(\v2\x1a.fleetgate.v1.SnapshotMetaR\x04meta\"3\n" +
+	"\x04meta\x18\x06 \x01(\v2\x1a.fleetgate.v1.SnapshotMetaR\x04meta\x12\x1d\n" +
+	"\n" +
+	"tree_check\x18\x0f \x01(\x06R\ttreeCheck\"3\n" +
 	"\x03Ack\x12\x14\n" +
 	"\x05nonce\x18\x01 \x01(\tR\x05nonce\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\"g\n" +

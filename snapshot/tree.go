@@ -1,0 +1,175 @@
+package snapshot
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"slices"
+)
+
+// The content tree is a second hash of a snapshot's resources, one that a small delta can
+// update without re-hashing everything. The digest hashes the sorted entry list in one pass
+// (0.4 ms at 10,000 resources); the tree puts each resource in one of treeBuckets buckets by
+// its key, hashes each bucket's entries (the digest's entry encoding, in key order) and
+// hashes the bucket sums into a root. A one-route delta re-hashes one bucket and the root:
+// microseconds. The control plane sends the root's first 8 bytes with each delta
+// (ConfigUpdate.tree_check); an agent holding the base's tree checks its merged result
+// against it and takes the update's digest, which the control plane computed over the same
+// resources. The tree is never stored and never named: the digest stays the snapshot's only
+// identity.
+
+// treeBuckets is the number of buckets of the content tree.
+const treeBuckets = 256
+
+// contentTree is a snapshot's resources by bucket, with the bucket sums and the root. It is
+// immutable once made; a patched tree shares the unchanged buckets with its base.
+type contentTree struct {
+	members [treeBuckets][]*Resource // sorted by key
+	sums    [treeBuckets][32]byte
+	root    [32]byte
+}
+
+// bucketOf returns the bucket of a key: FNV-1a (32 bit) over kind, NUL, id, folded to a byte.
+func bucketOf(k Key) int {
+	const offset, prime = 2166136261, 16777619
+	h := uint32(offset)
+	for i := 0; i < len(k.Kind); i++ {
+		h = (h ^ uint32(k.Kind[i])) * prime
+	}
+	h *= prime // the NUL byte
+	for i := 0; i < len(k.ID); i++ {
+		h = (h ^ uint32(k.ID[i])) * prime
+	}
+	return int(byte(h ^ h>>8 ^ h>>16 ^ h>>24))
+}
+
+// newTree builds the content tree of resources sorted by key.
+func newTree(resources []*Resource) *contentTree {
+	t := &contentTree{}
+	var counts [treeBuckets]int
+	buckets := make([]uint8, len(resources))
+	for i, r := range resources {
+		b := bucketOf(r.Key())
+		buckets[i] = uint8(b)
+		counts[b]++
+	}
+	// One backing array for every bucket; each bucket's slice is capped so that a patch
+	// appending to it copies instead of writing into its neighbour.
+	all := make([]*Resource, len(resources))
+	off := 0
+	for b := range t.members {
+		t.members[b] = all[off : off : off+counts[b]]
+		off += counts[b]
+	}
+	for i, r := range resources {
+		b := buckets[i]
+		t.members[b] = append(t.members[b], r)
+	}
+	for b := range t.members {
+		t.sums[b] = bucketSum(t.members[b])
+	}
+	t.root = t.rootSum()
+	return t
+}
+
+func bucketSum(rs []*Resource) [32]byte {
+	h := sha256.New()
+	writeEntries(h, rs)
+	var s [32]byte
+	h.Sum(s[:0])
+	return s
+}
+
+func (t *contentTree) rootSum() [32]byte {
+	h := sha256.New()
+	for b := range t.sums {
+		h.Write(t.sums[b][:])
+	}
+	var s [32]byte
+	h.Sum(s[:0])
+	return s
+}
+
+// check returns the tree's check value: the first 8 bytes of the root, big-endian.
+func (t *contentTree) check() uint64 { return binary.BigEndian.Uint64(t.root[:8]) }
+
+// tree returns the snapshot's content tree, building it on first use.
+func (s *Snapshot) tree() *contentTree {
+	if t := s.ctree.Load(); t != nil {
+		return t
+	}
+	t := newTree(s.Resources)
+	if !s.ctree.CompareAndSwap(nil, t) {
+		return s.ctree.Load()
+	}
+	return t
+}
+
+// TreeCheck returns the check value of the snapshot's content tree (see
+// ConfigUpdate.tree_check), building the tree on first use (about as costly as the digest).
+func (s *Snapshot) TreeCheck() uint64 { return s.tree().check() }
+
+// patch returns the tree of base's resources changed by changes (sorted by key).
+func (t *contentTree) patch(changes []change) *contentTree {
+	n := &contentTree{members: t.members, sums: t.sums}
+	type placed struct {
+		bucket int
+		change
+	}
+	byBucket := make([]placed, len(changes))
+	for i, c := range changes {
+		byBucket[i] = placed{bucketOf(c.key), c}
+	}
+	// stable: each bucket's changes stay in key order
+	slices.SortStableFunc(byBucket, func(a, b placed) int { return a.bucket - b.bucket })
+	for i := 0; i < len(byBucket); {
+		b := byBucket[i].bucket
+		old := n.members[b]
+		out := make([]*Resource, 0, len(old)+len(byBucket))
+		j := 0
+		for ; i < len(byBucket) && byBucket[i].bucket == b; i++ {
+			c := byBucket[i]
+			for j < len(old) && old[j].Key().Less(c.key) {
+				out = append(out, old[j])
+				j++
+			}
+			if c.exists {
+				j++ // replaced or removed
+			}
+			if c.res != nil {
+				out = append(out, c.res)
+			}
+		}
+		out = append(out, old[j:]...)
+		n.members[b] = out
+		n.sums[b] = bucketSum(out)
+	}
+	n.root = n.rootSum()
+	return n
+}
+
+// PatchChecked applies d to base like Patch, but instead of hashing the result's digest it
+// updates base's content tree (built on first use) and checks the result's tree against
+// check, the update's tree_check; the result then takes digest, the digest the update names.
+// Use it when the control plane sent a tree check; Patch otherwise.
+func PatchChecked(base *Snapshot, d Delta, digest string, check uint64) (*Snapshot, error) {
+	if d.Empty() {
+		if base.Digest != digest {
+			return nil, fmt.Errorf("empty delta to %s from %s", digest, base.Digest)
+		}
+		s := &Snapshot{Resources: base.Resources, Digest: base.Digest}
+		s.ctree.Store(base.tree())
+		return s, nil
+	}
+	out, changes, err := patchResources(base, d)
+	if err != nil {
+		return nil, err
+	}
+	t := base.tree().patch(changes)
+	if got := t.check(); got != check {
+		return nil, fmt.Errorf("delta result has tree check %016x, the update says %016x", got, check)
+	}
+	s := &Snapshot{Resources: out, Digest: digest}
+	s.ctree.Store(t)
+	return s, nil
+}
