@@ -116,6 +116,12 @@ func (a *Agent) startApply(run, stream context.Context, u *fleetgatev1.ConfigUpd
 		if err := send(resp); err != nil {
 			a.log.Debug("answer update: stream broken", "nonce", u.GetNonce(), "err", err)
 			broken()
+			return
+		}
+		if resp.GetAck() != nil && u.GetBaseDigest() == "" {
+			// After the ACK, while the agent is idle: the content tree the next delta is
+			// checked with (snapshot/tree.go), so that the first delta costs what the others do.
+			next.TreeCheck()
 		}
 	}()
 	return p
