@@ -67,17 +67,22 @@ func writeEntries(h hash.Hash, resources []*Resource) {
 	const flushAt = 4 << 10
 	buf := make([]byte, 0, flushAt+256)
 	for _, r := range resources {
-		buf = append(buf, r.Kind...)
-		buf = append(buf, 0)
-		buf = append(buf, r.ID...)
-		buf = append(buf, 0)
-		buf = append(buf, r.Hash[:]...)
+		buf = appendEntry(buf, r)
 		if len(buf) >= flushAt {
 			h.Write(buf)
 			buf = buf[:0]
 		}
 	}
 	h.Write(buf)
+}
+
+// appendEntry appends r's digest entry: kind, NUL, id, NUL, body hash.
+func appendEntry(buf []byte, r *Resource) []byte {
+	buf = append(buf, r.Kind...)
+	buf = append(buf, 0)
+	buf = append(buf, r.ID...)
+	buf = append(buf, 0)
+	return append(buf, r.Hash[:]...)
 }
 
 func formatDigest(h hash.Hash) string {

@@ -65,29 +65,30 @@ func newTree(resources []*Resource) *contentTree {
 		b := buckets[i]
 		t.members[b] = append(t.members[b], r)
 	}
+	var buf []byte
 	for b := range t.members {
-		t.sums[b] = bucketSum(t.members[b])
+		t.sums[b], buf = bucketSum(buf, t.members[b])
 	}
 	t.root = t.rootSum()
 	return t
 }
 
-func bucketSum(rs []*Resource) [32]byte {
-	h := sha256.New()
-	writeEntries(h, rs)
-	var s [32]byte
-	h.Sum(s[:0])
-	return s
+// bucketSum returns the sum of a bucket's resources, using buf (returned for reuse) for
+// their entries: a bucket holds a few dozen.
+func bucketSum(buf []byte, rs []*Resource) ([32]byte, []byte) {
+	buf = buf[:0]
+	for _, r := range rs {
+		buf = appendEntry(buf, r)
+	}
+	return sha256.Sum256(buf), buf
 }
 
 func (t *contentTree) rootSum() [32]byte {
-	h := sha256.New()
+	var all [treeBuckets * 32]byte
 	for b := range t.sums {
-		h.Write(t.sums[b][:])
+		copy(all[b*32:], t.sums[b][:])
 	}
-	var s [32]byte
-	h.Sum(s[:0])
-	return s
+	return sha256.Sum256(all[:])
 }
 
 // check returns the tree's check value: the first 8 bytes of the root, big-endian.
@@ -122,6 +123,7 @@ func (t *contentTree) patch(changes []change) *contentTree {
 	}
 	// stable: each bucket's changes stay in key order
 	slices.SortStableFunc(byBucket, func(a, b placed) int { return a.bucket - b.bucket })
+	var buf []byte
 	for i := 0; i < len(byBucket); {
 		b := byBucket[i].bucket
 		old := n.members[b]
@@ -142,7 +144,7 @@ func (t *contentTree) patch(changes []change) *contentTree {
 		}
 		out = append(out, old[j:]...)
 		n.members[b] = out
-		n.sums[b] = bucketSum(out)
+		n.sums[b], buf = bucketSum(buf, out)
 	}
 	n.root = n.rootSum()
 	return n

@@ -113,3 +113,18 @@ func BenchmarkPatchChecked(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkNewTree(b *testing.B) {
+	var rs []*Resource
+	for i := 0; i < 10000; i++ {
+		id := fmt.Sprintf("r-%06d", i)
+		rs = append(rs, mustRes(b, Routes, id, fmt.Sprintf(`{"id":%q,"uri":"/svc/%d/*"}`, id, i)))
+	}
+	s, err := New(rs, Meta{})
+	require.NoError(b, err)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		newTree(s.Resources)
+	}
+}
