@@ -42,6 +42,15 @@ var kindRank = func() map[Kind]int {
 	return m
 }()
 
+// kindNamed maps each known kind's name to the Kind constant.
+var kindNamed = func() map[string]Kind {
+	m := make(map[string]Kind, len(ApplyOrder))
+	for _, k := range ApplyOrder {
+		m[string(k)] = k
+	}
+	return m
+}()
+
 // Valid reports whether k is a kind fleetgate knows.
 func (k Kind) Valid() bool {
 	_, ok := kindRank[k]

@@ -16,8 +16,8 @@ func ToProto(r *Resource) *fleetgatev1.Resource {
 // FromProto checks a resource received on the wire (known kind, id set, hash matching body)
 // and returns it. The body is not re-canonicalized: the hash proves it is what was sent.
 func FromProto(p *fleetgatev1.Resource) (*Resource, error) {
-	k := Kind(p.GetKind())
-	if !k.Valid() {
+	k, ok := kindNamed[p.GetKind()] // the package's own string, not the decoded copy
+	if !ok {
 		return nil, fmt.Errorf("resource %q: unknown kind %q", p.GetId(), p.GetKind())
 	}
 	if p.GetId() == "" {
