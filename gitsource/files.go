@@ -21,6 +21,9 @@ type File struct {
 	Size int64
 	// Data is the file's content.
 	Data []byte
+	// Hash is the file's Git blob hash (40 hex digits): it changes exactly when Data does,
+	// so a build can reuse what it learned from the file at an earlier commit.
+	Hash string
 }
 
 // ErrPathNotFound is wrapped by the error of Files when a requested path does not exist at
@@ -139,7 +142,7 @@ func (s *Source) readBlob(p string, h plumbing.Hash) (File, error) {
 	if _, err := io.ReadFull(r, data); err != nil {
 		return File{}, fmt.Errorf("read %s: %w", p, err)
 	}
-	return File{Path: p, Size: b.Size, Data: data}, nil
+	return File{Path: p, Size: b.Size, Data: data, Hash: h.String()}, nil
 }
 
 // TreeHash returns the Git hash of path at commit: the tree hash of a directory (it changes

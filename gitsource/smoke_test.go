@@ -27,7 +27,8 @@ func TestTransports(t *testing.T) {
 			require.Equal(t, c1, rev.Commit)
 			files, err := s.Files(context.Background(), c1, []string{"base"})
 			require.NoError(t, err)
-			require.Equal(t, []gitsource.File{{Path: "base/a.yaml", Size: 11, Data: []byte("routes: []\n")}}, files)
+			// Hash is the blob hash: git hash-object of "routes: []\n".
+			require.Equal(t, []gitsource.File{{Path: "base/a.yaml", Size: 11, Data: []byte("routes: []\n"), Hash: "ec7e8cb88b731da57eecc87cb317b580734f0dca"}}, files)
 		})
 	}
 }

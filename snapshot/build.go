@@ -25,6 +25,9 @@ import (
 type File struct {
 	Path string
 	Data []byte
+	// Hash, when set, identifies Data: the Git blob hash of the file. A Cache finds the
+	// file's earlier parse by it; without it a Cache hashes Data. Build ignores it.
+	Hash string
 }
 
 // Layer is one group path (e.g. "base"); later layers replace earlier ones' resources with
@@ -198,19 +201,31 @@ func IsConfigFile(name string) bool {
 // Build parses, validates and canonicalizes the layers into a snapshot. Files that are not
 // *.yaml, *.yml or *.json are skipped. It touches no disk and no network. On failure the
 // error is a *BuildError holding every problem; warnings (route conflicts) go to the
-// snapshot's Meta.Warnings.
+// snapshot's Meta.Warnings. Cache.Build gives the same result, parsing only the files
+// that changed since its last build.
 func Build(layers []Layer, opts Options, meta Meta) (*Snapshot, error) {
+	return build(nil, layers, opts, meta)
+}
+
+// build is Build, taking the results of unchanged files from cache (nil: none) and leaving
+// this build's in it. cache must be locked by the caller.
+func build(cache *Cache, layers []Layer, opts Options, meta Meta) (*Snapshot, error) {
 	opts = opts.withDefaults()
 	b := &builder{opts: opts, custom: make(map[string]bool, len(opts.CustomPlugins))}
 	for _, p := range opts.CustomPlugins {
 		b.custom[p] = true
+	}
+	if cache != nil {
+		cache.begin(opts)
 	}
 	// Files are parsed in parallel (parsing is most of a build); results are merged in
 	// layer and path order, so problems and outcomes do not depend on scheduling.
 	type job struct {
 		layer int
 		f     File
-		res   fileResult
+		key   fileKey
+		res   *fileResult
+		fresh bool // parsed by this build, not taken from the cache
 	}
 	var jobs []*job
 	for li, layer := range layers {
@@ -231,8 +246,20 @@ func Build(layers []Layer, opts Options, meta Meta) (*Snapshot, error) {
 			defer wg.Done()
 			w := &builder{opts: b.opts, custom: b.custom}
 			for j := range next {
-				w.format = layers[j.layer].Format
-				j.res = w.parseFile(j.f)
+				layer := &layers[j.layer]
+				if cache != nil {
+					j.key = fileCacheKey(layer, j.f)
+					if r := cache.lookup(j.key); r != nil {
+						j.res = r
+						continue
+					}
+				}
+				w.format = layer.Format
+				r := w.parseFile(j.f)
+				for _, it := range r.items {
+					it.layer = layer.Name
+				}
+				j.res, j.fresh = &r, true
 			}
 		}()
 	}
@@ -241,11 +268,34 @@ func Build(layers []Layer, opts Options, meta Meta) (*Snapshot, error) {
 	}
 	close(next)
 	wg.Wait()
+	if cache != nil {
+		// Results are never modified after parseFile: a cached one is shared by the builds
+		// that use it (and their resources by their snapshots).
+		entries := make(map[fileKey]*fileResult, len(jobs))
+		var stats CacheStats
+		for _, j := range jobs {
+			if cache.lookup(j.key) == j.res {
+				stats.Reused++
+			} else {
+				stats.Parsed++
+			}
+			entries[j.key] = j.res
+		}
+		cache.commit(entries, stats)
+	}
 
-	final := make(map[Key]*item)
+	total := 0
+	for _, j := range jobs {
+		total += len(j.res.items)
+	}
+	final := make(map[Key]*item, total)
 	var seen map[Key]*item
 	for i, j := range jobs {
-		if i == 0 || jobs[i-1].layer != j.layer {
+		switch {
+		case i == 0:
+			// While the first layer is read, final holds exactly what it has seen.
+			seen = final
+		case jobs[i-1].layer != j.layer:
 			seen = make(map[Key]*item)
 		}
 		b.probs = append(b.probs, j.res.probs...)
@@ -253,7 +303,6 @@ func Build(layers []Layer, opts Options, meta Meta) (*Snapshot, error) {
 		b.notes = append(b.notes, j.res.notes...)
 		layer := layers[j.layer]
 		for _, it := range j.res.items {
-			it.layer = layer.Name
 			k := it.res.Key()
 			if prev, dup := seen[k]; dup {
 				where := ""
@@ -272,9 +321,31 @@ func Build(layers []Layer, opts Options, meta Meta) (*Snapshot, error) {
 			final[k] = it
 		}
 	}
-	b.checkRefs(final)
-	b.checkConflicts(final)
-	b.checkGroup(final)
+	// One order by kind then id serves every check across resources and the snapshot. A
+	// cache knows the last build's order: only the freshly parsed items need sorting.
+	var sorted []*item
+	if cache != nil {
+		var fresh []*item
+		for _, j := range jobs {
+			if j.fresh {
+				fresh = append(fresh, j.res.items...)
+			}
+		}
+		sorted = cache.order(final, fresh)
+	}
+	if sorted == nil {
+		sorted = make([]*item, 0, len(final))
+		for _, it := range final {
+			sorted = append(sorted, it)
+		}
+		slices.SortFunc(sorted, compareItems)
+	}
+	if cache != nil {
+		cache.sorted = sorted
+	}
+	b.checkRefs(final, sorted)
+	b.checkConflicts(sorted)
+	b.checkGroup(final, sorted)
 	if len(b.probs) > 0 {
 		sort.SliceStable(b.probs, func(i, j int) bool {
 			p, q := b.probs[i], b.probs[j]
@@ -288,20 +359,22 @@ func Build(layers []Layer, opts Options, meta Meta) (*Snapshot, error) {
 		})
 		return nil, &BuildError{Problems: b.probs, Notes: b.notes}
 	}
-	resources := make([]*Resource, 0, len(final))
-	for _, it := range final {
-		resources = append(resources, it.res)
+	// Already in order: New finds them sorted.
+	resources := make([]*Resource, len(sorted))
+	for i, it := range sorted {
+		resources[i] = it.res
 	}
-	// Sorted here with a cheap comparison; New then finds them in order.
-	slices.SortFunc(resources, func(x, y *Resource) int {
-		if x.Kind != y.Kind {
-			return strings.Compare(string(x.Kind), string(y.Kind))
-		}
-		return strings.Compare(x.ID, y.ID)
-	})
 	meta.Warnings = append(slices.Clone(meta.Warnings), b.warnings...)
 	meta.Notes = append(slices.Clone(meta.Notes), b.notes...)
 	return New(resources, meta)
+}
+
+// compareItems orders items by kind then id.
+func compareItems(x, y *item) int {
+	if x.res.Kind != y.res.Kind {
+		return strings.Compare(string(x.res.Kind), string(y.res.Kind))
+	}
+	return strings.Compare(x.res.ID, y.res.ID)
 }
 
 func (b *builder) fileProblem(file string, line, col int, msg, hint string) {
@@ -676,10 +749,11 @@ func (b *builder) collectRefs(it *item, kind Kind, v *value) {
 	}
 }
 
-// checkRefs reports references to resources the final snapshot does not hold.
-func (b *builder) checkRefs(final map[Key]*item) {
+// checkRefs reports references to resources the final snapshot does not hold. sorted is
+// final's items by kind then id.
+func (b *builder) checkRefs(final map[Key]*item, sorted []*item) {
 	var byKind map[Kind][]string
-	for _, it := range final {
+	for _, it := range sorted {
 		for _, r := range it.refs {
 			if _, ok := final[Key{Kind: r.kind, ID: r.id}]; ok {
 				continue
@@ -741,15 +815,15 @@ func routeMatchKeys(v *value) []string {
 }
 
 // checkConflicts warns about routes with the same match: APISIX serves only one of them.
-func (b *builder) checkConflicts(final map[Key]*item) {
-	seen := map[string]*item{}
-	var routes []*item
-	for k, it := range final {
-		if k.Kind == Routes {
-			routes = append(routes, it)
-		}
+// sorted is the final items by kind then id.
+func (b *builder) checkConflicts(sorted []*item) {
+	lo, _ := slices.BinarySearchFunc(sorted, Routes, func(it *item, k Kind) int { return strings.Compare(string(it.res.Kind), string(k)) })
+	hi := lo
+	for hi < len(sorted) && sorted[hi].res.Kind == Routes {
+		hi++
 	}
-	sort.Slice(routes, func(i, j int) bool { return routes[i].res.ID < routes[j].res.ID })
+	routes := sorted[lo:hi]
+	seen := make(map[string]*item, len(routes))
 	for _, it := range routes {
 		for _, mk := range it.matchKeys {
 			prev, ok := seen[mk]

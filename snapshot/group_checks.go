@@ -2,7 +2,6 @@ package snapshot
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -85,23 +84,22 @@ func (c *vctx) checkPluginListEntry(name string, stream bool, v *value) {
 	}
 }
 
-// checkGroup runs the checks that look at several resources of the final snapshot.
-func (b *builder) checkGroup(final map[Key]*item) {
-	items := make([]*item, 0, len(final))
+// checkGroup runs the checks that look at several resources of the final snapshot. sorted
+// is final's items by kind then id, so problems come in a stable order.
+func (b *builder) checkGroup(final map[Key]*item, sorted []*item) {
+	items := make([]*item, 0, len(sorted))
 	var listed map[string]bool
-	for k, it := range final {
-		if k.Kind == Plugins {
+	for _, it := range sorted {
+		if it.res.Kind == Plugins {
 			if listed == nil {
 				listed = map[string]bool{}
 			}
-			listed[k.ID] = true
+			listed[it.res.ID] = true
 		}
 		if len(it.plugins) > 0 {
 			items = append(items, it)
 		}
 	}
-	// Problems in a stable order, whatever the map order.
-	sort.Slice(items, func(i, j int) bool { return items[i].res.Key().Less(items[j].res.Key()) })
 	if listed != nil {
 		b.checkPluginList(items, listed)
 	}

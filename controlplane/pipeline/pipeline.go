@@ -29,6 +29,9 @@ import (
 type File struct {
 	Path string
 	Data []byte
+	// Hash is the file's Git blob hash, or "" when unknown. The group's build cache finds
+	// the file's earlier parse by it (else by a hash of Data), so it must identify Data.
+	Hash string
 }
 
 // Tree reads a source's files at a commit. The control plane adapts gitsource.Source to it.
@@ -98,6 +101,9 @@ type Result struct {
 	Meta *fleetgatev1.SnapshotMeta
 	// Failure is set when the build failed; it is stored too.
 	Failure *fleetgatev1.BuildFailure
+	// Files counts the files the build parsed and those it took unchanged from the group's
+	// build cache (zero when nothing was built).
+	Files snapshot.CacheStats
 	// Stale is true (with Skipped) when the revision was not built because it is older
 	// than the revision already built for the group (see Pipeline.Build).
 	Stale bool
@@ -116,6 +122,10 @@ type Pipeline struct {
 	// bases caches each group's last version let through, the deletion guard's base
 	// (guard.go); guarded by mu.
 	bases map[string]*snapshot.Snapshot
+	// caches hold each group's parsed files of its last build, so that a commit changing
+	// one file parses only that file (snapshot.Cache); guarded by mu. A cache empties itself
+	// when the group's build options change.
+	caches map[string]*snapshot.Cache
 }
 
 // New returns a pipeline storing into st.
@@ -126,7 +136,7 @@ func New(st *store.Store, groups []Group, opts Options) *Pipeline {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Pipeline{st: st, groups: groups, opts: opts, log: opts.Logger}
+	return &Pipeline{st: st, groups: groups, opts: opts, log: opts.Logger, caches: make(map[string]*snapshot.Cache, len(groups))}
 }
 
 // Build builds every group of source at rev, read through tree.
@@ -221,12 +231,19 @@ func (p *Pipeline) buildGroup(ctx context.Context, g Group, tree Tree, rev Revis
 		}
 		l := snapshot.Layer{Name: path, Format: g.Format, Files: make([]snapshot.File, 0, len(files))}
 		for _, f := range files {
-			l.Files = append(l.Files, snapshot.File{Path: f.Path, Data: f.Data})
+			l.Files = append(l.Files, snapshot.File{Path: f.Path, Data: f.Data, Hash: f.Hash})
 		}
 		layers = append(layers, l)
 	}
 	meta := snapshot.Meta{Group: g.Name, Commit: rev.Commit, Author: rev.Author, Subject: rev.Subject, CommittedAt: rev.CommittedAt, BuiltAt: time.Now().UTC()}
-	snap, err := snapshot.Build(layers, snapshot.Options{Variables: g.Variables, CustomPlugins: g.CustomPlugins, APISIXVersion: g.APISIX, MaxFileSize: p.opts.MaxFileSize}, meta)
+	cache := p.caches[g.Name]
+	if cache == nil {
+		cache = &snapshot.Cache{}
+		p.caches[g.Name] = cache
+	}
+	snap, err := cache.Build(layers, snapshot.Options{Variables: g.Variables, CustomPlugins: g.CustomPlugins, APISIXVersion: g.APISIX, MaxFileSize: p.opts.MaxFileSize}, meta)
+	res.Files = cache.Stats()
+	log = log.With("files_parsed", res.Files.Parsed, "files_reused", res.Files.Reused)
 	if err != nil {
 		f := &fleetgatev1.BuildFailure{}
 		var be *snapshot.BuildError

@@ -395,7 +395,7 @@ func (t treeOf) Files(ctx context.Context, commit string, paths []string) ([]pip
 	}
 	out := make([]pipeline.File, len(fs))
 	for i, f := range fs {
-		out[i] = pipeline.File{Path: f.Path, Data: f.Data}
+		out[i] = pipeline.File{Path: f.Path, Data: f.Data, Hash: f.Hash}
 	}
 	return out, nil
 }
