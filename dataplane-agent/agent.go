@@ -160,6 +160,7 @@ func (a *Agent) session(ctx context.Context, addr string) (got bool, err error) 
 	hello := &fleetgatev1.Hello{
 		NodeId: a.cfg.NodeID, Group: a.cfg.Group, Labels: a.cfg.Labels,
 		AgentVersion: a.cfg.Version, Sink: a.cfg.SinkName, AppliedDigest: applied,
+		AcceptEncodings: acceptEncodings,
 	}
 	if err := send(&fleetgatev1.StreamConfigRequest{Message: &fleetgatev1.StreamConfigRequest_Hello{Hello: hello}}); err != nil {
 		return false, fmt.Errorf("send hello to %s: %w", addr, err)
@@ -236,8 +237,8 @@ func (a *Agent) check(u *fleetgatev1.ConfigUpdate) (*fleetgatev1.StreamConfigReq
 // the delta does not fit the snapshot the agent holds, or its result has another digest.
 func (a *Agent) build(u *fleetgatev1.ConfigUpdate) (s *snapshot.Snapshot, needFull bool, err error) {
 	base := u.GetBaseDigest()
-	if base == "" {
-		next, err := snapshot.FromFullUpdate(u)
+	if base == "" || len(u.GetUpsertsZstd()) > 0 {
+		next, err := fromFullUpdate(u, a.cfg.MaxMessageBytes) // plain or compressed (compress.go)
 		if err != nil {
 			return nil, false, err
 		}

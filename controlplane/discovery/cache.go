@@ -18,12 +18,24 @@ type encodedUpdate struct {
 	body     []byte // marshalled ConfigUpdate fields 2..6
 	upserts  int
 	removals int
+	// zstd is set when the upserts travel compressed (upserts_zstd).
+	zstd bool
 }
 
 // full reports whether the update is the whole snapshot.
 func (e *encodedUpdate) full() bool { return e.base == "" }
 
-type pairKey struct{ base, target string }
+// key is the cache key the update was built for.
+func (e *encodedUpdate) key() pairKey {
+	return pairKey{base: e.base, target: e.digest, zstd: e.zstd}
+}
+
+// pairKey names an encoding: base "" is a full update; zstd asks for compressed upserts
+// (full updates only).
+type pairKey struct {
+	base, target string
+	zstd         bool
+}
 
 // cacheEntry is computed once; concurrent streams asking for the same pair wait on done.
 type cacheEntry struct {
@@ -47,6 +59,7 @@ type updateCache struct {
 	order   []pairKey
 	bytes   int
 	builds  int // number of encodings computed, for tests
+	zstds   int // of which compressed
 }
 
 func newUpdateCache(p Provider, maxBytes int) *updateCache {
@@ -55,11 +68,13 @@ func newUpdateCache(p Provider, maxBytes int) *updateCache {
 
 // get returns the update that moves a node holding base (or "" / an unknown digest) to
 // target. If base is known to the provider the update is a delta, otherwise the full snapshot.
-// forceFull skips the delta.
-func (c *updateCache) get(ctx context.Context, base string, target *snapshot.Snapshot, forceFull bool) (*encodedUpdate, error) {
+// forceFull skips the delta. zstd asks for a full update's upserts compressed (the agent
+// accepts it); a full update too small to be worth it is the plain one.
+func (c *updateCache) get(ctx context.Context, base string, target *snapshot.Snapshot, forceFull, zstd bool) (*encodedUpdate, error) {
 	k := pairKey{base: base, target: target.Digest}
 	if forceFull || base == "" {
 		k.base = ""
+		k.zstd = zstd
 	}
 	c.mu.Lock()
 	e, ok := c.entries[k]
@@ -69,13 +84,16 @@ func (c *updateCache) get(ctx context.Context, base string, target *snapshot.Sna
 		c.order = append(c.order, k)
 		c.builds++
 		c.mu.Unlock()
-		e.enc, e.err = c.build(ctx, k.base, target)
+		e.enc, e.err = c.build(ctx, k, target, zstd)
 		close(e.done)
 		c.mu.Lock()
 		if e.err != nil {
 			delete(c.entries, k) // do not cache failures (a context cancelled, a store error)
-		} else if e.enc.base == k.base {
+		} else if e.enc.key() == k {
 			c.bytes += len(e.enc.body)
+			if e.enc.zstd {
+				c.zstds++
+			}
 			c.evictLocked(k)
 		}
 		c.mu.Unlock()
@@ -103,7 +121,7 @@ func (c *updateCache) evictLocked(keep pairKey) {
 		if e, ok := c.entries[k]; ok {
 			select {
 			case <-e.done:
-				if e.enc != nil && e.enc.base == k.base {
+				if e.enc != nil && e.enc.key() == k {
 					c.bytes -= len(e.enc.body)
 				}
 			default:
@@ -123,15 +141,25 @@ func (c *updateCache) evictLocked(keep pairKey) {
 	}
 }
 
-func (c *updateCache) build(ctx context.Context, base string, target *snapshot.Snapshot) (*encodedUpdate, error) {
-	if base != "" {
-		b, err := c.provider.Snapshot(ctx, base)
+// build encodes the update k names. An entry whose update turns out to be another one (a
+// delta whose base is gone, a full update too small to compress) shares that one's entry:
+// its encodedUpdate's key differs from k.
+func (c *updateCache) build(ctx context.Context, k pairKey, target *snapshot.Snapshot, zstd bool) (*encodedUpdate, error) {
+	if k.base != "" {
+		b, err := c.provider.Snapshot(ctx, k.base)
 		if err == nil && b != nil {
 			return encodeDelta(b, target)
 		}
 		// The base is gone from history (or never existed): send the whole snapshot, shared
 		// with every other stream that needs it.
-		return c.get(ctx, "", target, true)
+		return c.get(ctx, "", target, true, zstd)
+	}
+	if k.zstd {
+		enc, ok, err := encodeFullZstd(target)
+		if err != nil || ok {
+			return enc, err
+		}
+		return c.get(ctx, "", target, true, false)
 	}
 	return encodeFull(target)
 }

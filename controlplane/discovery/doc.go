@@ -18,7 +18,10 @@
 //	err := gs.Serve(lis)
 //
 // The grpc.Server must be created with ServerOptions: its Codec sends each update's bytes,
-// encoded once for all the streams that need it, without copying them per stream.
+// encoded once for all the streams that need it, without copying them per stream. A large full
+// update goes to agents whose Hello accepts zstd with its upserts compressed, once per version
+// for all of them (compress.go, docs/protocol.md "Compressed full updates"); deltas and old
+// agents get plain upserts.
 //
 // Guarantees per stream: at most one update in flight; if the desired version moves
 // meanwhile, only the newest is sent after the answer (coalescing, never a backlog); a NACKed

@@ -53,7 +53,7 @@ func (s *Server) maybeSend(sess *session, want *snapshot.Snapshot, retry uint64)
 		return // refused before: wait for a new desired version or an operator's retry
 	}
 	ctx := sess.stream.Context()
-	enc, err := s.cache.get(ctx, sess.applied, want, sess.needFull)
+	enc, err := s.cache.get(ctx, sess.applied, want, sess.needFull, sess.zstd)
 	if err != nil {
 		if ctx.Err() != nil {
 			return // the stream is ending
@@ -81,7 +81,7 @@ func (s *Server) maybeSend(sess *session, want *snapshot.Snapshot, retry uint64)
 	}
 	s.bytes.Add(int64(size))
 	if s.log.Enabled(ctx, slog.LevelDebug) {
-		s.logger(sess).Debug("update sent", "digest", digest, "seq", want.Meta.Sequence, "nonce", nonce, "full", enc.full(), "bytes", size, "upserts", enc.upserts, "removals", enc.removals)
+		s.logger(sess).Debug("update sent", "digest", digest, "seq", want.Meta.Sequence, "nonce", nonce, "full", enc.full(), "zstd", enc.zstd, "bytes", size, "upserts", enc.upserts, "removals", enc.removals)
 	}
 	if large {
 		// SendMsg may wait for the agent to read (gRPC's API allows it; grpc-go v1.85 queues

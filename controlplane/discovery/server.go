@@ -142,8 +142,14 @@ type Stats struct {
 	Acks, Nacks int64
 	// Ignored counts messages that matched no update in flight (stale or unknown nonces).
 	Ignored int64
-	// Encodings counts updates encoded: once per (base, target) pair, not per stream.
+	// Encodings counts updates encoded: once per (base, target) pair, not per stream. A full
+	// update is encoded once plain and once compressed when both kinds of agents need it; a
+	// full update too small to compress counts twice for agents that accept zstd (the
+	// request, answered with the plain encoding).
 	Encodings int64
+	// CompressedEncodings counts the full updates encoded with zstd-compressed upserts, for
+	// agents that accept them; each is shared by every such stream (docs/protocol.md).
+	CompressedEncodings int64
 	// WaitingFull is the number of streams waiting for a full-update slot now
 	// (Options.MaxConcurrentFull).
 	WaitingFull int64
@@ -256,12 +262,12 @@ func (s *Server) Register(gs *grpc.Server) { fleetgatev1.RegisterConfigDiscovery
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
 	s.cache.mu.Lock()
-	enc := int64(s.cache.builds)
+	enc, zenc := int64(s.cache.builds), int64(s.cache.zstds)
 	s.cache.mu.Unlock()
 	return Stats{
 		Streams: s.streams.Load(), FullUpdates: s.fulls.Load(), DeltaUpdates: s.deltas.Load(),
 		UpdateBytes: s.bytes.Load(), Acks: s.acks.Load(), Nacks: s.nacks.Load(),
-		Ignored: s.ignored.Load(), Encodings: enc, WaitingFull: s.waiting.Load(),
+		Ignored: s.ignored.Load(), Encodings: enc, CompressedEncodings: zenc, WaitingFull: s.waiting.Load(),
 		SlotWaits: s.slotWaits.Load(),
 	}
 }

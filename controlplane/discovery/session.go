@@ -12,6 +12,8 @@ import (
 type session struct {
 	node, group string
 	stream      fleetgatev1.ConfigDiscovery_StreamConfigServer
+	// zstd is set when the agent's Hello accepts compressed upserts (UPDATE_ENCODING_ZSTD).
+	zstd bool
 
 	// queued is guarded by Server.qmu: the session is in the send queue.
 	queued bool

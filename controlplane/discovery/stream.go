@@ -60,7 +60,7 @@ func (s *Server) StreamConfig(stream fleetgatev1.ConfigDiscovery_StreamConfigSer
 	if err := stream.SendHeader(s.header); err != nil {
 		return recvStatus(err)
 	}
-	sess := &session{node: hello.GetNodeId(), group: hello.GetGroup(), stream: stream, applied: hello.GetAppliedDigest()}
+	sess := &session{node: hello.GetNodeId(), group: hello.GetGroup(), stream: stream, applied: hello.GetAppliedDigest(), zstd: acceptsZstd(hello)}
 	peerAddr := ""
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		peerAddr = p.Addr.String()

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/fleetgate/fleetgate/controlplane/discovery"
 	"github.com/fleetgate/fleetgate/snapshot"
@@ -58,10 +59,21 @@ type PushReport struct {
 	Initial time.Duration
 	// InitialBytesPerAgent is the TCP bytes sent per agent during the initial push.
 	InitialBytesPerAgent float64
+	// InitialMsgBytesPerAgent and InitialGRPCBytesPerAgent are the update message bytes
+	// (protobuf) and the gRPC payload bytes sent per agent during the initial push: the full
+	// update, with its upserts zstd-compressed for agents that accept it (all of them here).
+	InitialMsgBytesPerAgent, InitialGRPCBytesPerAgent float64
+	// PlainFullBytes is the size of the initial snapshot's full update with plain upserts
+	// (what an agent that does not accept zstd gets), for comparison.
+	PlainFullBytes int
 	// Changes are the one-route-change convergence times, in order.
 	Changes []time.Duration
 	// ChangeP50 and ChangeMax summarize Changes.
 	ChangeP50, ChangeMax time.Duration
+	// InitialCPU and ChangeCPU are the CPU time (user + system) the control plane's process
+	// and the agents' process used during the initial push and, on average, per one-route
+	// change: on the benchmark's shared cores, where the time goes.
+	InitialCPU, ChangeCPU struct{ ControlPlane, Agents time.Duration }
 	// Per agent per change: update message bytes (protobuf), gRPC payload bytes (with the
 	// 5-byte prefix), and TCP bytes written by the server (HTTP/2 framing, window updates and
 	// pings included); and TCP bytes received (the ACK).
@@ -75,8 +87,9 @@ type PushReport struct {
 	// HeapBase, HeapInuseBase and RSSBase are the process's live heap, heap spans and RSS
 	// before agents connected.
 	HeapBase, HeapInuseBase, RSSBase uint64
-	// Encodings is how many updates were encoded for all streams.
-	Encodings int64
+	// Encodings is how many updates were encoded for all streams, and CompressedEncodings
+	// how many of them with zstd-compressed upserts.
+	Encodings, CompressedEncodings int64
 	// Nacks lists up to ten NACK errors (none expected).
 	Nacks []string
 }
@@ -165,7 +178,8 @@ func RunPush(ctx context.Context, cfg PushConfig) (*PushReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build snapshots: %w", err)
 	}
-	rep := &PushReport{Agents: cfg.Agents, Routes: cfg.Routes, Resources: snaps[0].Len()}
+	rep := &PushReport{Agents: cfg.Agents, Routes: cfg.Routes, Resources: snaps[0].Len(),
+		PlainFullBytes: proto.Size(snapshot.FullUpdate(snaps[0]))}
 
 	if cfg.HeapProfile != "" {
 		runtime.MemProfileRate = 64 // fine-grained: attribute the per-connection bytes
@@ -264,17 +278,22 @@ func RunPush(ctx context.Context, cfg PushConfig) (*PushReport, error) {
 	}
 
 	// Initial push.
-	out0 := lis.out.Load()
+	out0, m0, g0 := lis.out.Load(), srv.Stats().UpdateBytes, ps.out.Load()
+	cpu0, childCPU0 := processCPU(os.Getpid()), processCPU(child.Process.Pid)
 	t0 := time.Now()
 	if err := wait(fleet.set(snaps[0]), snaps[0].Digest); err != nil {
 		return rep, fmt.Errorf("initial push: %w", err)
 	}
 	rep.Initial = time.Since(t0)
 	rep.InitialBytesPerAgent = float64(lis.out.Load()-out0) / float64(rep.Connected)
+	rep.InitialMsgBytesPerAgent = float64(srv.Stats().UpdateBytes-m0) / float64(rep.Connected)
+	rep.InitialGRPCBytesPerAgent = float64(ps.out.Load()-g0) / float64(rep.Connected)
+	rep.InitialCPU.ControlPlane, rep.InitialCPU.Agents = processCPU(os.Getpid())-cpu0, processCPU(child.Process.Pid)-childCPU0
 	log.Info("initial push converged", "took", rep.Initial)
 
 	// One-route changes.
 	var msgBytes, grpcBytes, tcpOut, tcpIn int64
+	cpu0, childCPU0 = processCPU(os.Getpid()), processCPU(child.Process.Pid)
 	for i, s := range snaps[1:] {
 		m0, g0, o0, i0 := srv.Stats().UpdateBytes, ps.out.Load(), lis.out.Load(), lis.in.Load()
 		t0 := time.Now()
@@ -288,13 +307,15 @@ func RunPush(ctx context.Context, cfg PushConfig) (*PushReport, error) {
 		tcpIn += lis.in.Load() - i0
 		log.Info("change converged", "change", i+1, "took", rep.Changes[i])
 	}
+	changes := time.Duration(len(rep.Changes))
+	rep.ChangeCPU.ControlPlane, rep.ChangeCPU.Agents = (processCPU(os.Getpid())-cpu0)/changes, (processCPU(child.Process.Pid)-childCPU0)/changes
 	n := float64(rep.Connected) * float64(len(rep.Changes))
 	rep.ChangeMsgBytes, rep.ChangeGRPCBytes = float64(msgBytes)/n, float64(grpcBytes)/n
 	rep.ChangeTCPBytesOut, rep.ChangeTCPBytesIn = float64(tcpOut)/n, float64(tcpIn)/n
 	sorted := slices.Clone(rep.Changes)
 	slices.Sort(sorted)
 	rep.ChangeP50, rep.ChangeMax = sorted[(len(sorted)-1)/2], sorted[len(sorted)-1]
-	rep.Encodings = srv.Stats().Encodings
+	rep.Encodings, rep.CompressedEncodings = srv.Stats().Encodings, srv.Stats().CompressedEncodings
 	rep.Nacks = fleet.nacks
 	return rep, nil
 }
@@ -303,13 +324,17 @@ func RunPush(ctx context.Context, cfg PushConfig) (*PushReport, error) {
 func (r *PushReport) Print(w io.Writer) {
 	fmt.Fprintf(w, "agents %d (connected %d in %s), routes %d (%d resources)\n", r.Agents, r.Connected, r.ConnectTime.Round(time.Millisecond), r.Routes, r.Resources)
 	fmt.Fprintf(w, "initial convergence (stored -> last ACK): %s, %.0f TCP bytes/agent\n", r.Initial.Round(time.Millisecond), r.InitialBytesPerAgent)
+	fmt.Fprintf(w, "initial push CPU: control plane %s, agents %s\n", r.InitialCPU.ControlPlane.Round(time.Millisecond), r.InitialCPU.Agents.Round(time.Millisecond))
+	fmt.Fprintf(w, "initial bytes/agent: update message %.0f, gRPC payload %.0f (plain full update: %d, %.1f%%)\n",
+		r.InitialMsgBytesPerAgent, r.InitialGRPCBytesPerAgent, r.PlainFullBytes, 100*r.InitialMsgBytesPerAgent/float64(max(r.PlainFullBytes, 1)))
 	if len(r.Changes) > 0 {
 		fmt.Fprintf(w, "one-route change (%d changes): p50 %s, max %s\n", len(r.Changes), r.ChangeP50.Round(100*time.Microsecond), r.ChangeMax.Round(100*time.Microsecond))
+		fmt.Fprintf(w, "CPU per change: control plane %s, agents %s\n", r.ChangeCPU.ControlPlane.Round(time.Millisecond), r.ChangeCPU.Agents.Round(time.Millisecond))
 		fmt.Fprintf(w, "bytes/agent/change: update message %.0f, gRPC payload %.0f, TCP out %.0f (ACK in: %.0f)\n", r.ChangeMsgBytes, r.ChangeGRPCBytes, r.ChangeTCPBytesOut, r.ChangeTCPBytesIn)
 	}
 	fmt.Fprintf(w, "control plane per connected idle agent: heap %.1f KiB live (%.1f KiB of heap spans in use), RSS %.1f KiB (base: heap %.1f MiB live, %.1f MiB spans, RSS %.1f MiB)\n",
 		r.HeapPerAgent/1024, r.HeapInusePerAgent/1024, r.RSSPerAgent/1024, float64(r.HeapBase)/(1<<20), float64(r.HeapInuseBase)/(1<<20), float64(r.RSSBase)/(1<<20))
-	fmt.Fprintf(w, "updates encoded: %d (for %d streams)\n", r.Encodings, r.Connected)
+	fmt.Fprintf(w, "updates encoded: %d, of which %d compressed (for %d streams)\n", r.Encodings, r.CompressedEncodings, r.Connected)
 	if len(r.Nacks) > 0 {
 		fmt.Fprintf(w, "NACKs: %v\n", r.Nacks)
 	}
@@ -338,3 +363,28 @@ func rss() uint64 {
 	}
 	return 0
 }
+
+// processCPU returns the user + system CPU time process pid has used, from /proc (0 where
+// unavailable).
+func processCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) is in parentheses and may hold spaces: count from after it.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, _ := strconv.ParseInt(f[12], 10, 64) // field 15
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/<pid>/stat's times: 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100

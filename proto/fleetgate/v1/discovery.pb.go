@@ -22,6 +22,54 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// UpdateEncoding is a compression of a ConfigUpdate's upserts.
+type UpdateEncoding int32
+
+const (
+	UpdateEncoding_UPDATE_ENCODING_UNSPECIFIED UpdateEncoding = 0
+	// UPDATE_ENCODING_ZSTD: ConfigUpdate.upserts_zstd, one zstd frame (RFC 8878).
+	UpdateEncoding_UPDATE_ENCODING_ZSTD UpdateEncoding = 1
+)
+
+// Enum value maps for UpdateEncoding.
+var (
+	UpdateEncoding_name = map[int32]string{
+		0: "UPDATE_ENCODING_UNSPECIFIED",
+		1: "UPDATE_ENCODING_ZSTD",
+	}
+	UpdateEncoding_value = map[string]int32{
+		"UPDATE_ENCODING_UNSPECIFIED": 0,
+		"UPDATE_ENCODING_ZSTD":        1,
+	}
+)
+
+func (x UpdateEncoding) Enum() *UpdateEncoding {
+	p := new(UpdateEncoding)
+	*p = x
+	return p
+}
+
+func (x UpdateEncoding) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (UpdateEncoding) Descriptor() protoreflect.EnumDescriptor {
+	return file_fleetgate_v1_discovery_proto_enumTypes[0].Descriptor()
+}
+
+func (UpdateEncoding) Type() protoreflect.EnumType {
+	return &file_fleetgate_v1_discovery_proto_enumTypes[0]
+}
+
+func (x UpdateEncoding) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use UpdateEncoding.Descriptor instead.
+func (UpdateEncoding) EnumDescriptor() ([]byte, []int) {
+	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{0}
+}
+
 // SinkHealth says whether the agent can reach and write its sink.
 type SinkHealth int32
 
@@ -56,11 +104,11 @@ func (x SinkHealth) String() string {
 }
 
 func (SinkHealth) Descriptor() protoreflect.EnumDescriptor {
-	return file_fleetgate_v1_discovery_proto_enumTypes[0].Descriptor()
+	return file_fleetgate_v1_discovery_proto_enumTypes[1].Descriptor()
 }
 
 func (SinkHealth) Type() protoreflect.EnumType {
-	return &file_fleetgate_v1_discovery_proto_enumTypes[0]
+	return &file_fleetgate_v1_discovery_proto_enumTypes[1]
 }
 
 func (x SinkHealth) Number() protoreflect.EnumNumber {
@@ -69,7 +117,7 @@ func (x SinkHealth) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SinkHealth.Descriptor instead.
 func (SinkHealth) EnumDescriptor() ([]byte, []int) {
-	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{0}
+	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{1}
 }
 
 // DriftChange is what happened to a key the agent did not write.
@@ -109,11 +157,11 @@ func (x DriftChange) String() string {
 }
 
 func (DriftChange) Descriptor() protoreflect.EnumDescriptor {
-	return file_fleetgate_v1_discovery_proto_enumTypes[1].Descriptor()
+	return file_fleetgate_v1_discovery_proto_enumTypes[2].Descriptor()
 }
 
 func (DriftChange) Type() protoreflect.EnumType {
-	return &file_fleetgate_v1_discovery_proto_enumTypes[1]
+	return &file_fleetgate_v1_discovery_proto_enumTypes[2]
 }
 
 func (x DriftChange) Number() protoreflect.EnumNumber {
@@ -122,7 +170,7 @@ func (x DriftChange) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DriftChange.Descriptor instead.
 func (DriftChange) EnumDescriptor() ([]byte, []int) {
-	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{1}
+	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{2}
 }
 
 // HealthState is the result of an agent's health checks of its gateway.
@@ -167,11 +215,11 @@ func (x HealthState) String() string {
 }
 
 func (HealthState) Descriptor() protoreflect.EnumDescriptor {
-	return file_fleetgate_v1_discovery_proto_enumTypes[2].Descriptor()
+	return file_fleetgate_v1_discovery_proto_enumTypes[3].Descriptor()
 }
 
 func (HealthState) Type() protoreflect.EnumType {
-	return &file_fleetgate_v1_discovery_proto_enumTypes[2]
+	return &file_fleetgate_v1_discovery_proto_enumTypes[3]
 }
 
 func (x HealthState) Number() protoreflect.EnumNumber {
@@ -180,7 +228,7 @@ func (x HealthState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use HealthState.Descriptor instead.
 func (HealthState) EnumDescriptor() ([]byte, []int) {
-	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{2}
+	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{3}
 }
 
 // StreamConfigRequest is a message from the agent.
@@ -378,8 +426,12 @@ type Hello struct {
 	Sink string `protobuf:"bytes,5,opt,name=sink,proto3" json:"sink,omitempty"`
 	// applied_digest is what the sink reports it holds now ("" when empty or unknown).
 	AppliedDigest string `protobuf:"bytes,6,opt,name=applied_digest,json=appliedDigest,proto3" json:"applied_digest,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// accept_encodings lists the compressions the agent can decode in
+	// ConfigUpdate.upserts_zstd. An agent that lists none (every agent before this field) gets
+	// plain upserts only.
+	AcceptEncodings []UpdateEncoding `protobuf:"varint,7,rep,packed,name=accept_encodings,json=acceptEncodings,proto3,enum=fleetgate.v1.UpdateEncoding" json:"accept_encodings,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Hello) Reset() {
@@ -454,6 +506,61 @@ func (x *Hello) GetAppliedDigest() string {
 	return ""
 }
 
+func (x *Hello) GetAcceptEncodings() []UpdateEncoding {
+	if x != nil {
+		return x.AcceptEncodings
+	}
+	return nil
+}
+
+// ResourceList is the content of ConfigUpdate.upserts_zstd once decompressed.
+type ResourceList struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// resources are the update's upserts. Their hash is left empty: it is sha256(body), which
+	// the agent computes anyway, and the update's digest covers every (kind, id, hash); a hash
+	// that is present must match.
+	Resources     []*Resource `protobuf:"bytes,1,rep,name=resources,proto3" json:"resources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResourceList) Reset() {
+	*x = ResourceList{}
+	mi := &file_fleetgate_v1_discovery_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResourceList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResourceList) ProtoMessage() {}
+
+func (x *ResourceList) ProtoReflect() protoreflect.Message {
+	mi := &file_fleetgate_v1_discovery_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResourceList.ProtoReflect.Descriptor instead.
+func (*ResourceList) Descriptor() ([]byte, []int) {
+	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ResourceList) GetResources() []*Resource {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
 // ConfigUpdate moves a node to digest.
 type ConfigUpdate struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -472,14 +579,20 @@ type ConfigUpdate struct {
 	// content tree (docs/protocol.md, "Content tree"). An agent that holds base's tree checks
 	// its merged result against it in microseconds instead of re-hashing the whole snapshot,
 	// and takes digest as the result's digest. 0 (unset) means: hash the digest.
-	TreeCheck     uint64 `protobuf:"fixed64,15,opt,name=tree_check,json=treeCheck,proto3" json:"tree_check,omitempty"`
+	TreeCheck uint64 `protobuf:"fixed64,15,opt,name=tree_check,json=treeCheck,proto3" json:"tree_check,omitempty"`
+	// upserts_zstd, when set, carries the upserts instead of the upserts field: one zstd frame
+	// (RFC 8878) of a serialized ResourceList. It is sent only to an agent whose Hello listed
+	// UPDATE_ENCODING_ZSTD, only on full updates (base_digest empty) whose upserts are large,
+	// and never together with upserts. Decompressed it may be at most the agent's maximum
+	// message size; anything larger, or a frame that does not decode, is refused with a Nack.
+	UpsertsZstd   []byte `protobuf:"bytes,7,opt,name=upserts_zstd,json=upsertsZstd,proto3" json:"upserts_zstd,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConfigUpdate) Reset() {
 	*x = ConfigUpdate{}
-	mi := &file_fleetgate_v1_discovery_proto_msgTypes[3]
+	mi := &file_fleetgate_v1_discovery_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -491,7 +604,7 @@ func (x *ConfigUpdate) String() string {
 func (*ConfigUpdate) ProtoMessage() {}
 
 func (x *ConfigUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_discovery_proto_msgTypes[3]
+	mi := &file_fleetgate_v1_discovery_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -504,7 +617,7 @@ func (x *ConfigUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigUpdate.ProtoReflect.Descriptor instead.
 func (*ConfigUpdate) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{3}
+	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ConfigUpdate) GetNonce() string {
@@ -556,6 +669,13 @@ func (x *ConfigUpdate) GetTreeCheck() uint64 {
 	return 0
 }
 
+func (x *ConfigUpdate) GetUpsertsZstd() []byte {
+	if x != nil {
+		return x.UpsertsZstd
+	}
+	return nil
+}
+
 // Ack reports that the update with nonce was applied and the sink now holds digest.
 type Ack struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -567,7 +687,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_fleetgate_v1_discovery_proto_msgTypes[4]
+	mi := &file_fleetgate_v1_discovery_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +699,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_discovery_proto_msgTypes[4]
+	mi := &file_fleetgate_v1_discovery_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +712,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{4}
+	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Ack) GetNonce() string {
@@ -625,7 +745,7 @@ type Nack struct {
 
 func (x *Nack) Reset() {
 	*x = Nack{}
-	mi := &file_fleetgate_v1_discovery_proto_msgTypes[5]
+	mi := &file_fleetgate_v1_discovery_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -637,7 +757,7 @@ func (x *Nack) String() string {
 func (*Nack) ProtoMessage() {}
 
 func (x *Nack) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_discovery_proto_msgTypes[5]
+	mi := &file_fleetgate_v1_discovery_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -650,7 +770,7 @@ func (x *Nack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nack.ProtoReflect.Descriptor instead.
 func (*Nack) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{5}
+	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Nack) GetNonce() string {
@@ -698,7 +818,7 @@ type DriftEvent struct {
 
 func (x *DriftEvent) Reset() {
 	*x = DriftEvent{}
-	mi := &file_fleetgate_v1_discovery_proto_msgTypes[6]
+	mi := &file_fleetgate_v1_discovery_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +830,7 @@ func (x *DriftEvent) String() string {
 func (*DriftEvent) ProtoMessage() {}
 
 func (x *DriftEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_discovery_proto_msgTypes[6]
+	mi := &file_fleetgate_v1_discovery_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +843,7 @@ func (x *DriftEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriftEvent.ProtoReflect.Descriptor instead.
 func (*DriftEvent) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{6}
+	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DriftEvent) GetKey() string {
@@ -796,7 +916,7 @@ type Status struct {
 
 func (x *Status) Reset() {
 	*x = Status{}
-	mi := &file_fleetgate_v1_discovery_proto_msgTypes[7]
+	mi := &file_fleetgate_v1_discovery_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +928,7 @@ func (x *Status) String() string {
 func (*Status) ProtoMessage() {}
 
 func (x *Status) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_discovery_proto_msgTypes[7]
+	mi := &file_fleetgate_v1_discovery_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +941,7 @@ func (x *Status) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Status.ProtoReflect.Descriptor instead.
 func (*Status) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{7}
+	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Status) GetSinkHealth() SinkHealth {
@@ -907,7 +1027,7 @@ type HealthReport struct {
 
 func (x *HealthReport) Reset() {
 	*x = HealthReport{}
-	mi := &file_fleetgate_v1_discovery_proto_msgTypes[8]
+	mi := &file_fleetgate_v1_discovery_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -919,7 +1039,7 @@ func (x *HealthReport) String() string {
 func (*HealthReport) ProtoMessage() {}
 
 func (x *HealthReport) ProtoReflect() protoreflect.Message {
-	mi := &file_fleetgate_v1_discovery_proto_msgTypes[8]
+	mi := &file_fleetgate_v1_discovery_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -932,7 +1052,7 @@ func (x *HealthReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthReport.ProtoReflect.Descriptor instead.
 func (*HealthReport) Descriptor() ([]byte, []int) {
-	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{8}
+	return file_fleetgate_v1_discovery_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *HealthReport) GetDigest() string {
@@ -990,17 +1110,20 @@ const file_fleetgate_v1_discovery_proto_rawDesc = "" +
 	"\amessage\"W\n" +
 	"\x14StreamConfigResponse\x124\n" +
 	"\x06update\x18\x01 \x01(\v2\x1a.fleetgate.v1.ConfigUpdateH\x00R\x06updateB\t\n" +
-	"\amessage\"\x8a\x02\n" +
+	"\amessage\"\xd3\x02\n" +
 	"\x05Hello\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x127\n" +
 	"\x06labels\x18\x03 \x03(\v2\x1f.fleetgate.v1.Hello.LabelsEntryR\x06labels\x12#\n" +
 	"\ragent_version\x18\x04 \x01(\tR\fagentVersion\x12\x12\n" +
 	"\x04sink\x18\x05 \x01(\tR\x04sink\x12%\n" +
-	"\x0eapplied_digest\x18\x06 \x01(\tR\rappliedDigest\x1a9\n" +
+	"\x0eapplied_digest\x18\x06 \x01(\tR\rappliedDigest\x12G\n" +
+	"\x10accept_encodings\x18\a \x03(\x0e2\x1c.fleetgate.v1.UpdateEncodingR\x0facceptEncodings\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x95\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"D\n" +
+	"\fResourceList\x124\n" +
+	"\tresources\x18\x01 \x03(\v2\x16.fleetgate.v1.ResourceR\tresources\"\xb8\x02\n" +
 	"\fConfigUpdate\x12\x14\n" +
 	"\x05nonce\x18\x01 \x01(\tR\x05nonce\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x1f\n" +
@@ -1010,7 +1133,8 @@ const file_fleetgate_v1_discovery_proto_rawDesc = "" +
 	"\bremovals\x18\x05 \x03(\v2\x19.fleetgate.v1.ResourceKeyR\bremovals\x12.\n" +
 	"\x04meta\x18\x06 \x01(\v2\x1a.fleetgate.v1.SnapshotMetaR\x04meta\x12\x1d\n" +
 	"\n" +
-	"tree_check\x18\x0f \x01(\x06R\ttreeCheck\"3\n" +
+	"tree_check\x18\x0f \x01(\x06R\ttreeCheck\x12!\n" +
+	"\fupserts_zstd\x18\a \x01(\fR\vupsertsZstd\"3\n" +
 	"\x03Ack\x12\x14\n" +
 	"\x05nonce\x18\x01 \x01(\tR\x05nonce\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\"g\n" +
@@ -1049,7 +1173,10 @@ const file_fleetgate_v1_discovery_proto_rawDesc = "" +
 	"checked_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcheckedAt\x12!\n" +
 	"\fratio_before\x18\x05 \x01(\x01R\vratioBefore\x12\x1f\n" +
 	"\vratio_after\x18\x06 \x01(\x01R\n" +
-	"ratioAfter*]\n" +
+	"ratioAfter*K\n" +
+	"\x0eUpdateEncoding\x12\x1f\n" +
+	"\x1bUPDATE_ENCODING_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14UPDATE_ENCODING_ZSTD\x10\x01*]\n" +
 	"\n" +
 	"SinkHealth\x12\x1b\n" +
 	"\x17SINK_HEALTH_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -1081,53 +1208,57 @@ func file_fleetgate_v1_discovery_proto_rawDescGZIP() []byte {
 	return file_fleetgate_v1_discovery_proto_rawDescData
 }
 
-var file_fleetgate_v1_discovery_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_fleetgate_v1_discovery_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_fleetgate_v1_discovery_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_fleetgate_v1_discovery_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_fleetgate_v1_discovery_proto_goTypes = []any{
-	(SinkHealth)(0),               // 0: fleetgate.v1.SinkHealth
-	(DriftChange)(0),              // 1: fleetgate.v1.DriftChange
-	(HealthState)(0),              // 2: fleetgate.v1.HealthState
-	(*StreamConfigRequest)(nil),   // 3: fleetgate.v1.StreamConfigRequest
-	(*StreamConfigResponse)(nil),  // 4: fleetgate.v1.StreamConfigResponse
-	(*Hello)(nil),                 // 5: fleetgate.v1.Hello
-	(*ConfigUpdate)(nil),          // 6: fleetgate.v1.ConfigUpdate
-	(*Ack)(nil),                   // 7: fleetgate.v1.Ack
-	(*Nack)(nil),                  // 8: fleetgate.v1.Nack
-	(*DriftEvent)(nil),            // 9: fleetgate.v1.DriftEvent
-	(*Status)(nil),                // 10: fleetgate.v1.Status
-	(*HealthReport)(nil),          // 11: fleetgate.v1.HealthReport
-	nil,                           // 12: fleetgate.v1.Hello.LabelsEntry
-	(*Resource)(nil),              // 13: fleetgate.v1.Resource
-	(*ResourceKey)(nil),           // 14: fleetgate.v1.ResourceKey
-	(*SnapshotMeta)(nil),          // 15: fleetgate.v1.SnapshotMeta
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(UpdateEncoding)(0),           // 0: fleetgate.v1.UpdateEncoding
+	(SinkHealth)(0),               // 1: fleetgate.v1.SinkHealth
+	(DriftChange)(0),              // 2: fleetgate.v1.DriftChange
+	(HealthState)(0),              // 3: fleetgate.v1.HealthState
+	(*StreamConfigRequest)(nil),   // 4: fleetgate.v1.StreamConfigRequest
+	(*StreamConfigResponse)(nil),  // 5: fleetgate.v1.StreamConfigResponse
+	(*Hello)(nil),                 // 6: fleetgate.v1.Hello
+	(*ResourceList)(nil),          // 7: fleetgate.v1.ResourceList
+	(*ConfigUpdate)(nil),          // 8: fleetgate.v1.ConfigUpdate
+	(*Ack)(nil),                   // 9: fleetgate.v1.Ack
+	(*Nack)(nil),                  // 10: fleetgate.v1.Nack
+	(*DriftEvent)(nil),            // 11: fleetgate.v1.DriftEvent
+	(*Status)(nil),                // 12: fleetgate.v1.Status
+	(*HealthReport)(nil),          // 13: fleetgate.v1.HealthReport
+	nil,                           // 14: fleetgate.v1.Hello.LabelsEntry
+	(*Resource)(nil),              // 15: fleetgate.v1.Resource
+	(*ResourceKey)(nil),           // 16: fleetgate.v1.ResourceKey
+	(*SnapshotMeta)(nil),          // 17: fleetgate.v1.SnapshotMeta
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
 }
 var file_fleetgate_v1_discovery_proto_depIdxs = []int32{
-	5,  // 0: fleetgate.v1.StreamConfigRequest.hello:type_name -> fleetgate.v1.Hello
-	7,  // 1: fleetgate.v1.StreamConfigRequest.ack:type_name -> fleetgate.v1.Ack
-	8,  // 2: fleetgate.v1.StreamConfigRequest.nack:type_name -> fleetgate.v1.Nack
-	10, // 3: fleetgate.v1.StreamConfigRequest.status:type_name -> fleetgate.v1.Status
-	6,  // 4: fleetgate.v1.StreamConfigResponse.update:type_name -> fleetgate.v1.ConfigUpdate
-	12, // 5: fleetgate.v1.Hello.labels:type_name -> fleetgate.v1.Hello.LabelsEntry
-	13, // 6: fleetgate.v1.ConfigUpdate.upserts:type_name -> fleetgate.v1.Resource
-	14, // 7: fleetgate.v1.ConfigUpdate.removals:type_name -> fleetgate.v1.ResourceKey
-	15, // 8: fleetgate.v1.ConfigUpdate.meta:type_name -> fleetgate.v1.SnapshotMeta
-	1,  // 9: fleetgate.v1.DriftEvent.change:type_name -> fleetgate.v1.DriftChange
-	16, // 10: fleetgate.v1.DriftEvent.observed_at:type_name -> google.protobuf.Timestamp
-	0,  // 11: fleetgate.v1.Status.sink_health:type_name -> fleetgate.v1.SinkHealth
-	9,  // 12: fleetgate.v1.Status.drift:type_name -> fleetgate.v1.DriftEvent
-	16, // 13: fleetgate.v1.Status.observed_at:type_name -> google.protobuf.Timestamp
-	16, // 14: fleetgate.v1.Status.sink_unavailable_since:type_name -> google.protobuf.Timestamp
-	11, // 15: fleetgate.v1.Status.health:type_name -> fleetgate.v1.HealthReport
-	2,  // 16: fleetgate.v1.HealthReport.state:type_name -> fleetgate.v1.HealthState
-	16, // 17: fleetgate.v1.HealthReport.checked_at:type_name -> google.protobuf.Timestamp
-	3,  // 18: fleetgate.v1.ConfigDiscovery.StreamConfig:input_type -> fleetgate.v1.StreamConfigRequest
-	4,  // 19: fleetgate.v1.ConfigDiscovery.StreamConfig:output_type -> fleetgate.v1.StreamConfigResponse
-	19, // [19:20] is the sub-list for method output_type
-	18, // [18:19] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	6,  // 0: fleetgate.v1.StreamConfigRequest.hello:type_name -> fleetgate.v1.Hello
+	9,  // 1: fleetgate.v1.StreamConfigRequest.ack:type_name -> fleetgate.v1.Ack
+	10, // 2: fleetgate.v1.StreamConfigRequest.nack:type_name -> fleetgate.v1.Nack
+	12, // 3: fleetgate.v1.StreamConfigRequest.status:type_name -> fleetgate.v1.Status
+	8,  // 4: fleetgate.v1.StreamConfigResponse.update:type_name -> fleetgate.v1.ConfigUpdate
+	14, // 5: fleetgate.v1.Hello.labels:type_name -> fleetgate.v1.Hello.LabelsEntry
+	0,  // 6: fleetgate.v1.Hello.accept_encodings:type_name -> fleetgate.v1.UpdateEncoding
+	15, // 7: fleetgate.v1.ResourceList.resources:type_name -> fleetgate.v1.Resource
+	15, // 8: fleetgate.v1.ConfigUpdate.upserts:type_name -> fleetgate.v1.Resource
+	16, // 9: fleetgate.v1.ConfigUpdate.removals:type_name -> fleetgate.v1.ResourceKey
+	17, // 10: fleetgate.v1.ConfigUpdate.meta:type_name -> fleetgate.v1.SnapshotMeta
+	2,  // 11: fleetgate.v1.DriftEvent.change:type_name -> fleetgate.v1.DriftChange
+	18, // 12: fleetgate.v1.DriftEvent.observed_at:type_name -> google.protobuf.Timestamp
+	1,  // 13: fleetgate.v1.Status.sink_health:type_name -> fleetgate.v1.SinkHealth
+	11, // 14: fleetgate.v1.Status.drift:type_name -> fleetgate.v1.DriftEvent
+	18, // 15: fleetgate.v1.Status.observed_at:type_name -> google.protobuf.Timestamp
+	18, // 16: fleetgate.v1.Status.sink_unavailable_since:type_name -> google.protobuf.Timestamp
+	13, // 17: fleetgate.v1.Status.health:type_name -> fleetgate.v1.HealthReport
+	3,  // 18: fleetgate.v1.HealthReport.state:type_name -> fleetgate.v1.HealthState
+	18, // 19: fleetgate.v1.HealthReport.checked_at:type_name -> google.protobuf.Timestamp
+	4,  // 20: fleetgate.v1.ConfigDiscovery.StreamConfig:input_type -> fleetgate.v1.StreamConfigRequest
+	5,  // 21: fleetgate.v1.ConfigDiscovery.StreamConfig:output_type -> fleetgate.v1.StreamConfigResponse
+	21, // [21:22] is the sub-list for method output_type
+	20, // [20:21] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_fleetgate_v1_discovery_proto_init() }
@@ -1150,8 +1281,8 @@ func file_fleetgate_v1_discovery_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fleetgate_v1_discovery_proto_rawDesc), len(file_fleetgate_v1_discovery_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   10,
+			NumEnums:      4,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
