@@ -118,16 +118,6 @@ func zstdDecoder(limit int) (*zstd.Decoder, error) {
 	return d, nil
 }
 
-// kindNamed maps a kind's name to snapshot's constant, so that a decoded resource holds
-// the package's string rather than a copy per resource.
-var kindNamed = func() map[string]snapshot.Kind {
-	m := make(map[string]snapshot.Kind, len(snapshot.ApplyOrder))
-	for _, k := range snapshot.ApplyOrder {
-		m[string(k)] = k
-	}
-	return m
-}()
-
 // Field numbers of ResourceList and Resource (proto/fleetgate/v1).
 const (
 	fieldListResources = 1
@@ -241,7 +231,7 @@ func decodeResource(b []byte, r *snapshot.Resource) (id []byte, err error) {
 		}
 		b = b[n:]
 	}
-	k, ok := kindNamed[string(kind)] // no allocation: the map lookup converts in place
+	k, ok := snapshot.KindNamed(kind)
 	if !ok {
 		return nil, fmt.Errorf("resource %q: unknown kind %q", id, kind)
 	}

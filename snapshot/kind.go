@@ -51,6 +51,14 @@ var kindNamed = func() map[string]Kind {
 	return m
 }()
 
+// KindNamed returns the Kind constant named name (its own string, not a copy of name), and
+// whether fleetgate knows that kind. Decoders use it so that a resource held for long does
+// not keep a decoded copy of its kind's name.
+func KindNamed(name []byte) (Kind, bool) {
+	k, ok := kindNamed[string(name)] // no allocation: the map lookup converts in place
+	return k, ok
+}
+
 // Valid reports whether k is a kind fleetgate knows.
 func (k Kind) Valid() bool {
 	_, ok := kindRank[k]
