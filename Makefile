@@ -94,9 +94,13 @@ bench: build ## the benchmarks quoted in README.md "Benchmarks" and docs/
 	$(GO) test ./dataplane-agent/sink/etcd -run '^$$' -bench . -benchmem -benchtime 3x
 	./bin/fleetgate bench push --agents 1000 --routes 1000 --changes 10
 	./bin/fleetgate bench push --agents 1000 --routes 10000 --changes 10
+	$(GO) test ./dataplane-agent -run '^$$' -bench 'Patch|DeltaUpdate|FullUpdate|CompressedFullUpdate' -benchmem -count 3
+	./bin/fleetgate bench push --agents 10000 --routes 100 --changes 5 --connect-timeout 3m --timeout 4m
+	./bin/fleetgate bench converge --agents 1000 --routes 10000 --files 500 --changes 20 --plot docs/img/whole-path-converge.png
 
 bench-reconnect: build ## control plane restarts with 1,000 agents: shutdown, reconnect+confirm time, bytes re-sent (docs/benchmarks-reconnect.md)
 	./bin/fleetgate bench reconnect --agents 1000 --routes 1000 --restarts 3
+	./bin/fleetgate bench reconnect --agents 1000 --routes 10000 --restarts 3
 
 EXAMPLE := examples/gitops-repo
 

@@ -22,9 +22,9 @@ func init() { register(newBenchCmd) }
 func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Benchmarks (push: discovery server against many real agents; reconnect: control plane restarts)",
+		Short: "Benchmarks (push: discovery server against many real agents; reconnect: control plane restarts; converge: git push to every agent ACKed, the whole path)",
 	}
-	cmd.AddCommand(newBenchPushCmd(), newBenchReconnectCmd(), newBenchAgentsCmd())
+	cmd.AddCommand(newBenchPushCmd(), newBenchReconnectCmd(), newBenchConvergeCmd(), newBenchAgentsCmd())
 	return cmd
 }
 
