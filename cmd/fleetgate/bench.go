@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -45,17 +46,11 @@ convergence (p50, max), bytes per agent per change, and control plane heap and R
 connected agent. See docs/benchmarks-push.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			self, err := os.Executable()
+			child, err := agentsChild(cpuProfile)
 			if err != nil {
-				return fmt.Errorf("find this binary to run the agents: %w", err)
+				return err
 			}
-			cfg.Child = func(addr string, agents int) *exec.Cmd {
-				args := []string{"bench", "agents", "--addr", addr, "--agents", strconv.Itoa(agents)}
-				if cpuProfile != "" {
-					args = append(args, "--cpuprofile", cpuProfile+".agents")
-				}
-				return exec.Command(self, args...)
-			}
+			cfg.Child = child
 			if verbose {
 				cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 			}
@@ -70,13 +65,7 @@ connected agent. See docs/benchmarks-push.md.`,
 			defer stop()
 			rep, err := bench.RunPush(ctx, cfg)
 			if rep != nil {
-				if output == "json" {
-					enc := json.NewEncoder(cmd.OutOrStdout())
-					enc.SetIndent("", "  ")
-					_ = enc.Encode(rep)
-				} else {
-					rep.Print(cmd.OutOrStdout())
-				}
+				printBenchReport(cmd.OutOrStdout(), output, rep)
 			}
 			return err
 		},
@@ -112,14 +101,11 @@ every node is connected and converged in the restarted control plane's status, a
 bytes it sent (zero: every Hello names the current digest). See docs/benchmarks-reconnect.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			self, err := os.Executable()
+			child, err := agentsChild("", "--backoff-min", "250ms", "--backoff-max", "30s") // the agent's defaults
 			if err != nil {
-				return fmt.Errorf("find this binary to run the agents: %w", err)
+				return err
 			}
-			cfg.Child = func(addr string, agents int) *exec.Cmd {
-				return exec.Command(self, "bench", "agents", "--addr", addr, "--agents", strconv.Itoa(agents),
-					"--backoff-min", "250ms", "--backoff-max", "30s") // the agent's defaults
-			}
+			cfg.Child = child
 			if verbose {
 				cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 			}
@@ -127,13 +113,7 @@ bytes it sent (zero: every Hello names the current digest). See docs/benchmarks-
 			defer stop()
 			rep, err := bench.RunReconnect(ctx, cfg)
 			if rep != nil {
-				if output == "json" {
-					enc := json.NewEncoder(cmd.OutOrStdout())
-					enc.SetIndent("", "  ")
-					_ = enc.Encode(rep)
-				} else {
-					rep.Print(cmd.OutOrStdout())
-				}
+				printBenchReport(cmd.OutOrStdout(), output, rep)
 			}
 			return err
 		},
@@ -190,4 +170,33 @@ func startCPUProfile(path string) (func(), error) {
 		return nil, fmt.Errorf("--cpuprofile: %w", err)
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// agentsChild returns the command that runs a benchmark's agents ("fleetgate bench agents",
+// this binary) against addr, with a CPU profile to cpuProfile+".agents" when cpuProfile is
+// set, and extra flags.
+func agentsChild(cpuProfile string, extra ...string) (func(addr string, agents int) *exec.Cmd, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find this binary to run the agents: %w", err)
+	}
+	return func(addr string, agents int) *exec.Cmd {
+		args := []string{"bench", "agents", "--addr", addr, "--agents", strconv.Itoa(agents)}
+		if cpuProfile != "" {
+			args = append(args, "--cpuprofile", cpuProfile+".agents")
+		}
+		return exec.Command(self, append(args, extra...)...)
+	}, nil
+}
+
+// printBenchReport writes a benchmark's report as indented JSON (output "json") or as its
+// table.
+func printBenchReport(w io.Writer, output string, rep interface{ Print(io.Writer) }) {
+	if output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+		return
+	}
+	rep.Print(w)
 }

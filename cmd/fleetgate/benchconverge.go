@@ -1,13 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -40,17 +37,11 @@ See docs/benchmarks-whole-path.md.`,
 			if output != "table" && output != "json" {
 				return fmt.Errorf("--output %q: want table or json", output)
 			}
-			self, err := os.Executable()
+			child, err := agentsChild(cpuProfile)
 			if err != nil {
-				return fmt.Errorf("find this binary to run the agents: %w", err)
+				return err
 			}
-			cfg.Child = func(addr string, agents int) *exec.Cmd {
-				args := []string{"bench", "agents", "--addr", addr, "--agents", strconv.Itoa(agents)}
-				if cpuProfile != "" {
-					args = append(args, "--cpuprofile", cpuProfile+".agents")
-				}
-				return exec.Command(self, args...)
-			}
+			cfg.Child = child
 			if verbose {
 				cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 			}
@@ -65,13 +56,7 @@ See docs/benchmarks-whole-path.md.`,
 			defer stop()
 			rep, err := bench.RunConverge(ctx, cfg)
 			if rep != nil {
-				if output == "json" {
-					enc := json.NewEncoder(cmd.OutOrStdout())
-					enc.SetIndent("", "  ")
-					_ = enc.Encode(rep)
-				} else {
-					rep.Print(cmd.OutOrStdout())
-				}
+				printBenchReport(cmd.OutOrStdout(), output, rep)
 				if plot != "" && len(rep.Changes) > 0 {
 					if perr := writePlot(plot, rep); perr != nil && err == nil {
 						err = perr
