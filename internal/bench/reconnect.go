@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -300,23 +298,14 @@ func waitStreams(ctx context.Context, httpAddr string, agents int, timeout time.
 	return nil
 }
 
-// metric reads one sample of the control plane's /metrics (-1 when absent).
+// metric reads one series of the control plane's /metrics (a name, or a name with its
+// labels; -1 when the control plane does not answer).
 func metric(httpAddr, name string) int64 {
-	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	m, err := scrape(context.Background(), http.DefaultClient, httpAddr)
 	if err != nil {
 		return -1
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			if err == nil {
-				return int64(v)
-			}
-		}
-	}
-	return -1
+	return int64(sum(m, name))
 }
 
 // freeAddr returns a loopback address with a port free now.
