@@ -146,7 +146,7 @@ func makeSnap(t testing.TB, n int, tag string, changed ...int) *snapshot.Snapsho
 
 func full(nonce string, s *snapshot.Snapshot) *fleetgatev1.ConfigUpdate {
 	u := &fleetgatev1.ConfigUpdate{Nonce: nonce, Digest: s.Digest, Meta: snapshot.MetaToProto(s)}
-	for _, r := range s.Resources {
+	for r := range s.All() {
 		u.Upserts = append(u.Upserts, snapshot.ToProto(r))
 	}
 	return u

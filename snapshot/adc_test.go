@@ -198,7 +198,7 @@ func TestADCDetection(t *testing.T) {
 			s, err := buildADC(t, tc.format, nil, adcFile(tc.doc))
 			require.NoError(t, err)
 			_, ok := s.Get(tc.want.Kind, tc.want.ID)
-			require.True(t, ok, "want %s in %v", tc.want, s.Resources)
+			require.True(t, ok, "want %s in %v", tc.want, s.Resources())
 		})
 	}
 

@@ -120,7 +120,7 @@ routes:
 	require.True(t, ok, "id slugged from name")
 
 	// Every body is exactly what RFC 8785 gives.
-	for _, r := range s.Resources {
+	for r := range s.All() {
 		canon, err := jcs.Transform(r.Body)
 		require.NoError(t, err)
 		require.Equal(t, string(canon), string(r.Body), "%s", r.Key())
@@ -362,8 +362,8 @@ func TestCanonicalMatchesJCS(t *testing.T) {
 	cfg := "routes: [{id: a, uri: \"/\\u00e9\\t\\\"q\\\"\", plugins: {\"é\": {}, \"z\": {}, \"\\u20ac\": {}, \"\\U0001F600\": {}}, priority: 12345678901234567890, desc: \"<&>\\u0001\"}]"
 	s, err := buildOne(t, cfg, Options{CustomPlugins: []string{"é", "z", "€", "😀"}})
 	require.NoError(t, err)
-	canon, err := jcs.Transform(s.Resources[0].Body)
+	canon, err := jcs.Transform(s.Resources()[0].Body)
 	require.NoError(t, err)
-	require.Equal(t, string(canon), string(s.Resources[0].Body))
+	require.Equal(t, string(canon), string(s.Resources()[0].Body))
 	fmt.Println(string(canon))
 }

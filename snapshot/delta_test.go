@@ -42,7 +42,7 @@ func TestPatchReproducesTarget(t *testing.T) {
 	got, err := Patch(sa, d)
 	require.NoError(t, err)
 	require.Equal(t, sb.Digest, got.Digest)
-	require.Equal(t, Digest(sb.Resources), got.Digest)
+	require.Equal(t, Digest(sb.Resources()), got.Digest)
 
 	_, err = Patch(sb, Delta{Removals: []Key{{Kind: Routes, ID: "r003"}}})
 	require.ErrorContains(t, err, "does not hold")
@@ -82,16 +82,16 @@ func TestPatchRandomDeltas(t *testing.T) {
 		got, err := Patch(a, d)
 		require.NoError(t, err)
 		require.Equal(t, b.Digest, got.Digest, "round %d", round)
-		require.Len(t, got.Resources, len(b.Resources), "round %d", round)
-		for i := range b.Resources {
-			want, have := b.Resources[i], got.Resources[i]
+		require.Len(t, got.Resources(), len(b.Resources()), "round %d", round)
+		for i := range b.Resources() {
+			want, have := b.Resources()[i], got.Resources()[i]
 			require.Equal(t, want.Key(), have.Key(), "round %d, resource %d", round, i)
 			require.Equal(t, want.Hash, have.Hash, "round %d, resource %s", round, want.Key())
 		}
 	}
 	a, err := New(gen(10), Meta{})
 	require.NoError(t, err)
-	r := a.Resources[0]
+	r := a.Resources()[0]
 	_, err = Patch(a, Delta{Upserts: []*Resource{r}, Removals: []Key{r.Key()}})
 	require.ErrorContains(t, err, "twice")
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -50,31 +51,21 @@ type FieldChange struct {
 
 // Diff returns the changes from a to b, sorted by kind then id. Either may be nil (empty).
 func Diff(a, b *Snapshot) []Change {
-	var ra, rb []*Resource
-	if a != nil {
-		ra = a.Resources
+	d := ComputeDelta(a, b)
+	out := make([]Change, 0, len(d.Upserts)+len(d.Removals))
+	for _, k := range d.Removals {
+		out = append(out, Change{Type: Removed, Kind: k.Kind, ID: k.ID})
 	}
-	if b != nil {
-		rb = b.Resources
-	}
-	var out []Change
-	i, j := 0, 0
-	for i < len(ra) || j < len(rb) {
-		switch {
-		case j == len(rb) || (i < len(ra) && ra[i].Key().Less(rb[j].Key())):
-			out = append(out, Change{Type: Removed, Kind: ra[i].Kind, ID: ra[i].ID})
-			i++
-		case i == len(ra) || rb[j].Key().Less(ra[i].Key()):
-			out = append(out, Change{Type: Added, Kind: rb[j].Kind, ID: rb[j].ID})
-			j++
-		default:
-			if ra[i].Hash != rb[j].Hash {
-				out = append(out, Change{Type: Changed, Kind: rb[j].Kind, ID: rb[j].ID, Fields: DiffBodies(ra[i].Body, rb[j].Body)})
-			}
-			i++
-			j++
+	for _, r := range d.Upserts {
+		if was, ok := a.get(r.Key()); ok {
+			out = append(out, Change{Type: Changed, Kind: r.Kind, ID: r.ID, Fields: DiffBodies(was.Body, r.Body)})
+		} else {
+			out = append(out, Change{Type: Added, Kind: r.Kind, ID: r.ID})
 		}
 	}
+	slices.SortFunc(out, func(x, y Change) int {
+		return Key{Kind: x.Kind, ID: x.ID}.Compare(Key{Kind: y.Kind, ID: y.ID})
+	})
 	return out
 }
 

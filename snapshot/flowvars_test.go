@@ -15,12 +15,12 @@ func TestVariablesInFlowMappings(t *testing.T) {
 	}
 	s, err := build(`upstreams: [{id: u, nodes: {"${{H}}:80": ${{W}}}, desc: ${{D}}, labels: {k: "x-${{D}}"}}]`)
 	require.NoError(t, err)
-	require.JSONEq(t, `{"desc":"hello","id":"u","labels":{"k":"x-hello"},"nodes":{"a.com:80":3}}`, string(s.Resources[0].Body),
+	require.JSONEq(t, `{"desc":"hello","id":"u","labels":{"k":"x-hello"},"nodes":{"a.com:80":3}}`, string(s.Resources()[0].Body),
 		"a plain ${{W}} is typed after substitution (a number), keys and quoted strings are substituted")
 
 	s, err = build("routes: [{id: r, uris: [${{P:=/a}}, /b], upstream: {nodes: {\"a.com:80\": 1}}}]")
 	require.NoError(t, err)
-	require.Contains(t, string(s.Resources[0].Body), `"uris":["/a","/b"]`, "defaults work in flow sequences")
+	require.Contains(t, string(s.Resources()[0].Body), `"uris":["/a","/b"]`, "defaults work in flow sequences")
 
 	_, err = build("upstreams:\n  - {id: u, nodes: {\"a.com:80\": 1}, desc: ${{NOPE}}}\n")
 	require.ErrorContains(t, err, "b/a.yaml:2:43: variable NOPE is not set")

@@ -34,7 +34,7 @@ stream_routes:
 `)
 	require.NoError(t, err)
 	got := map[string]string{}
-	for _, r := range s.Resources {
+	for r := range s.All() {
 		if r.Kind == Plugins {
 			got[r.ID] = string(r.Body)
 		}

@@ -37,10 +37,10 @@ func TestDigestIgnoresOrderAndFormatting(t *testing.T) {
 	require.NotEqual(t, s1.Digest, s3.Digest)
 	require.Equal(t, s1.Len(), s3.Len())
 	var differ []string
-	for i := range s1.Resources {
-		require.Equal(t, s1.Resources[i].Key(), s3.Resources[i].Key())
-		if s1.Resources[i].Hash != s3.Resources[i].Hash {
-			differ = append(differ, s1.Resources[i].Key().String())
+	for i := range s1.Resources() {
+		require.Equal(t, s1.Resources()[i].Key(), s3.Resources()[i].Key())
+		if s1.Resources()[i].Hash != s3.Resources()[i].Hash {
+			differ = append(differ, s1.Resources()[i].Key().String())
 		}
 	}
 	require.Equal(t, []string{"routes/r2"}, differ)
@@ -131,7 +131,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		for _, r := range s.Resources {
+		for r := range s.All() {
 			canon, err := jcs.Transform(r.Body)
 			if err != nil || !bytes.Equal(canon, r.Body) {
 				t.Fatalf("%s: body is not canonical: %s (%v)", r.Key(), r.Body, err)

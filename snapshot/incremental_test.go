@@ -261,7 +261,7 @@ func requireSameBuild(t *testing.T, what string, full *Snapshot, fullErr error, 
 	if full.Digest != got.Digest {
 		t.Fatalf("%s: digest %s, cached %s", what, full.Digest, got.Digest)
 	}
-	if !reflect.DeepEqual(full.Resources, got.Resources) {
+	if !reflect.DeepEqual(full.Resources(), got.Resources()) {
 		t.Fatalf("%s: resources differ", what)
 	}
 	if !reflect.DeepEqual(full.Meta, got.Meta) {
@@ -293,7 +293,7 @@ func TestCacheBuildEqualsFullBuild(t *testing.T) {
 			what := fmt.Sprintf("seed %d step %d (last edits: %s)", seed, i, strings.Join(history[max(0, len(history)-4):], "; "))
 			requireSameBuild(t, what, full, fullErr, got, gotErr)
 			// Resources of an earlier snapshot are shared, never modified.
-			if got != nil && Digest(got.Resources) != got.Digest {
+			if got != nil && Digest(got.Resources()) != got.Digest {
 				t.Fatalf("%s: digest of the resources changed", what)
 			}
 			switch {
@@ -307,7 +307,7 @@ func TestCacheBuildEqualsFullBuild(t *testing.T) {
 			if st := c.Stats(); st.Reused > 0 {
 				outcomes["reused"]++
 			}
-			if full != nil && slices.ContainsFunc(full.Resources, func(r *Resource) bool { return r.Kind == Services }) {
+			if full != nil && slices.ContainsFunc(full.Resources(), func(r *Resource) bool { return r.Kind == Services }) {
 				outcomes["adc"]++
 			}
 		}

@@ -48,8 +48,8 @@ func problemsOf(t testing.TB, err error) []Problem {
 func TestSeedFirstExampleValidates(t *testing.T) {
 	s, err := buildOne(t, seedFirst, Options{})
 	require.NoError(t, err)
-	require.Len(t, s.Resources, 1)
-	r := s.Resources[0]
+	require.Len(t, s.Resources(), 1)
+	r := s.Resources()[0]
 	require.Equal(t, Routes, r.Kind)
 	require.Regexp(t, `^route-[0-9a-f]{16}$`, r.ID, "derived from the match")
 	require.Equal(t, `{"id":"`+r.ID+`","plugins":{"limit-count":{"count":100,"rejected_code":429,"time_window":60}},"upstream":{"nodes":{"httpbin.org:80":1},"type":"roundrobin"},"uri":"/hello"}`, string(r.Body))
@@ -59,7 +59,7 @@ func TestSeedFirstExampleValidates(t *testing.T) {
 	// The derived id survives an edit of anything but the match.
 	s2, err := buildOne(t, strings.Replace(seedFirst, "count: 100", "count: 200", 1), Options{})
 	require.NoError(t, err)
-	require.Equal(t, r.ID, s2.Resources[0].ID)
+	require.Equal(t, r.ID, s2.Resources()[0].ID)
 	require.NotEqual(t, s.Digest, s2.Digest)
 }
 

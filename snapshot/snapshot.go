@@ -5,21 +5,24 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"iter"
 	"sort"
 	"sync/atomic"
 	"time"
 )
 
 // Snapshot is the complete desired config of one group at one commit: resources sorted by
-// kind then id, and the digest that identifies them. A Snapshot is immutable; Resources is
-// shared by every holder and must never be modified.
+// kind then id, and the digest that identifies them. A Snapshot is immutable: its resources
+// are shared by every holder (and with the snapshots patched from it, list.go) and must never
+// be modified. Read them with All, Len, Get or Resources; make a Snapshot with New, FromSorted,
+// Patch or WithMeta.
 type Snapshot struct {
-	Resources []*Resource
 	// Digest is "sha256:<hex>" over the sorted (kind, id, sha256(body)) list.
 	Digest string
 	// Meta travels with the snapshot but is not part of the digest.
 	Meta Meta
 
+	list  resourceList                // sorted, in chunks: see list.go
 	ctree atomic.Pointer[contentTree] // built on first use: see tree.go
 }
 
@@ -50,7 +53,23 @@ func New(resources []*Resource, meta Meta) (*Snapshot, error) {
 			return nil, fmt.Errorf("duplicate resource %s", resources[i].Key())
 		}
 	}
-	return &Snapshot{Resources: resources, Digest: Digest(resources), Meta: meta}, nil
+	return &Snapshot{list: newList(resources), Digest: Digest(resources), Meta: meta}, nil
+}
+
+// FromSorted returns the snapshot of resources, which the caller vouches are sorted by key,
+// unique and hash to digest (say, a body read back from the store and checked against its
+// digest). It takes ownership of the slice.
+func FromSorted(resources []*Resource, digest string, meta Meta) *Snapshot {
+	return &Snapshot{list: newList(resources), Digest: digest, Meta: meta}
+}
+
+// WithMeta returns a snapshot with s's resources, digest and content tree, and meta.
+func (s *Snapshot) WithMeta(meta Meta) *Snapshot {
+	n := &Snapshot{list: s.list, Digest: s.Digest, Meta: meta}
+	if t := s.ctree.Load(); t != nil {
+		n.ctree.Store(t)
+	}
+	return n
 }
 
 // Digest returns "sha256:<hex>" over resources, which must be sorted by kind then id.
@@ -61,19 +80,28 @@ func Digest(resources []*Resource) string {
 	return formatDigest(h)
 }
 
-func writeEntries(h hash.Hash, resources []*Resource) {
+func writeEntries(h hash.Hash, chunks ...[]*Resource) {
 	// One Write per 4 KiB rather than per entry: the per-call cost of a 48-byte Write is
 	// about as much as hashing it.
 	const flushAt = 4 << 10
 	buf := make([]byte, 0, flushAt+256)
-	for _, r := range resources {
-		buf = appendEntry(buf, r)
-		if len(buf) >= flushAt {
-			h.Write(buf)
-			buf = buf[:0]
+	for _, rs := range chunks {
+		for _, r := range rs {
+			buf = appendEntry(buf, r)
+			if len(buf) >= flushAt {
+				h.Write(buf)
+				buf = buf[:0]
+			}
 		}
 	}
 	h.Write(buf)
+}
+
+// digestOf returns the digest of a list (Digest of its resources).
+func digestOf(l resourceList) string {
+	h := sha256.New()
+	writeEntries(h, l.chunks...)
+	return formatDigest(h)
 }
 
 // appendEntry appends r's digest entry: kind, NUL, id, NUL, body hash.
@@ -90,28 +118,67 @@ func formatDigest(h hash.Hash) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(sum[:0]))
 }
 
-// Len returns the number of resources.
-func (s *Snapshot) Len() int { return len(s.Resources) }
-
-// index returns the position of key k, or where it would be inserted.
-func (s *Snapshot) index(k Key) (int, bool) {
-	i := sort.Search(len(s.Resources), func(i int) bool { return !s.Resources[i].Key().Less(k) })
-	return i, i < len(s.Resources) && s.Resources[i].Kind == k.Kind && s.Resources[i].ID == k.ID
+// Len returns the number of resources; a nil snapshot holds none.
+func (s *Snapshot) Len() int {
+	if s == nil {
+		return 0
+	}
+	return s.list.n
 }
 
-// Get returns the resource with kind and id.
+// All returns the resources in order (kind, then id), for a range loop. A nil snapshot holds
+// none.
+func (s *Snapshot) All() iter.Seq[*Resource] {
+	return func(yield func(*Resource) bool) {
+		for _, ch := range s.chunks() {
+			for _, r := range ch {
+				if !yield(r) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Resources returns the resources in order as a new slice, which the caller may keep and
+// reorder (not the resources themselves). It copies: loops should use All.
+func (s *Snapshot) Resources() []*Resource {
+	out := make([]*Resource, 0, s.Len())
+	for _, ch := range s.chunks() {
+		out = append(out, ch...)
+	}
+	return out
+}
+
+// chunks returns the list's chunks; nil for a nil snapshot, which holds nothing.
+func (s *Snapshot) chunks() [][]*Resource {
+	if s == nil {
+		return nil
+	}
+	return s.list.chunks
+}
+
+// Get returns the resource with kind and id; a nil snapshot holds none.
 func (s *Snapshot) Get(kind Kind, id string) (*Resource, bool) {
-	i, ok := s.index(Key{Kind: kind, ID: id})
+	return s.get(Key{Kind: kind, ID: id})
+}
+
+// get returns the resource with key k; a nil snapshot holds nothing.
+func (s *Snapshot) get(k Key) (*Resource, bool) {
+	if s == nil {
+		return nil, false
+	}
+	c, i, ok := s.list.locate(k)
 	if !ok {
 		return nil, false
 	}
-	return s.Resources[i], true
+	return s.list.chunks[c][i], true
 }
 
 // Counts returns the number of resources per kind.
 func (s *Snapshot) Counts() map[Kind]int {
 	m := make(map[Kind]int)
-	for _, r := range s.Resources {
+	for r := range s.All() {
 		m[r.Kind]++
 	}
 	return m

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"sync"
 )
 
 // The content tree is a second hash of a snapshot's resources, one that a small delta can
@@ -18,15 +19,25 @@ import (
 // resources. The tree is never stored and never named: the digest stays the snapshot's only
 // identity.
 
-// treeBuckets is the number of buckets of the content tree.
-const treeBuckets = 256
+// treeBuckets is the number of buckets of the content tree; they are kept in groups of
+// groupBuckets, so that a patch copies the groups it touches rather than every bucket.
+const (
+	treeBuckets  = 256
+	groupBuckets = 16
+)
 
 // contentTree is a snapshot's resources by bucket, with the bucket sums and the root. It is
-// immutable once made; a patched tree shares the unchanged buckets with its base.
+// immutable once made; a patched tree shares the groups it does not touch with its base, and
+// the unchanged buckets of the groups it does.
 type contentTree struct {
-	members [treeBuckets][]*Resource // sorted by key
-	sums    [treeBuckets][32]byte
-	root    [32]byte
+	groups [treeBuckets / groupBuckets]*treeGroup
+	root   [32]byte
+}
+
+// treeGroup is groupBuckets consecutive buckets: their members, sorted by key, and their sums.
+type treeGroup struct {
+	members [groupBuckets][]*Resource
+	sums    [groupBuckets][32]byte
 }
 
 // bucketOf returns the bucket of a key: FNV-1a (32 bit) over kind, NUL, id, folded to a byte.
@@ -43,31 +54,45 @@ func bucketOf(k Key) int {
 	return int(byte(h ^ h>>8 ^ h>>16 ^ h>>24))
 }
 
-// newTree builds the content tree of resources sorted by key.
-func newTree(resources []*Resource) *contentTree {
-	t := &contentTree{}
+// newTree builds the content tree of a sorted list.
+func newTree(l resourceList) *contentTree {
 	var counts [treeBuckets]int
-	buckets := make([]uint8, len(resources))
-	for i, r := range resources {
-		b := bucketOf(r.Key())
-		buckets[i] = uint8(b)
-		counts[b]++
+	buckets := make([]uint8, 0, l.n)
+	for _, ch := range l.chunks {
+		for _, r := range ch {
+			b := bucketOf(r.Key())
+			buckets = append(buckets, uint8(b))
+			counts[b]++
+		}
+	}
+	t := &contentTree{}
+	groups := make([]treeGroup, len(t.groups))
+	for g := range t.groups {
+		t.groups[g] = &groups[g]
 	}
 	// One backing array for every bucket; each bucket's slice is capped so that a patch
 	// appending to it copies instead of writing into its neighbour.
-	all := make([]*Resource, len(resources))
+	all := make([]*Resource, l.n)
 	off := 0
-	for b := range t.members {
-		t.members[b] = all[off : off : off+counts[b]]
+	for b := range treeBuckets {
+		g := t.groups[b/groupBuckets]
+		g.members[b%groupBuckets] = all[off : off : off+counts[b]]
 		off += counts[b]
 	}
-	for i, r := range resources {
-		b := buckets[i]
-		t.members[b] = append(t.members[b], r)
+	i := 0
+	for _, ch := range l.chunks {
+		for _, r := range ch {
+			b := buckets[i]
+			g := t.groups[b/groupBuckets]
+			g.members[b%groupBuckets] = append(g.members[b%groupBuckets], r)
+			i++
+		}
 	}
 	var buf []byte
-	for b := range t.members {
-		t.sums[b], buf = bucketSum(buf, t.members[b])
+	for _, g := range t.groups {
+		for j := range g.members {
+			g.sums[j], buf = bucketSum(buf, g.members[j])
+		}
 	}
 	t.root = t.rootSum()
 	return t
@@ -83,10 +108,15 @@ func bucketSum(buf []byte, rs []*Resource) ([32]byte, []byte) {
 	return sha256.Sum256(buf), buf
 }
 
+// entryBufs holds the buffers patches encode a bucket's entries into (a few KiB each), so
+// that a small patch allocates only what the new tree keeps.
+var entryBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// rootSum returns the sha256 of the bucket sums in bucket order.
 func (t *contentTree) rootSum() [32]byte {
 	var all [treeBuckets * 32]byte
-	for b := range t.sums {
-		copy(all[b*32:], t.sums[b][:])
+	for b := range treeBuckets {
+		copy(all[b*32:], t.groups[b/groupBuckets].sums[b%groupBuckets][:])
 	}
 	return sha256.Sum256(all[:])
 }
@@ -99,7 +129,7 @@ func (s *Snapshot) tree() *contentTree {
 	if t := s.ctree.Load(); t != nil {
 		return t
 	}
-	t := newTree(s.Resources)
+	t := newTree(s.list)
 	if !s.ctree.CompareAndSwap(nil, t) {
 		return s.ctree.Load()
 	}
@@ -112,7 +142,7 @@ func (s *Snapshot) TreeCheck() uint64 { return s.tree().check() }
 
 // patch returns the tree of base's resources changed by changes (sorted by key).
 func (t *contentTree) patch(changes []change) *contentTree {
-	n := &contentTree{members: t.members, sums: t.sums}
+	n := &contentTree{groups: t.groups}
 	type placed struct {
 		bucket int
 		change
@@ -123,29 +153,40 @@ func (t *contentTree) patch(changes []change) *contentTree {
 	}
 	// stable: each bucket's changes stay in key order
 	slices.SortStableFunc(byBucket, func(a, b placed) int { return a.bucket - b.bucket })
-	var buf []byte
+	var copied [len(t.groups)]bool
+	bp := entryBufs.Get().(*[]byte)
+	defer entryBufs.Put(bp)
+	buf := *bp
 	for i := 0; i < len(byBucket); {
 		b := byBucket[i].bucket
-		old := n.members[b]
+		gi, j := b/groupBuckets, b%groupBuckets
+		if !copied[gi] {
+			g := *t.groups[gi]
+			n.groups[gi] = &g
+			copied[gi] = true
+		}
+		g := n.groups[gi]
+		old := g.members[j]
 		out := make([]*Resource, 0, len(old)+len(byBucket))
-		j := 0
+		k := 0
 		for ; i < len(byBucket) && byBucket[i].bucket == b; i++ {
 			c := byBucket[i]
-			for j < len(old) && old[j].Key().Less(c.key) {
-				out = append(out, old[j])
-				j++
+			for k < len(old) && old[k].Key().Less(c.key) {
+				out = append(out, old[k])
+				k++
 			}
 			if c.exists {
-				j++ // replaced or removed
+				k++ // replaced or removed
 			}
 			if c.res != nil {
 				out = append(out, c.res)
 			}
 		}
-		out = append(out, old[j:]...)
-		n.members[b] = out
-		n.sums[b], buf = bucketSum(buf, out)
+		out = append(out, old[k:]...)
+		g.members[j] = out
+		g.sums[j], buf = bucketSum(buf, out)
 	}
+	*bp = buf
 	n.root = n.rootSum()
 	return n
 }
@@ -159,11 +200,11 @@ func PatchChecked(base *Snapshot, d Delta, digest string, check uint64) (*Snapsh
 		if base.Digest != digest {
 			return nil, fmt.Errorf("empty delta to %s from %s", digest, base.Digest)
 		}
-		s := &Snapshot{Resources: base.Resources, Digest: base.Digest}
+		s := &Snapshot{list: base.list, Digest: base.Digest}
 		s.ctree.Store(base.tree())
 		return s, nil
 	}
-	out, changes, err := patchResources(base, d)
+	out, changes, err := base.list.patch(d)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +212,7 @@ func PatchChecked(base *Snapshot, d Delta, digest string, check uint64) (*Snapsh
 	if got := t.check(); got != check {
 		return nil, fmt.Errorf("delta result has tree check %016x, the update says %016x", got, check)
 	}
-	s := &Snapshot{Resources: out, Digest: digest}
+	s := &Snapshot{list: out, Digest: digest}
 	s.ctree.Store(t)
 	return s, nil
 }

@@ -14,11 +14,11 @@ import (
 func FullUpdate(s *Snapshot) *fleetgatev1.ConfigUpdate {
 	u := &fleetgatev1.ConfigUpdate{
 		Digest:  s.Digest,
-		Upserts: make([]*fleetgatev1.Resource, len(s.Resources)),
+		Upserts: make([]*fleetgatev1.Resource, 0, s.Len()),
 		Meta:    MetaToProto(s),
 	}
-	for i, r := range s.Resources {
-		u.Upserts[i] = ToProto(r)
+	for r := range s.All() {
+		u.Upserts = append(u.Upserts, ToProto(r))
 	}
 	return u
 }

@@ -183,7 +183,7 @@ func (s *Server) GetVersion(ctx context.Context, req *fleetgatev1.GetVersionRequ
 	}
 	gs, _ := s.fl.Group(req.GetGroup())
 	resp := &fleetgatev1.GetVersionResponse{Version: s.version(m, gs, s.fl.Running(req.GetGroup()))}
-	for _, r := range body.Resources {
+	for r := range body.All() {
 		resp.Resources = append(resp.Resources, snapshot.ToProto(r))
 	}
 	return resp, nil

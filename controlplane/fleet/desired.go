@@ -135,7 +135,7 @@ func (f *Fleet) Reload(ctx context.Context, name string) error {
 		if err != nil {
 			return fmt.Errorf("fleet: load desired version %d of %s: %w", want.GetSequence(), name, err)
 		}
-		desired = &snapshot.Snapshot{Resources: body.Resources, Digest: body.Digest, Meta: snapshot.MetaFromProto(want)}
+		desired = body.WithMeta(snapshot.MetaFromProto(want))
 	}
 	f.mu.Lock()
 	moved := digestOf(g.desired) != digestOf(desired) || seqOf(g.desired) != seqOf(desired)
@@ -177,7 +177,7 @@ func (f *Fleet) load(ctx context.Context, name string, seq uint64, digest string
 	if err != nil {
 		return nil, nil, fmt.Errorf("fleet: load version %d of %s: %w", seq, name, err)
 	}
-	return &snapshot.Snapshot{Resources: body.Resources, Digest: body.Digest, Meta: snapshot.MetaFromProto(m)}, m, nil
+	return body.WithMeta(snapshot.MetaFromProto(m)), m, nil
 }
 
 func digestOf(s *snapshot.Snapshot) string {

@@ -41,7 +41,7 @@ func (g Guard) Check(base, next *snapshot.Snapshot) *fleetgatev1.Hold {
 		return nil
 	}
 	h := &fleetgatev1.Hold{BaseDigest: base.Digest, BaseSequence: base.Meta.Sequence, BaseResources: uint32(base.Len()), RemovedCounts: map[string]uint32{}}
-	for _, r := range base.Resources {
+	for r := range base.All() {
 		if _, ok := next.Get(r.Kind, r.ID); ok {
 			continue
 		}
@@ -102,7 +102,7 @@ func (p *Pipeline) hold(ctx context.Context, g Group, snap *snapshot.Snapshot) (
 		}
 	}
 	// the meta of the stored version (sequence), on a copy: bodies are shared
-	body = &snapshot.Snapshot{Resources: body.Resources, Digest: body.Digest, Meta: snapshot.MetaFromProto(base)}
+	body = body.WithMeta(snapshot.MetaFromProto(base))
 	h := g.Guard.Check(body, snap)
 	if h != nil {
 		p.log.Warn("deletion guard: the new version is stored held; `fleetgate approve` rolls it out", "group", g.Name,

@@ -130,8 +130,8 @@ func TestPipeline(t *testing.T) {
 	}
 	prod1, err := st.Load(ctx, "production", 1)
 	require.NoError(t, err)
-	require.Len(t, prod1.Resources, 2)
-	require.Contains(t, string(prod1.Resources[1].Body), `/eu/prod`)
+	require.Equal(t, 2, prod1.Len())
+	require.Contains(t, string(prod1.Resources()[1].Body), `/eu/prod`)
 
 	t.Run("a commit to staging does not rebuild production", func(t *testing.T) {
 		rev := repo.commit("staging only", map[string]string{"staging/routes.yaml": route("s1", "/staging/v2")})

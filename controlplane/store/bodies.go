@@ -74,7 +74,7 @@ func decodeBody(digest string, b []byte) (*snapshot.Snapshot, error) {
 	if got != digest {
 		return nil, fmt.Errorf("snapshot body %s is corrupt: its resources hash to %s", digest, got)
 	}
-	return &snapshot.Snapshot{Resources: rs, Digest: digest}, nil
+	return snapshot.FromSorted(rs, digest, snapshot.Meta{}), nil
 }
 
 type chunkManifest struct {
@@ -91,7 +91,7 @@ func (s *Store) PutBody(ctx context.Context, snap *snapshot.Snapshot) error {
 	} else if resp.Count > 0 {
 		return nil
 	}
-	data := s.enc.EncodeAll(encodeBody(snap.Resources), nil)
+	data := s.enc.EncodeAll(encodeBody(snap.Resources()), nil)
 	if len(data) <= s.chunkSize {
 		if _, err := s.cli.Put(ctx, key, string(append([]byte{'z'}, data...))); err != nil {
 			return fmt.Errorf("store: put body %s (%d bytes compressed): %w", snap.Digest, len(data), err)

@@ -73,8 +73,8 @@ func TestVersionRoundTrip(t *testing.T) {
 	got, err := st.Load(ctx, "prod", 1)
 	require.NoError(t, err)
 	require.Equal(t, a.Digest, got.Digest)
-	require.Equal(t, snapshot.Digest(got.Resources), got.Digest)
-	require.Equal(t, a.Resources[0].Body, got.Resources[0].Body)
+	require.Equal(t, snapshot.Digest(got.Resources()), got.Digest)
+	require.Equal(t, a.Resources()[0].Body, got.Resources()[0].Body)
 	require.Equal(t, uint64(1), got.Meta.Sequence)
 
 	head, err := st.Head(ctx, "prod")
@@ -195,7 +195,7 @@ func TestLargeSnapshotIsChunked(t *testing.T) {
 	got, err := st.Body(ctx, big.Digest)
 	require.NoError(t, err)
 	require.Equal(t, big.Digest, got.Digest)
-	require.Len(t, got.Resources, 64)
+	require.Equal(t, 64, got.Len())
 
 	// a missing chunk is an error, not a silently short snapshot
 	_, err = cli.Delete(ctx, string(chunks.Kvs[1].Key))

@@ -143,7 +143,7 @@ groups:
 	require.NoError(t, err)
 	assert.Contains(t, string(agentLog), "adopted_unchanged=10 rewritten=0", "the agent reports what it adopted")
 	book := n.kv(t, "/fleetgate-agent/gw-1/")
-	for _, r := range want.Resources {
+	for r := range want.All() {
 		assert.Contains(t, book, "/fleetgate-agent/gw-1/manifest"+strings.TrimPrefix(etcdKey(r), prefix), "%s adopted into the manifest", r.Key())
 	}
 	// The drift watch runs and is healing: still nothing written a moment later.

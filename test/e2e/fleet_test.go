@@ -187,7 +187,7 @@ func (f *fleet) holdsExactly(n *node, s *snapshot.Snapshot) {
 		got[k] = stripTimes(f.t, v)
 	}
 	want := map[string]string{}
-	for _, r := range s.Resources {
+	for r := range s.All() {
 		want[etcdKey(r)] = string(r.Body)
 	}
 	require.Equal(f.t, want, got, "etcd of %s", n.id)

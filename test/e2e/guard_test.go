@@ -170,7 +170,7 @@ func heldChecks(f *fleet, group, digest string, was, held *snapshot.Snapshot) {
 	t := f.t
 	removed := map[string]uint32{}
 	n := 0
-	for _, r := range was.Resources {
+	for r := range was.All() {
 		if _, ok := held.Get(r.Kind, r.ID); !ok {
 			removed[string(r.Kind)]++
 			n++

@@ -91,7 +91,7 @@ func TestSecuredEtcd(t *testing.T) {
 
 	t.Run("heals drift and reports it", func(t *testing.T) {
 		f.t = t
-		key := etcdKey(want.Resources[len(want.Resources)-1])
+		key := etcdKey(want.Resources()[want.Len()-1])
 		before := n.kv(t, key)[key]
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -50,7 +50,7 @@ type want map[string][]wantItem
 // body already carries its id (consumers their username).
 func encode(snap *snapshot.Snapshot) (want, error) {
 	w := want{}
-	for _, r := range snap.Resources {
+	for r := range snap.All() {
 		body, err := decodeObject(r.Body)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.Key(), err)

@@ -138,7 +138,7 @@ func TestAdoptionWritesNothingUnderThePrefix(t *testing.T) {
 	// A later commit changes one route: exactly that key is written.
 	r1v2 := res(t, snapshot.Routes, "r1", `{"id":"r1","uri":"/orders/v2/*","methods":["GET","POST"],"upstream_id":"u1"}`)
 	var rs []*snapshot.Resource
-	for _, r := range s1.Resources {
+	for r := range s1.All() {
 		if r.Key() == r1v2.Key() {
 			r = r1v2
 		}
@@ -270,7 +270,7 @@ func BenchmarkAdopt10k(b *testing.B) {
 			require.NoError(b, err)
 			ops = ops[:0]
 		}
-		for _, r := range sn.Resources {
+		for r := range sn.All() {
 			ops = append(ops, clientv3.OpPut(keyFor(p, r.Kind, r.ID), string(buildValue(r, 1700000000, 1700000001))))
 			if len(ops) >= 100 {
 				flush()

@@ -168,9 +168,9 @@ func (s *Sink) unchangedSince(ctx context.Context, c *clientv3.Client, rev int64
 
 // plan lists the changes that turn st into snap: puts in apply order, then deletes in reverse.
 func (s *Sink) plan(st *state, snap *snapshot.Snapshot) []*change {
-	desired := make(map[string]bool, len(snap.Resources))
+	desired := make(map[string]bool, snap.Len())
 	var puts, dels []*change
-	for _, r := range snap.Resources {
+	for r := range snap.All() {
 		if !stored(r.Kind) {
 			continue
 		}

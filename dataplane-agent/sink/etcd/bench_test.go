@@ -82,7 +82,7 @@ func BenchmarkOneRouteChange(b *testing.B) {
 	for _, mode := range benchModes {
 		b.Run(mode, func(b *testing.B) {
 			s, sn, touch := benchSetup(b, mode)
-			rs := append([]*snapshot.Resource(nil), sn.Resources...)
+			rs := sn.Resources()
 			for i, r := range rs {
 				if r.Kind == snapshot.Routes && r.ID == "r00042" {
 					rs[i] = res(b, snapshot.Routes, "r00042", `{"id":"r00042","uri":"/changed","upstream_id":"u00042"}`)

@@ -324,7 +324,7 @@ func TestEtcdDownHalfwayThenConverges(t *testing.T) {
 	require.NoError(t, s.Apply(ctx, s2))
 	assert.Equal(t, 300-(len(partial)-100-len(initDirs)), s.LastApply().Puts, "converges writing only what is missing")
 	got := dump(t, c2, "/apisix/")
-	for _, r := range s2.Resources {
+	for r := range s2.All() {
 		assert.Equal(t, stamped(string(r.Body)), got[keyFor("/apisix", r.Kind, r.ID)])
 	}
 	applied, err = s.Applied(ctx)
@@ -563,7 +563,7 @@ func TestReapplyWithoutWatchHealsHandEdits(t *testing.T) {
 	require.NoError(t, s.Apply(ctx, s1))
 	assert.Equal(t, ApplyStats{Puts: 2, Txns: 1}, s.LastApply(), "etcd's revision moved: re-read and heal")
 	got := dump(t, c, "/apisix/")
-	for _, r := range s1.Resources {
+	for r := range s1.All() {
 		assert.Equal(t, stamped(string(r.Body)), got[keyFor("/apisix", r.Kind, r.ID)])
 	}
 }

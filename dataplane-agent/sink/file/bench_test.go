@@ -26,7 +26,7 @@ func BenchmarkApply(b *testing.B) {
 		b.Run(ext, func(b *testing.B) {
 			s := newSink(b, filepath.Join(b.TempDir(), "apisix."+ext))
 			a := benchSnapshot(b, 10000)
-			rs := append([]*snapshot.Resource(nil), a.Resources...)
+			rs := a.Resources()
 			for i, r := range rs {
 				if r.Kind == snapshot.Routes && r.ID == "r00042" {
 					rs[i] = res(b, snapshot.Routes, "r00042", `{"id":"r00042","uri":"/changed","upstream_id":"u00042"}`)

@@ -369,7 +369,7 @@ func collectionOf(k snapshot.Kind) snapshot.Kind {
 // mode expects.
 func items(snap *snapshot.Snapshot) (map[snapshot.Kind][][]byte, error) {
 	m := make(map[snapshot.Kind][][]byte)
-	for _, r := range snap.Resources {
+	for r := range snap.All() {
 		body := r.Body
 		if r.Kind == snapshot.Credentials || r.Kind == snapshot.PluginMetadata {
 			var err error

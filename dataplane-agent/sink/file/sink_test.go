@@ -354,7 +354,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 		require.NoError(t, err)
 		gotCanon, err := snapshot.Canonicalize(got)
 		require.NoError(t, err)
-		assert.Equal(t, string(sn.Resources[0].Body), string(gotCanon), "YAML:\n%s", out)
+		assert.Equal(t, string(sn.Resources()[0].Body), string(gotCanon), "YAML:\n%s", out)
 	}
 }
 

@@ -13,7 +13,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"sort"
 	"sync"
 	"time"
 
@@ -37,7 +36,7 @@ type Sink struct {
 	opts Options
 
 	mu        sync.Mutex
-	resources []*snapshot.Resource // sorted by key; shared with the applied snapshot
+	held      *snapshot.Snapshot // what the sink holds (nil: nothing); shared with the applied snapshot
 	applied   string
 	writes    int
 	applies   int
@@ -78,7 +77,7 @@ func (s *Sink) Empty(ctx context.Context) (bool, error) {
 	if s.healthErr != nil {
 		return false, s.healthErr
 	}
-	return s.applied == "" && len(s.resources) == 0, nil
+	return s.applied == "" && s.held.Len() == 0, nil
 }
 
 // Interrupt makes the sink look like an apply of snap that stopped halfway: it holds the
@@ -86,7 +85,8 @@ func (s *Sink) Empty(ctx context.Context) (bool, error) {
 func (s *Sink) Interrupt(snap *snapshot.Snapshot, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.resources = snap.Resources[:min(n, len(snap.Resources))]
+	rs := snap.Resources()
+	s.held = holding(rs[:min(n, len(rs))])
 	s.applied = ""
 }
 
@@ -111,10 +111,10 @@ func (s *Sink) Apply(ctx context.Context, snap *snapshot.Snapshot) error {
 	if s.opts.SkipDiff {
 		s.writes++
 	} else {
-		d := snapshot.ComputeDelta(&snapshot.Snapshot{Resources: s.resources}, snap)
+		d := snapshot.ComputeDelta(s.held, snap)
 		s.writes += len(d.Upserts) + len(d.Removals)
 	}
-	s.resources = snap.Resources
+	s.held = snap
 	s.applied = snap.Digest
 	return nil
 }
@@ -184,18 +184,16 @@ func (s *Sink) SetUnavailable(err error) {
 func (s *Sink) Tamper(kind snapshot.Kind, id string, body []byte) {
 	r := &snapshot.Resource{Kind: kind, ID: id, Body: body, Hash: sha256.Sum256(body)}
 	s.mu.Lock()
-	rs := make([]*snapshot.Resource, 0, len(s.resources)+1)
+	rs := make([]*snapshot.Resource, 0, s.held.Len()+1)
 	change := fleetgatev1.DriftChange_DRIFT_CHANGE_ADDED
-	for _, x := range s.resources {
+	for x := range s.held.All() {
 		if x.Kind == kind && x.ID == id {
 			change = fleetgatev1.DriftChange_DRIFT_CHANGE_MODIFIED
 			continue
 		}
 		rs = append(rs, x)
 	}
-	rs = append(rs, r)
-	sort.Slice(rs, func(i, j int) bool { return rs[i].Key().Less(rs[j].Key()) })
-	s.resources = rs
+	s.held = holding(append(rs, r))
 	s.emitLocked(agent.Drift{Key: string(kind) + "/" + id, Change: change, Kind: kind, ID: id, At: time.Now()})
 	s.mu.Unlock()
 }
@@ -205,9 +203,9 @@ func (s *Sink) Tamper(kind snapshot.Kind, id string, body []byte) {
 func (s *Sink) Remove(kind snapshot.Kind, id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rs := make([]*snapshot.Resource, 0, len(s.resources))
+	rs := make([]*snapshot.Resource, 0, s.held.Len())
 	found := false
-	for _, x := range s.resources {
+	for x := range s.held.All() {
 		if x.Kind == kind && x.ID == id {
 			found = true
 			continue
@@ -217,7 +215,7 @@ func (s *Sink) Remove(kind snapshot.Kind, id string) bool {
 	if !found {
 		return false
 	}
-	s.resources = rs
+	s.held = holding(rs)
 	s.emitLocked(agent.Drift{Key: string(kind) + "/" + id, Change: fleetgatev1.DriftChange_DRIFT_CHANGE_DELETED, Kind: kind, ID: id, At: time.Now()})
 	return true
 }
@@ -227,9 +225,9 @@ func (s *Sink) Remove(kind snapshot.Kind, id string) bool {
 func (s *Sink) Wipe() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := s.resources
-	s.resources, s.applied = nil, ""
-	for _, x := range old {
+	old := s.held
+	s.held, s.applied = nil, ""
+	for x := range old.All() {
 		s.emitLocked(agent.Drift{Key: x.Key().String(), Change: fleetgatev1.DriftChange_DRIFT_CHANGE_DELETED, Kind: x.Kind, ID: x.ID, At: time.Now()})
 	}
 }
@@ -251,24 +249,35 @@ func (s *Sink) emitLocked(d agent.Drift) {
 func (s *Sink) Digest() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return snapshot.Digest(s.resources)
+	if s.held == nil {
+		return snapshot.EmptyDigest
+	}
+	return s.held.Digest
 }
 
-// Resources returns what the sink holds now, sorted. The slice must not be modified.
+// Resources returns what the sink holds now, sorted, as a new slice. The resources must not
+// be modified.
 func (s *Sink) Resources() []*snapshot.Resource {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.resources
+	return s.held.Resources()
+}
+
+// holding returns the snapshot of rs (unique keys, any order) for the sink to hold.
+func holding(rs []*snapshot.Resource) *snapshot.Snapshot {
+	snap, err := snapshot.New(rs, snapshot.Meta{})
+	if err != nil {
+		panic("memory sink: " + err.Error()) // the callers never hold a key twice
+	}
+	return snap
 }
 
 // Get returns the body of one resource.
 func (s *Sink) Get(kind snapshot.Kind, id string) ([]byte, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, x := range s.resources {
-		if x.Kind == kind && x.ID == id {
-			return x.Body, true
-		}
+	if x, ok := s.held.Get(kind, id); ok {
+		return x.Body, true
 	}
 	return nil, false
 }
